@@ -1,0 +1,65 @@
+package dev.baton.lock;
+
+import java.util.concurrent.Executor;
+import java.util.function.Consumer;
+
+/**
+ * A granted lock: a handle, not a thread. Any thread may use or {@link #close() close} it,
+ * which suits asynchronous code. Leases are not re-entrant: acquiring a key again while holding
+ * it waits like any other request, even on the same thread.
+ *
+ * <p>A lease is valid from its grant until it is closed or lost. It is <em>lost</em> when the lock
+ * store can no longer vouch for it (see {@link LossReason}); the holder learns this three ways:
+ * {@link #onLost} listeners, the interruption of a {@link LockService#withLock withLock} body,
+ * and {@link #isValid()} / {@link #ensureValid()}. A holder that is paused (garbage collection,
+ * a frozen process) learns nothing until it resumes; its operations then carry an old
+ * {@link #token()}, which a {@link Fence} refuses.
+ *
+ * <p>Thread-safe.
+ */
+public interface Lease extends AutoCloseable {
+    /** The key this lease holds. */
+    LockKey key();
+
+    /** The mode this lease holds its key in. */
+    LockMode mode();
+
+    /**
+     * The fencing token of this grant: strictly greater than the token of every earlier
+     * conflicting grant. Pass it to the resource with every operation made under the lock.
+     */
+    FencingToken token();
+
+    /** Whether the lease is still held: neither closed nor lost. */
+    boolean isValid();
+
+    /**
+     * Returns normally if the lease is still held.
+     *
+     * @throws LockLostException if the lease was lost, with the reason
+     * @throws IllegalStateException if the lease was closed by its holder
+     */
+    void ensureValid();
+
+    /**
+     * Registers a listener to be told, once, when the lease is lost. It is not called when the
+     * holder closes the lease. If the lease is already lost, the listener runs at once.
+     *
+     * <p>The listener runs on the thread that detects the loss (for ZooKeeper, the client's event
+     * thread): it must be quick and must not block. Use {@link #onLost(Consumer, Executor)} for
+     * anything more. An exception thrown by a listener is logged and ignored.
+     */
+    void onLost(Consumer<? super LockLostException> listener);
+
+    /** Registers a listener, run on {@code executor}, to be told once when the lease is lost. */
+    void onLost(Consumer<? super LockLostException> listener, Executor executor);
+
+    /**
+     * Releases the lock. Idempotent; never throws for a lease that is already lost. After it
+     * returns the lease is no longer valid. If the lock store cannot be reached, the release
+     * completes in the background as soon as it can (and the store's session expiry removes the
+     * lock in any case).
+     */
+    @Override
+    void close();
+}

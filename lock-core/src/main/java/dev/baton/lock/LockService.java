@@ -1,0 +1,151 @@
+package dev.baton.lock;
+
+import java.time.Duration;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * Grants named locks, each with a {@link FencingToken}, and tells holders when they lose them.
+ *
+ * <pre>{@code
+ * try (Lease lease = locks.acquire(LockKey.of("billing", "account", "42"), Duration.ofSeconds(5))) {
+ *     ledger.write("account-42", lease.token(), entry);   // the resource checks the token
+ * }
+ * }</pre>
+ *
+ * <p><b>Guarantees.</b> While the lock store works, at most one valid exclusive lease exists per
+ * key, and each grant's token is greater than every earlier grant's on the same key. When the
+ * store can no longer vouch for a lease (connection suspended, session expired, service closed),
+ * the lease is marked lost and its holder told; a holder that is paused and learns nothing is
+ * stopped by the token at a {@link Fence}. Nothing is promised about code that ignores both.
+ *
+ * <p><b>Waiting.</b> {@code acquire} waits in first-come order. When the wait runs out it throws
+ * {@link LockTimeoutException}; when the waiting thread is interrupted it throws
+ * {@link InterruptedException}. In both cases nothing the request created is left in the lock
+ * store. A thread that is already interrupted fails at once, before contacting the store.
+ *
+ * <p><b>Bad input</b> (null, an invalid key, a negative wait) fails with a
+ * {@link NullPointerException} or {@link IllegalArgumentException} naming the input, and
+ * {@code acquire} on a closed service with {@link IllegalStateException}; in each case nothing
+ * is written to the lock store.
+ *
+ * <p><b>Current behaviour:</b> keys are independent locks (a lock on {@code billing} does not
+ * exclude {@code billing/account/42}), and only {@link LockMode#EXCLUSIVE} is supported.
+ *
+ * <p>Implementations are thread-safe.
+ */
+public interface LockService extends AutoCloseable {
+
+    /**
+     * Acquires {@code key} as {@code options} say, waiting at most
+     * {@link LockOptions#waitAtMost()}.
+     *
+     * @return the valid lease; close it to release the lock
+     * @throws LockTimeoutException if the wait ran out; nothing is left behind
+     * @throws InterruptedException if the waiting thread was interrupted; nothing is left behind
+     * @throws IllegalStateException if the service is closed, or is closed while waiting
+     * @throws UnsupportedOperationException if the options ask for something not implemented yet
+     * @throws LockException if the lock store failed in a way that retries did not overcome
+     */
+    Lease acquire(LockKey key, LockOptions options) throws InterruptedException;
+
+    /** Acquires {@code key} exclusively, waiting without limit. See {@link #acquire(LockKey, LockOptions)}. */
+    default Lease acquire(LockKey key) throws InterruptedException {
+        return acquire(key, LockOptions.defaults());
+    }
+
+    /**
+     * Acquires {@code key} exclusively, waiting at most {@code maxWait} ({@link Duration#ZERO}:
+     * try once). See {@link #acquire(LockKey, LockOptions)}.
+     *
+     * @throws IllegalArgumentException if {@code maxWait} is negative
+     */
+    default Lease acquire(LockKey key, Duration maxWait) throws InterruptedException {
+        return acquire(key, LockOptions.defaults().waitAtMost(maxWait));
+    }
+
+    /** Tries once to acquire {@code key} exclusively, without waiting. See {@link #tryAcquire(LockKey, LockOptions)}. */
+    default Optional<Lease> tryAcquire(LockKey key) {
+        return tryAcquire(key, LockOptions.defaults());
+    }
+
+    /**
+     * Tries once to acquire {@code key}, without waiting whatever {@code options} say about waiting.
+     * "Not now" is an empty result, not an exception. If the calling thread is interrupted, the
+     * result is empty and the interrupt flag stays set; nothing is left behind.
+     *
+     * @return the lease, or empty if the lock is held by someone else
+     * @throws IllegalStateException if the service is closed
+     */
+    default Optional<Lease> tryAcquire(LockKey key, LockOptions options) {
+        Objects.requireNonNull(options, "options must not be null");
+        try {
+            return Optional.of(acquire(key, options.waitAtMost(Duration.ZERO)));
+        } catch (LockTimeoutException e) {
+            return Optional.empty();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return Optional.empty();
+        }
+    }
+
+    /** Runs {@code body} under an exclusive lock on {@code key}. See {@link #withLock(LockKey, LockOptions, CriticalSection)}. */
+    default <T, E extends Exception> T withLock(LockKey key, CriticalSection<T, E> body)
+            throws E, InterruptedException {
+        return withLock(key, LockOptions.defaults(), body);
+    }
+
+    /**
+     * Acquires {@code key}, runs {@code body} with the lease, and releases the lock however the
+     * body ends.
+     *
+     * <p>If the lease is lost while the body runs, the body's thread is interrupted (unless
+     * {@link LockOptions#interruptOnLoss(boolean)} turned that off) and {@code withLock} throws
+     * {@link LockLostException}: the critical section was <em>aborted</em>. It throws even if the
+     * body swallowed the interrupt or returned normally after the loss, because its work can no
+     * longer be trusted; an exception the body threw is attached as suppressed. The interrupt
+     * that {@code withLock} caused is cleared before it returns.
+     *
+     * @return what the body returned, if the lease stayed valid until it did
+     * @throws E what the body threw, if the lease stayed valid
+     * @throws LockLostException if the lease was lost before the body finished
+     * @throws LockTimeoutException if the lock was not granted in time
+     * @throws InterruptedException if the thread was interrupted while waiting for the lock
+     */
+    default <T, E extends Exception> T withLock(LockKey key, LockOptions options, CriticalSection<T, E> body)
+            throws E, InterruptedException {
+        Objects.requireNonNull(body, "body must not be null");
+        try (Lease lease = acquire(key, options)) {
+            AbortGuard guard = new AbortGuard(Thread.currentThread(), options.interruptOnLoss());
+            lease.onLost(guard);
+            T result = null;
+            Throwable failure = null;
+            try {
+                result = body.run(lease);
+            } catch (Throwable t) {
+                failure = t;
+            }
+            LockLostException lost = guard.finish();
+            if (lost != null) {
+                LockLostException aborted = new LockLostException(lost.key(), lost.token(), lost.reason(),
+                        "Critical section on " + lost.key() + " aborted: " + lost.getMessage());
+                if (failure != null) {
+                    aborted.addSuppressed(failure);
+                }
+                throw aborted;
+            }
+            if (failure != null) {
+                throw AbortGuard.<E>rethrow(failure);
+            }
+            return result;
+        }
+    }
+
+    /**
+     * Closes the service: every lease it granted is lost with {@link LossReason#SERVICE_CLOSED}
+     * and released, waiting {@code acquire} calls fail with {@link IllegalStateException}, and
+     * later calls are rejected. Idempotent.
+     */
+    @Override
+    void close();
+}

@@ -1,0 +1,199 @@
+package dev.baton.lock.internal;
+
+import dev.baton.lock.FencingToken;
+import dev.baton.lock.Lease;
+import dev.baton.lock.LockKey;
+import dev.baton.lock.LockLostException;
+import dev.baton.lock.LockMode;
+import dev.baton.lock.LossReason;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.Executor;
+import java.util.function.Consumer;
+
+/**
+ * The state machine every {@link Lease} implementation shares: VALID, then either RELEASED (by
+ * its holder) or LOST (with a reason), each terminal and reached once. Not part of Baton's API.
+ *
+ * <p>Loss is split in two steps so that a service losing many leases at once can mark them all
+ * lost (and interrupt their critical sections) before running any user listener, which may be
+ * slow: {@link #markLost} then {@link #fireLost}.
+ */
+public abstract class AbstractLease implements Lease {
+    private static final System.Logger LOG = System.getLogger(AbstractLease.class.getName());
+
+    private enum State { VALID, RELEASED, LOST }
+
+    private final LockKey key;
+    private final LockMode mode;
+    private final FencingToken token;
+
+    private State state = State.VALID;
+    private LockLostException loss;
+    private List<Listener> listeners = new ArrayList<>(2);
+
+    /** A valid lease. */
+    protected AbstractLease(LockKey key, LockMode mode, FencingToken token) {
+        this.key = Objects.requireNonNull(key, "key");
+        this.mode = Objects.requireNonNull(mode, "mode");
+        this.token = Objects.requireNonNull(token, "token");
+    }
+
+    @Override
+    public final LockKey key() {
+        return key;
+    }
+
+    @Override
+    public final LockMode mode() {
+        return mode;
+    }
+
+    @Override
+    public final FencingToken token() {
+        return token;
+    }
+
+    @Override
+    public final synchronized boolean isValid() {
+        return state == State.VALID;
+    }
+
+    @Override
+    public final void ensureValid() {
+        LockLostException cause;
+        synchronized (this) {
+            if (state == State.VALID) {
+                return;
+            }
+            if (state == State.RELEASED) {
+                throw new IllegalStateException("Lease on " + key + " (" + token + ") was released by its holder");
+            }
+            cause = loss;
+        }
+        // A fresh exception so the stack trace shows the caller; same key, token, reason and message.
+        throw new LockLostException(cause.key(), cause.token(), cause.reason(), cause.getMessage());
+    }
+
+    @Override
+    public final void onLost(Consumer<? super LockLostException> listener) {
+        onLost(listener, Runnable::run);
+    }
+
+    @Override
+    public final void onLost(Consumer<? super LockLostException> listener, Executor executor) {
+        Objects.requireNonNull(listener, "listener must not be null");
+        Objects.requireNonNull(executor, "executor must not be null");
+        Listener l = new Listener(listener, executor);
+        LockLostException now;
+        synchronized (this) {
+            if (state == State.VALID || (state == State.LOST && listeners != null)) {
+                // still valid, or lost but listeners not fired yet: fireLost will run it
+                listeners.add(l);
+                return;
+            }
+            if (state == State.RELEASED) {
+                return;
+            }
+            now = loss;
+        }
+        l.run(now);
+    }
+
+    /** The reason this lease was lost, or null if it is valid or was released. */
+    public final synchronized LossReason lossReason() {
+        return loss == null ? null : loss.reason();
+    }
+
+    /**
+     * Marks the lease lost, if it is still valid. Listeners are not run yet: call
+     * {@link #fireLost()} after.
+     *
+     * @return true if this call ended the lease
+     */
+    public final synchronized boolean markLost(LossReason reason) {
+        if (state != State.VALID) {
+            return false;
+        }
+        state = State.LOST;
+        loss = new LockLostException(key, token, reason);
+        return true;
+    }
+
+    /** Runs, once, the listeners of a lease that {@link #markLost} ended. */
+    public final void fireLost() {
+        List<Listener> toRun;
+        LockLostException e;
+        synchronized (this) {
+            if (state != State.LOST || listeners == null) {
+                return;
+            }
+            toRun = listeners;
+            listeners = null;
+            e = loss;
+        }
+        for (Listener l : toRun) {
+            l.run(e);
+        }
+    }
+
+    /** Marks the lease lost and runs its listeners; returns true if this call ended the lease. */
+    public final boolean lose(LossReason reason) {
+        boolean ended = markLost(reason);
+        fireLost();
+        return ended;
+    }
+
+    @Override
+    public final void close() {
+        synchronized (this) {
+            if (state != State.VALID) {
+                return;
+            }
+            state = State.RELEASED;
+            listeners = null;
+        }
+        release();
+    }
+
+    /**
+     * Releases the lock in the store. Called once, by {@link #close()} on a valid lease, on the
+     * closing thread; must not throw.
+     */
+    protected abstract void release();
+
+    @Override
+    public String toString() {
+        synchronized (this) {
+            return getClass().getSimpleName() + "{" + key + ", " + mode + ", " + token + ", "
+                    + (state == State.LOST ? "LOST " + loss.reason() : state) + "}";
+        }
+    }
+
+    private static final class Listener {
+        private final Consumer<? super LockLostException> consumer;
+        private final Executor executor;
+
+        Listener(Consumer<? super LockLostException> consumer, Executor executor) {
+            this.consumer = consumer;
+            this.executor = executor;
+        }
+
+        void run(LockLostException e) {
+            try {
+                executor.execute(() -> {
+                    try {
+                        consumer.accept(e);
+                    } catch (RuntimeException t) {
+                        LOG.log(System.Logger.Level.WARNING, "onLost listener for " + e.key() + " threw", t);
+                    }
+                });
+            } catch (RuntimeException rejected) {
+                LOG.log(System.Logger.Level.WARNING, "onLost listener for " + e.key() + " could not be scheduled",
+                        rejected);
+            }
+        }
+    }
+}

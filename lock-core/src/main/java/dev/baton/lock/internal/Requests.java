@@ -1,0 +1,70 @@
+package dev.baton.lock.internal;
+
+import dev.baton.lock.LockKey;
+import dev.baton.lock.LockMode;
+import dev.baton.lock.LockOptions;
+
+import java.time.Duration;
+import java.util.Objects;
+
+/** Argument checks and time arithmetic shared by the implementations. Not part of Baton's API. */
+public final class Requests {
+    private Requests() {
+    }
+
+    /**
+     * Checks an acquire request before anything is done with it: nulls, and options that are part
+     * of the contract but not implemented yet.
+     *
+     * @throws NullPointerException naming the null argument
+     * @throws UnsupportedOperationException naming the option that is not implemented yet
+     */
+    public static void checkAcquire(LockKey key, LockOptions options) {
+        Objects.requireNonNull(key, "key must not be null");
+        Objects.requireNonNull(options, "options must not be null");
+        if (options.mode() != LockMode.EXCLUSIVE) {
+            throw new UnsupportedOperationException("LockMode." + options.mode() + " on " + key
+                    + " is not supported yet: only EXCLUSIVE locks are implemented");
+        }
+        if (options.leaseTime().isPresent()) {
+            throw new UnsupportedOperationException("leaseTime (" + options.leaseTime().get() + ") on " + key
+                    + " is not supported yet: a lease lasts as long as its session");
+        }
+        if (options.staleAfter().isPresent()) {
+            throw new UnsupportedOperationException("staleAfter (" + options.staleAfter().get() + ") on " + key
+                    + " is not supported yet: locks are never broken");
+        }
+    }
+
+    /**
+     * The {@link System#nanoTime()} deadline for a wait of {@code maxWait} starting now, saturating
+     * instead of overflowing; {@link Long#MAX_VALUE} for no limit (a null wait).
+     */
+    public static long deadline(Duration maxWait) {
+        if (maxWait == null) {
+            return Long.MAX_VALUE;
+        }
+        try {
+            return Math.addExact(System.nanoTime(), saturatedNanos(maxWait));
+        } catch (ArithmeticException tooFar) {
+            return Long.MAX_VALUE;
+        }
+    }
+
+    /** Nanoseconds left until {@code deadline} (from {@link #deadline}), at least 0. */
+    public static long remainingNanos(long deadline) {
+        if (deadline == Long.MAX_VALUE) {
+            return Long.MAX_VALUE;
+        }
+        return Math.max(0, deadline - System.nanoTime());
+    }
+
+    /** {@code d} in nanoseconds, {@link Long#MAX_VALUE} if it does not fit. */
+    public static long saturatedNanos(Duration d) {
+        try {
+            return d.toNanos();
+        } catch (ArithmeticException tooLong) {
+            return d.isNegative() ? Long.MIN_VALUE : Long.MAX_VALUE;
+        }
+    }
+}

@@ -1,0 +1,220 @@
+package dev.baton.lock.memory;
+
+import dev.baton.lock.FencingToken;
+import dev.baton.lock.Lease;
+import dev.baton.lock.LockKey;
+import dev.baton.lock.LockMode;
+import dev.baton.lock.LockOptions;
+import dev.baton.lock.LockService;
+import dev.baton.lock.LockTimeoutException;
+import dev.baton.lock.LossReason;
+import dev.baton.lock.internal.AbstractLease;
+import dev.baton.lock.internal.Requests;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A {@link LockService} in one JVM, with the same semantics as the ZooKeeper implementation:
+ * first-come grants per key, fencing tokens from one counter (strictly increasing across all
+ * keys), timeouts, interruptible waits that leave nothing behind, and loss of every lease with
+ * {@link LossReason#SERVICE_CLOSED} on {@link #close()}. Use it in unit tests of code that takes a
+ * {@code LockService}, and as the reference the ZooKeeper implementation is checked against.
+ *
+ * <p>{@link #loseAll(LossReason)} ends every lease as a session loss would, so tests can exercise
+ * a holder's loss handling without a ZooKeeper server.
+ *
+ * <p>Thread-safe. Loss listeners run on the thread that caused the loss.
+ */
+public final class InMemoryLockService implements LockService {
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Map<LockKey, Queue> queues = new HashMap<>();
+    private long lastToken;
+    private boolean closed;
+
+    /** A new, empty service. */
+    public InMemoryLockService() {
+    }
+
+    @Override
+    public Lease acquire(LockKey key, LockOptions options) throws InterruptedException {
+        Requests.checkAcquire(key, options);
+        long deadline = Requests.deadline(options.waitAtMost().orElse(null));
+        if (Thread.interrupted()) {
+            throw new InterruptedException("Interrupted before acquiring " + key);
+        }
+        lock.lockInterruptibly();
+        try {
+            checkOpen(key);
+            Queue queue = queues.computeIfAbsent(key, Queue::new);
+            if (queue.holder == null && queue.waiters.isEmpty()) {
+                return grant(queue);
+            }
+            Waiter waiter = new Waiter();
+            queue.waiters.addLast(waiter);
+            try {
+                long left;
+                while (waiter.lease == null && !waiter.cancelled && (left = Requests.remainingNanos(deadline)) > 0) {
+                    waiter.granted.awaitNanos(left);
+                }
+            } catch (InterruptedException e) {
+                abandon(queue, waiter);
+                throw e;
+            }
+            if (waiter.lease != null) {
+                return waiter.lease;
+            }
+            if (waiter.cancelled) {
+                throw new IllegalStateException("LockService closed while waiting for " + key);
+            }
+            abandon(queue, waiter);
+            throw new LockTimeoutException(key, options.waitAtMost().orElseThrow());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Ends every lease this service has granted, as if its session had been lost: each is marked
+     * lost with {@code reason}, its listeners run and its {@code withLock} body is interrupted,
+     * and its key passes to the next waiter.
+     *
+     * @return how many leases were lost
+     */
+    public int loseAll(LossReason reason) {
+        Objects.requireNonNull(reason, "reason must not be null");
+        List<MemLease> lost = new ArrayList<>();
+        lock.lock();
+        try {
+            for (Queue queue : new ArrayList<>(queues.values())) {
+                MemLease holder = queue.holder;
+                if (holder != null && holder.markLost(reason)) {
+                    lost.add(holder);
+                    handOn(queue);
+                }
+            }
+        } finally {
+            lock.unlock();
+        }
+        lost.forEach(AbstractLease::fireLost);
+        return lost.size();
+    }
+
+    @Override
+    public void close() {
+        List<MemLease> lost = new ArrayList<>();
+        lock.lock();
+        try {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            for (Queue queue : queues.values()) {
+                if (queue.holder != null && queue.holder.markLost(LossReason.SERVICE_CLOSED)) {
+                    lost.add(queue.holder);
+                }
+                for (Waiter waiter : queue.waiters) {
+                    waiter.cancelled = true;
+                    waiter.granted.signal();
+                }
+            }
+            queues.clear();
+        } finally {
+            lock.unlock();
+        }
+        lost.forEach(AbstractLease::fireLost);
+    }
+
+    /** How many requests hold or wait for {@code key}: what a test checks to prove nothing was left behind. */
+    int queueLength(LockKey key) {
+        lock.lock();
+        try {
+            Queue queue = queues.get(key);
+            return queue == null ? 0 : (queue.holder == null ? 0 : 1) + queue.waiters.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void checkOpen(LockKey key) {
+        if (closed) {
+            throw new IllegalStateException("LockService is closed: cannot acquire " + key);
+        }
+    }
+
+    /** Grants the queue's key to a new lease; caller holds the lock and the key is free. */
+    private MemLease grant(Queue queue) {
+        MemLease lease = new MemLease(queue.key, FencingToken.of(++lastToken));
+        queue.holder = lease;
+        return lease;
+    }
+
+    /** Passes a freed key to the first waiter, or forgets the key; caller holds the lock. */
+    private void handOn(Queue queue) {
+        queue.holder = null;
+        Waiter next = queue.waiters.pollFirst();
+        if (next != null) {
+            next.lease = grant(queue);
+            next.granted.signal();
+        } else {
+            queues.remove(queue.key, queue);
+        }
+    }
+
+    /** Withdraws a waiter that gives up; if it was granted meanwhile, releases that grant. */
+    private void abandon(Queue queue, Waiter waiter) {
+        if (waiter.lease != null) {
+            release(waiter.lease);
+            return;
+        }
+        queue.waiters.remove(waiter);
+        if (queue.holder == null && queue.waiters.isEmpty()) {
+            queues.remove(queue.key, queue);
+        }
+    }
+
+    private void release(MemLease lease) {
+        lock.lock();
+        try {
+            Queue queue = queues.get(lease.key());
+            if (queue != null && queue.holder == lease) {
+                handOn(queue);
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private static final class Queue {
+        final LockKey key;
+        MemLease holder;
+        final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
+
+        Queue(LockKey key) {
+            this.key = key;
+        }
+    }
+
+    private final class Waiter {
+        final Condition granted = lock.newCondition();
+        MemLease lease;
+        boolean cancelled;
+    }
+
+    private final class MemLease extends AbstractLease {
+        MemLease(LockKey key, FencingToken token) {
+            super(key, LockMode.EXCLUSIVE, token);
+        }
+
+        @Override
+        protected void release() {
+            InMemoryLockService.this.release(this);
+        }
+    }
+}
