@@ -1,0 +1,201 @@
+package dev.baton.lock.zk;
+
+import dev.baton.lock.FencingToken;
+import dev.baton.lock.Lease;
+import dev.baton.lock.LockKey;
+import dev.baton.lock.LockLostException;
+import dev.baton.lock.LossReason;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.test.TestingServer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static java.util.concurrent.TimeUnit.SECONDS;
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * What a holder is told when its session or connection goes, on a real server: session expiry
+ * done on the server (as a crash or partition would), and the server itself stopping.
+ */
+class SessionLossTest {
+    /** Session timeout of the holders; the server's 200 ms tick allows 200 ms to 4 s. */
+    private static final Duration SESSION = Duration.ofSeconds(3);
+    private static final Duration PATIENCE = Duration.ofSeconds(30);
+
+    private TestingServer server;
+    private CuratorFramework observer;
+    private final List<ZkLockService> services = new ArrayList<>();
+    private ExecutorService pool;
+
+    @BeforeEach
+    void start() throws Exception {
+        server = ZkTesting.server(200);
+        observer = ZkTesting.observer(server.getConnectString());
+        pool = Executors.newCachedThreadPool();
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        pool.shutdownNow();
+        services.forEach(ZkLockService::close);
+        observer.close();
+        server.close();
+    }
+
+    private ZkLockService service(LossPolicy policy) {
+        ZkLockService s = ZkLockService.builder().connectString(server.getConnectString())
+                .sessionTimeout(SESSION).connectionTimeout(Duration.ofSeconds(10)).lossPolicy(policy).build();
+        services.add(s);
+        return s;
+    }
+
+    private boolean nodeExists(Lease lease) throws Exception {
+        return observer.checkExists().forPath("/baton" + ZkLockService.nodeOf(lease)) != null;
+    }
+
+    @ParameterizedTest
+    @EnumSource(LossPolicy.class)
+    void serverSideExpiryAbortsTheCriticalSectionAndTheNextHolderGetsALargerToken(LossPolicy policy)
+            throws Exception {
+        ZkLockService holder = service(policy);
+        ZkLockService other = service(LossPolicy.LOSE_AT_SUSPENDED);
+        LockKey key = LockKey.of("billing", "account", "42");
+        CountDownLatch inside = new CountDownLatch(1);
+        AtomicReference<FencingToken> token = new AtomicReference<>();
+        AtomicReference<LockLostException> told = new AtomicReference<>();
+        AtomicLong toldAt = new AtomicLong();
+        Future<Object> body = pool.submit(() -> {
+            try {
+                return holder.withLock(key, lease -> {
+                    lease.onLost(e -> {
+                        toldAt.set(System.nanoTime());
+                        told.set(e);
+                    });
+                    token.set(lease.token());
+                    inside.countDown();
+                    Thread.sleep(PATIENCE.toMillis()); // interruptible work
+                    return "finished";
+                });
+            } catch (LockLostException e) {
+                return e;
+            }
+        });
+        assertTrue(inside.await(PATIENCE.toSeconds(), SECONDS));
+
+        long expiredAt = System.nanoTime();
+        ZkTesting.expireSession(holder.client(), server.getConnectString());
+
+        LockLostException aborted = assertInstanceOf(LockLostException.class,
+                body.get(PATIENCE.toSeconds(), SECONDS), "withLock was not aborted");
+        LossReason expected = policy == LossPolicy.LOSE_AT_SUSPENDED
+                ? LossReason.CONNECTION_SUSPENDED : LossReason.SESSION_EXPIRED;
+        assertEquals(expected, aborted.reason());
+        assertNotNull(told.get(), "onLost did not fire");
+        assertEquals(expected, told.get().reason());
+        Duration delay = Duration.ofNanos(toldAt.get() - expiredAt);
+        assertTrue(delay.compareTo(SESSION) < 0, "onLost took " + delay + ", session timeout is " + SESSION);
+
+        try (Lease next = other.acquire(key, PATIENCE)) {
+            assertTrue(next.token().isNewerThan(token.get()),
+                    next.token() + " is not newer than the expired holder's " + token.get());
+        }
+    }
+
+    @Test
+    void stoppingTheServerLosesTheLeaseAtOnceAndItsNodeIsDeletedAfterReconnecting() throws Exception {
+        // a session long enough to outlive the restart, so the client comes back on the same session
+        ZkLockService holder = ZkLockService.builder().connectString(server.getConnectString())
+                .sessionTimeout(Duration.ofSeconds(4)).build();
+        services.add(holder);
+        LockKey key = LockKey.of("stop", "default");
+        Lease lease = holder.acquire(key, PATIENCE);
+        long session = holder.client().getZookeeperClient().getZooKeeper().getSessionId();
+        AtomicReference<LockLostException> told = new AtomicReference<>();
+        lease.onLost(told::set);
+
+        server.stop();
+        await().atMost(PATIENCE).until(() -> told.get() != null);
+        assertEquals(LossReason.CONNECTION_SUSPENDED, told.get().reason());
+        assertFalse(lease.isValid());
+
+        server.restart();
+        await().atMost(PATIENCE).until(() -> holder.client().getZookeeperClient().isConnected());
+        assertEquals(session, holder.client().getZookeeperClient().getZooKeeper().getSessionId(),
+                "the session did not survive the restart, so this test proves nothing about the cleanup");
+        // the session is alive, so only Baton's cleanup can remove the lost lease's node
+        await().atMost(PATIENCE).until(() -> !nodeExists(lease));
+        ZkLockService other = service(LossPolicy.LOSE_AT_SUSPENDED);
+        try (Lease next = other.acquire(key, PATIENCE)) {
+            assertTrue(next.token().isNewerThan(lease.token()));
+        }
+        lease.close();
+    }
+
+    @Test
+    void lostOnlyPolicyKeepsTheLeaseWhenTheServerComesBackWithinTheSessionTimeout() throws Exception {
+        ZkLockService holder = ZkLockService.builder().connectString(server.getConnectString())
+                .sessionTimeout(Duration.ofSeconds(4)).lossPolicy(LossPolicy.LOSE_AT_LOST).build();
+        services.add(holder);
+        LockKey key = LockKey.of("stop", "lostonly");
+        Lease lease = holder.acquire(key, PATIENCE);
+        AtomicReference<LockLostException> told = new AtomicReference<>();
+        lease.onLost(told::set);
+
+        server.stop();
+        await().atMost(PATIENCE).until(() -> !holder.client().getZookeeperClient().isConnected());
+        assertTrue(lease.isValid(), "lost at suspension under LOSE_AT_LOST");
+        server.restart();
+        await().atMost(PATIENCE).until(() -> holder.client().getZookeeperClient().isConnected());
+
+        assertTrue(lease.isValid(), "lost although the session survived: " + told.get());
+        assertTrue(nodeExists(lease));
+        ZkLockService other = service(LossPolicy.LOSE_AT_SUSPENDED);
+        assertTrue(other.tryAcquire(key).isEmpty(), "another client got a lock that is still held");
+        lease.close();
+        assertEquals(null, told.get());
+        try (Lease next = other.acquire(key, PATIENCE)) {
+            assertTrue(next.token().isNewerThan(lease.token()));
+        }
+    }
+
+    @Test
+    void lostOnlyPolicyLosesTheLeaseOnItsOwnDeadlineWhenTheServerStaysAway() throws Exception {
+        Duration session = Duration.ofSeconds(2);
+        ZkLockService holder = ZkLockService.builder().connectString(server.getConnectString())
+                .sessionTimeout(session).lossPolicy(LossPolicy.LOSE_AT_LOST).build();
+        services.add(holder);
+        Lease lease = holder.acquire(LockKey.of("stop", "away"), PATIENCE);
+        AtomicReference<LockLostException> told = new AtomicReference<>();
+        AtomicLong toldAt = new AtomicLong();
+        lease.onLost(e -> {
+            toldAt.set(System.nanoTime());
+            told.set(e);
+        });
+        long stoppedAt = System.nanoTime();
+        server.stop();
+        await().atMost(PATIENCE).until(() -> told.get() != null);
+        assertEquals(LossReason.SESSION_EXPIRED, told.get().reason());
+        Duration delay = Duration.ofNanos(toldAt.get() - stoppedAt);
+        // suspension is seen at once (the socket closes); the deadline is one session timeout later
+        assertTrue(delay.compareTo(session.multipliedBy(2)) < 0, "lost only after " + delay);
+        server.restart();
+    }
+}
