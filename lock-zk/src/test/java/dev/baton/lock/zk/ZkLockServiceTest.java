@@ -241,6 +241,55 @@ class ZkLockServiceTest {
     }
 
     @Test
+    void interruptsAndTimeoutsAtRandomMomentsLeaveNothingBehind() throws Exception {
+        ZkLockService s = service();
+        LockKey key = LockKey.of("chaos", "interrupts");
+        int threads = 6;
+        long until = System.nanoTime() + Duration.ofSeconds(3).toNanos();
+        List<Thread> workers = java.util.Collections.synchronizedList(new ArrayList<>());
+        AtomicInteger granted = new AtomicInteger();
+        AtomicInteger interrupted = new AtomicInteger();
+        AtomicInteger timedOut = new AtomicInteger();
+        List<Future<Void>> futures = new ArrayList<>();
+        for (int t = 0; t < threads; t++) {
+            futures.add(pool.submit(() -> {
+                workers.add(Thread.currentThread());
+                java.util.Random random = new java.util.Random();
+                while (System.nanoTime() < until) {
+                    try (Lease lease = s.acquire(key, Duration.ofMillis(random.nextInt(30)))) {
+                        granted.incrementAndGet();
+                        assertTrue(lease.token().value() > 0);
+                    } catch (InterruptedException e) {
+                        interrupted.incrementAndGet();
+                    } catch (dev.baton.lock.LockTimeoutException e) {
+                        timedOut.incrementAndGet();
+                    }
+                    Thread.interrupted(); // an interrupt that arrived after the grant
+                }
+                return null;
+            }));
+        }
+        java.util.Random random = new java.util.Random();
+        while (System.nanoTime() < until) {
+            synchronized (workers) {
+                if (!workers.isEmpty()) {
+                    workers.get(random.nextInt(workers.size())).interrupt();
+                }
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(random.nextInt(3_000_000));
+        }
+        for (Future<Void> f : futures) {
+            f.get(PATIENCE.toSeconds(), SECONDS);
+        }
+        assertTrue(granted.get() > 0 && interrupted.get() > 0 && timedOut.get() > 0,
+                "granted " + granted + ", interrupted " + interrupted + ", timed out " + timedOut);
+        await().atMost(PATIENCE).until(() -> queueLength(key) == 0);
+        try (Lease lease = s.acquire(key, Duration.ZERO)) {
+            assertTrue(lease.isValid(), "the key is still blocked after the storm");
+        }
+    }
+
+    @Test
     void tenThousandDistinctKeysLeaveNoZnodeBehind() throws Exception {
         ZkLockService s = service("bulk", Duration.ofSeconds(10));
         int keys = 10_000;
