@@ -13,6 +13,20 @@ public final class Requests {
     }
 
     /**
+     * Starts an acquire: checks the request ({@link #checkAcquire}), fails at once if the thread
+     * is already interrupted (clearing the flag, as a thrown {@link InterruptedException} does),
+     * and returns the {@link System#nanoTime()} deadline of the wait ({@link #deadline}).
+     */
+    public static long begin(LockKey key, LockOptions options) throws InterruptedException {
+        checkAcquire(key, options);
+        long deadline = deadline(options.waitAtMost().orElse(null));
+        if (Thread.interrupted()) {
+            throw new InterruptedException("Interrupted before acquiring " + key);
+        }
+        return deadline;
+    }
+
+    /**
      * Checks an acquire request before anything is done with it: nulls, and options that are part
      * of the contract but not implemented yet.
      *

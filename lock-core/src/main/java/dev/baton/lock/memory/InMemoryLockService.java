@@ -44,11 +44,7 @@ public final class InMemoryLockService implements LockService {
 
     @Override
     public Lease acquire(LockKey key, LockOptions options) throws InterruptedException {
-        Requests.checkAcquire(key, options);
-        long deadline = Requests.deadline(options.waitAtMost().orElse(null));
-        if (Thread.interrupted()) {
-            throw new InterruptedException("Interrupted before acquiring " + key);
-        }
+        long deadline = Requests.begin(key, options);
         lock.lockInterruptibly();
         try {
             checkOpen(key);

@@ -127,11 +127,7 @@ public final class ZkLockService implements LockService {
 
     @Override
     public Lease acquire(LockKey key, LockOptions options) throws InterruptedException {
-        Requests.checkAcquire(key, options);
-        long deadline = Requests.deadline(options.waitAtMost().orElse(null));
-        if (Thread.interrupted()) {
-            throw new InterruptedException("Interrupted before acquiring " + key);
-        }
+        long deadline = Requests.begin(key, options);
         Thread me = Thread.currentThread();
         synchronized (stateLock) {
             checkOpen(key);
