@@ -57,7 +57,7 @@ class ZkLockServiceTest {
 
     @BeforeAll
     static void startServer() throws Exception {
-        server = ZkTesting.server(200);
+        server = ZkTesting.server(500);
         observer = ZkTesting.observer(server.getConnectString());
     }
 
@@ -86,7 +86,7 @@ class ZkLockServiceTest {
     }
 
     private ZkLockService service() {
-        return service("baton", Duration.ofSeconds(4));
+        return service("baton", Duration.ofSeconds(10)); // no spurious expiry on a loaded machine
     }
 
     private static long sessionOf(ZkLockService s) throws Exception {
