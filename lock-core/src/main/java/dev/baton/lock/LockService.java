@@ -22,7 +22,9 @@ import java.util.Optional;
  * <p><b>Waiting.</b> {@code acquire} waits in first-come order. When the wait runs out it throws
  * {@link LockTimeoutException}; when the waiting thread is interrupted it throws
  * {@link InterruptedException}. In both cases nothing the request created is left in the lock
- * store. A thread that is already interrupted fails at once, before contacting the store.
+ * store (an implementation may finish that cleanup in the background when the wait ended in the
+ * middle of a call to the store). A thread that is already interrupted fails at once, before
+ * contacting the store.
  *
  * <p><b>Bad input</b> (null, an invalid key, a negative wait) fails with a
  * {@link NullPointerException} or {@link IllegalArgumentException} naming the input, and

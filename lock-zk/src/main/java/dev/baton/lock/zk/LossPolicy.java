@@ -17,9 +17,12 @@ public enum LossPolicy {
      * with {@link dev.baton.lock.LossReason#SESSION_EXPIRED}: when ZooKeeper reports the
      * expiry, when the client reconnects with a different session, or when the negotiated
      * session timeout has passed since the suspension (measured on this JVM's monotonic clock),
-     * whichever comes first. Survives short network blips and server restarts, but for up to a
-     * session timeout the holder may believe it holds a lock that the server has already given to
-     * someone else: use it only where every protected resource checks fencing tokens.
+     * whichever comes first. Survives short network blips and server restarts, at a price: the
+     * ensemble may expire the session and give the lock to someone else while this holder still
+     * believes in it. The client notices silence only after two thirds of the session timeout, so
+     * that window lasts up to about two thirds of a session timeout, longer if Curator's event
+     * thread is slow to deliver the suspension. Use it only where every protected resource checks
+     * fencing tokens.
      */
     LOSE_AT_LOST
 }

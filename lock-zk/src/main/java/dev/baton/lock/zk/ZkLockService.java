@@ -25,13 +25,16 @@ import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -92,16 +95,37 @@ public final class ZkLockService implements LockService {
     private final Object stateLock = new Object();
     // guarded by stateLock
     private final Set<ZkLease> leases = new HashSet<>();
-    private final Set<Thread> waiting = new HashSet<>();
-    private final Set<Thread> interruptedByClose = new HashSet<>();
-    private boolean connected = true;
+    private final Map<Thread, Waiter> waiting = new HashMap<>();
+    private boolean connected;
+    /** SUSPENDED, READ_ONLY and LOST events seen: a grant checked across one is not trusted. */
     private long suspensions;
+    /** LOST events seen. */
     private long expirations;
+    /** Advanced by every reconnection and session loss; a pending expiry deadline belongs to one. */
+    private long generation;
     private boolean closed;
     private ScheduledFuture<?> expiryDeadline;
 
     /** Paths of lost leases whose deletion has not been confirmed; retried on reconnection. */
     private final Set<String> orphans = ConcurrentHashMap.newKeySet();
+
+    /**
+     * Mutexes whose last attempt was not granted, by queue path, reused by the next attempt on the
+     * same key. A failed attempt leaves Curator's watch on its predecessor until that node
+     * changes; reusing the mutex reuses the same watcher object, which ZooKeeper's client keeps
+     * once per path, instead of piling up one per attempt. A granted mutex is never reused (its
+     * per-thread state would make the next acquire on that thread re-entrant).
+     */
+    private final ConcurrentMap<String, BatonMutex> spareMutexes = new ConcurrentHashMap<>();
+    static final int MAX_SPARE_MUTEXES = 1024;
+
+    /** Why the service interrupted a waiting thread. */
+    private enum Interruption { CLOSE, DEADLINE }
+
+    /** One thread in {@code acquire}; guarded by stateLock. */
+    private static final class Waiter {
+        Interruption interruption;
+    }
 
     private ZkLockService(CuratorFramework namespaced, CuratorFramework ownedClient, LossPolicy lossPolicy,
                           Duration connectionTimeout) {
@@ -114,8 +138,11 @@ public final class ZkLockService implements LockService {
             t.setDaemon(true);
             return t;
         });
-        this.connected = client.getZookeeperClient().isConnected();
         client.getConnectionStateListenable().addListener(stateListener);
+        synchronized (stateLock) {
+            // read after adding the listener, so no change between the two goes unseen
+            this.connected = client.getZookeeperClient().isConnected();
+        }
     }
 
     /** A new builder. */
@@ -125,36 +152,75 @@ public final class ZkLockService implements LockService {
 
     // ------------------------------------------------------------------------------------ acquire
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>While the ensemble answers, the wait ends within {@code maxWait}. When it does not (the
+     * connection is down), Curator's retries could stretch a wait far beyond it; a watchdog on the
+     * monotonic clock ends any timed wait at most one connection timeout after its deadline, with
+     * {@link LockTimeoutException}. If the wait ended in the middle of a ZooKeeper call, the
+     * request's node is deleted in the background right after.
+     */
     @Override
     public Lease acquire(LockKey key, LockOptions options) throws InterruptedException {
         long deadline = Requests.begin(key, options);
         Thread me = Thread.currentThread();
+        Waiter waiter = new Waiter();
+        ScheduledFuture<?> watchdog = null;
         synchronized (stateLock) {
             checkOpen(key);
-            waiting.add(me);
+            waiting.put(me, waiter);
+            long grace = Requests.remainingNanos(deadline) + connectionTimeout.toNanos();
+            if (deadline != Long.MAX_VALUE && grace > 0) {
+                watchdog = timer.schedule(() -> interrupt(me, waiter, Interruption.DEADLINE), grace,
+                        TimeUnit.NANOSECONDS);
+            }
         }
-        boolean interruptedByUs = false;
         try {
             while (true) {
+                if (Thread.interrupted()) {
+                    throw new InterruptedException("Interrupted while acquiring " + key);
+                }
                 ZkLease lease = acquireOnce(key, options, deadline);
                 if (lease != null) {
                     return lease;
                 }
             }
         } catch (InterruptedException e) {
+            Interruption why;
             synchronized (stateLock) {
-                if (closed) {
-                    throw new IllegalStateException("LockService closed while waiting for " + key);
-                }
+                why = waiter.interruption;
+            }
+            if (why == Interruption.CLOSE) {
+                throw new IllegalStateException("LockService closed while waiting for " + key, e);
+            }
+            if (why == Interruption.DEADLINE) {
+                LockTimeoutException timeout = new LockTimeoutException(key, options.waitAtMost().orElseThrow());
+                timeout.initCause(e); // ZooKeeper did not answer in time
+                throw timeout;
             }
             throw e;
         } finally {
+            if (watchdog != null) {
+                watchdog.cancel(false);
+            }
+            boolean ours;
             synchronized (stateLock) {
                 waiting.remove(me);
-                interruptedByUs = interruptedByClose.remove(me);
+                ours = waiter.interruption != null;
             }
-            if (interruptedByUs) {
+            if (ours) {
                 Thread.interrupted(); // the interrupt was ours, to end the wait; do not leak it
+            }
+        }
+    }
+
+    /** Interrupts a thread still waiting in {@code acquire}, recording why; the first reason wins. */
+    private void interrupt(Thread thread, Waiter waiter, Interruption why) {
+        synchronized (stateLock) {
+            if (waiting.get(thread) == waiter && waiter.interruption == null) {
+                waiter.interruption = why;
+                thread.interrupt();
             }
         }
     }
@@ -176,8 +242,10 @@ public final class ZkLockService implements LockService {
      * @return the lease, or null to try again (the grant could not be trusted)
      */
     private ZkLease acquireOnce(LockKey key, LockOptions options, long deadline) throws InterruptedException {
-        BatonMutex mutex = new BatonMutex(client, queuePath(key));
-        boolean granted;
+        String queue = queuePath(key);
+        BatonMutex spare = spareMutexes.remove(queue);
+        BatonMutex mutex = spare != null ? spare : new BatonMutex(client, queue);
+        boolean granted = false;
         try {
             if (deadline == Long.MAX_VALUE) {
                 mutex.acquire();
@@ -192,10 +260,23 @@ public final class ZkLockService implements LockService {
             return retryOrTimeOut(key, options, deadline);
         } catch (Exception e) {
             throw failure(key, e);
+        } finally {
+            if (!granted && spareMutexes.size() < MAX_SPARE_MUTEXES) {
+                spareMutexes.putIfAbsent(queue, mutex);
+            }
         }
         if (!granted) {
-            // Curator has deleted our node before returning false
-            throw new LockTimeoutException(key, options.waitAtMost().orElseThrow());
+            // Curator has deleted our node before returning false; it returns false at once when
+            // its client is closed, and it times the wait on the wall clock: our deadline decides
+            if (client.getState() != CuratorFrameworkState.STARTED) {
+                synchronized (stateLock) {
+                    if (closed) {
+                        throw new IllegalStateException("LockService closed while waiting for " + key);
+                    }
+                }
+                throw new LockException("Could not acquire " + key + ": the Curator client is " + client.getState());
+            }
+            return retryOrTimeOut(key, options, deadline);
         }
         String node = mutex.lockNode();
         long[] epoch = epoch();
@@ -244,20 +325,13 @@ public final class ZkLockService implements LockService {
         if (e instanceof InterruptedException || Thread.currentThread().isInterrupted()) {
             // Curator re-sets the flag before rethrowing; the exception carries the interrupt now
             Thread.interrupted();
-            synchronized (stateLock) {
-                if (closed) {
-                    throw new IllegalStateException("LockService closed while acquiring " + key);
-                }
-            }
             InterruptedException ie = new InterruptedException("Interrupted while acquiring " + key);
             ie.initCause(e);
             throw ie;
         }
-        if (e instanceof RuntimeException) {
-            synchronized (stateLock) {
-                if (closed) {
-                    return new IllegalStateException("LockService closed while acquiring " + key, e);
-                }
+        synchronized (stateLock) {
+            if (closed) {
+                return new IllegalStateException("LockService closed while acquiring " + key, e);
             }
         }
         return new LockException("Could not acquire " + key + ": " + e, e);
@@ -284,7 +358,9 @@ public final class ZkLockService implements LockService {
             if (expirations != epoch[1]) {
                 return LossReason.SESSION_EXPIRED;
             }
-            if (lossPolicy == LossPolicy.LOSE_AT_SUSPENDED && (!connected || suspensions != epoch[0])) {
+            // A suspension before the epoch was read does not matter: the node's owner was checked
+            // after it, so the session that holds the node was alive and connected then.
+            if (lossPolicy == LossPolicy.LOSE_AT_SUSPENDED && suspensions != epoch[0]) {
                 return LossReason.CONNECTION_SUSPENDED;
             }
             leases.add(lease);
@@ -328,22 +404,23 @@ public final class ZkLockService implements LockService {
                 victims = drainLeases();
             } else if (expiryDeadline == null && !closed) {
                 // Our own deadline on the monotonic clock: Curator's LOST is timed on the wall
-                // clock and delivered from a queue. Past this point the server has expired the
-                // session whatever Curator says.
-                long suspension = suspensions;
+                // clock and delivered from a queue. The server heard from this client last at
+                // least as long ago as this event, so past this point it has expired the session,
+                // whatever Curator says. (READ_ONLY after SUSPENDED continues the same suspension:
+                // only a reconnection or a loss moves the generation and disarms the deadline.)
+                long gen = generation;
                 long timeoutMs = client.getZookeeperClient().getLastNegotiatedSessionTimeoutMs();
-                expiryDeadline = timer.schedule(() -> suspensionOutlived(suspension), timeoutMs,
-                        TimeUnit.MILLISECONDS);
+                expiryDeadline = timer.schedule(() -> suspensionOutlived(gen), timeoutMs, TimeUnit.MILLISECONDS);
             }
         }
         loseAll(victims, LossReason.CONNECTION_SUSPENDED);
     }
 
-    private void suspensionOutlived(long suspension) {
+    private void suspensionOutlived(long gen) {
         List<ZkLease> victims = List.of();
         synchronized (stateLock) {
             expiryDeadline = null;
-            if (!connected && suspensions == suspension) {
+            if (!connected && generation == gen) {
                 victims = drainLeases();
             }
         }
@@ -356,6 +433,7 @@ public final class ZkLockService implements LockService {
             connected = false;
             suspensions++;
             expirations++;
+            generation++;
             cancelDeadline();
             victims = drainLeases();
         }
@@ -363,17 +441,25 @@ public final class ZkLockService implements LockService {
     }
 
     private void reconnected() {
+        synchronized (stateLock) {
+            connected = true;
+            generation++;
+            cancelDeadline();
+        }
         List<ZkLease> victims = new ArrayList<>();
         long sessionId;
         try {
             sessionId = client.getZookeeperClient().getZooKeeper().getSessionId();
         } catch (Exception e) {
-            LOG.warn("Cannot read the session id after reconnecting", e);
+            // cannot tell which session holds our nodes: vouch for none
+            LOG.warn("Cannot read the session id after reconnecting; losing every lease", e);
+            synchronized (stateLock) {
+                victims = drainLeases();
+            }
+            loseAll(victims, LossReason.CONNECTION_SUSPENDED);
             return;
         }
         synchronized (stateLock) {
-            connected = true;
-            cancelDeadline();
             for (Iterator<ZkLease> it = leases.iterator(); it.hasNext(); ) {
                 ZkLease lease = it.next();
                 if (lease.sessionId != sessionId) {
@@ -477,9 +563,8 @@ public final class ZkLockService implements LockService {
             closed = true;
             cancelDeadline();
             held = drainLeases();
-            for (Thread t : waiting) {
-                interruptedByClose.add(t);
-                t.interrupt();
+            for (Map.Entry<Thread, Waiter> w : waiting.entrySet()) {
+                interrupt(w.getKey(), w.getValue(), Interruption.CLOSE);
             }
             wait = connected;
         }

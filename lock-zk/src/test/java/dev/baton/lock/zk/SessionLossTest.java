@@ -177,6 +177,34 @@ class SessionLossTest {
     }
 
     @Test
+    void aTimedAcquireEndsSoonAfterItsWaitEvenWhenTheEnsembleIsUnreachable() throws Exception {
+        Duration connectionTimeout = Duration.ofSeconds(2);
+        ZkLockService s = ZkLockService.builder().connectString(server.getConnectString())
+                .sessionTimeout(Duration.ofSeconds(8)).connectionTimeout(connectionTimeout).build();
+        services.add(s);
+        LockKey key = LockKey.of("outage", "k");
+        server.stop();
+        await().atMost(PATIENCE).until(() -> !s.client().getZookeeperClient().isConnected());
+
+        long start = System.nanoTime();
+        dev.baton.lock.LockTimeoutException timeout = org.junit.jupiter.api.Assertions.assertThrows(
+                dev.baton.lock.LockTimeoutException.class, () -> s.acquire(key, Duration.ofMillis(200)));
+        Duration took = Duration.ofNanos(System.nanoTime() - start);
+        assertEquals(key, timeout.key());
+        assertFalse(Thread.currentThread().isInterrupted(), "the watchdog's interrupt leaked");
+        // Curator's own retries took ~16 s here before the watchdog; allow scheduling slack on top
+        Duration bound = Duration.ofMillis(200).plus(connectionTimeout).plusSeconds(2);
+        assertTrue(took.compareTo(bound) < 0, "acquire(200 ms) took " + took + " with the ensemble down");
+
+        server.restart();
+        await().atMost(PATIENCE).until(() -> s.client().getZookeeperClient().isConnected());
+        await().atMost(PATIENCE).until(() -> ZkTesting.queueLength(observer, "baton", ZkLockService.queuePath(key)) == 0);
+        try (Lease lease = s.acquire(key, PATIENCE)) {
+            assertTrue(lease.isValid());
+        }
+    }
+
+    @Test
     void lostOnlyPolicyLosesTheLeaseOnItsOwnDeadlineWhenTheServerStaysAway() throws Exception {
         Duration session = Duration.ofSeconds(2);
         ZkLockService holder = ZkLockService.builder().connectString(server.getConnectString())

@@ -290,6 +290,36 @@ class ZkLockServiceTest {
     }
 
     @Test
+    void failedAttemptsAgainstAHeldLockDoNotPileUpWatchers() throws Exception {
+        ZkLockService holderSide = service();
+        ZkLockService poller = service();
+        LockKey key = LockKey.of("poll", "held");
+        try (Lease held = holderSide.acquire(key, PATIENCE)) {
+            for (int i = 0; i < 300; i++) {
+                assertTrue(poller.tryAcquire(key).isEmpty(), "granted while " + held + " is held");
+            }
+            // each failed attempt watched the holder's node; one watcher object per path is enough
+            assertTrue(dataWatchers(poller) <= 2, dataWatchers(poller) + " data watchers after 300 failed attempts");
+        }
+    }
+
+    /** Data watchers registered on the client's ZooKeeper handle (its watch manager is not public). */
+    private static int dataWatchers(ZkLockService s) throws Exception {
+        org.apache.zookeeper.ZooKeeper zk = s.client().getZookeeperClient().getZooKeeper();
+        java.lang.reflect.Method manager = org.apache.zookeeper.ZooKeeper.class.getDeclaredMethod("getWatchManager");
+        manager.setAccessible(true);
+        Object watchManager = manager.invoke(zk);
+        java.lang.reflect.Method watches = watchManager.getClass().getDeclaredMethod("getDataWatches");
+        watches.setAccessible(true);
+        @SuppressWarnings("unchecked")
+        Map<String, java.util.Set<org.apache.zookeeper.Watcher>> byPath =
+                (Map<String, java.util.Set<org.apache.zookeeper.Watcher>>) watches.invoke(watchManager);
+        synchronized (byPath) {
+            return byPath.values().stream().mapToInt(java.util.Set::size).sum();
+        }
+    }
+
+    @Test
     void tenThousandDistinctKeysLeaveNoZnodeBehind() throws Exception {
         ZkLockService s = service("bulk", Duration.ofSeconds(10));
         int keys = 10_000;
