@@ -18,9 +18,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * pause): no heartbeats, no answers, no reset. Connections made while frozen are accepted and
  * frozen too. {@link #resume()} forwards again, starting with whatever was held back.
  *
- * <p>Plain blocking sockets, two daemon threads per connection. Thread-safe.
+ * <p>Plain blocking sockets, two daemon threads per connection. Thread-safe. Public because the
+ * safety suite freezes its clients' connections with it too.
  */
-final class TcpProxy implements Closeable {
+public final class TcpProxy implements Closeable {
     private final InetSocketAddress upstream;
     private final ServerSocket listener;
     private final Set<Socket> sockets = ConcurrentHashMap.newKeySet();
@@ -28,24 +29,24 @@ final class TcpProxy implements Closeable {
     private boolean frozen; // guarded by this
 
     /** A proxy to {@code upstream}, listening on a free loopback port; it forwards at once. */
-    TcpProxy(InetSocketAddress upstream) throws IOException {
+    public TcpProxy(InetSocketAddress upstream) throws IOException {
         this.upstream = upstream;
         this.listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
         daemon("proxy-accept", this::acceptLoop).start();
     }
 
     /** The loopback port clients connect to. */
-    int port() {
+    public int port() {
         return listener.getLocalPort();
     }
 
     /** Stops forwarding in both directions; connections stay open. */
-    synchronized void freeze() {
+    public synchronized void freeze() {
         frozen = true;
     }
 
     /** Forwards again. */
-    synchronized void resume() {
+    public synchronized void resume() {
         frozen = false;
         notifyAll();
     }

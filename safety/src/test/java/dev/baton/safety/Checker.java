@@ -1,0 +1,624 @@
+package dev.baton.safety;
+
+import dev.baton.safety.Verdict.FaultFigure;
+import dev.baton.safety.Verdict.Figures;
+import dev.baton.safety.Verdict.Finding;
+import dev.baton.safety.Verdict.Invariant;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * Judges a recorded history (see SAFETY.md): a pure function of the events, no I/O.
+ *
+ * <p>"Before" and "after" are history order (seq); delays are differences of the events' nanos.
+ */
+final class Checker {
+    /** At most this many examples are kept per invariant. */
+    static final int MAX_EXAMPLES = 10;
+
+    /** Fault kinds that affect every client (a server goes away). */
+    static final Set<String> GLOBAL_FAULTS = Set.of("RESTART", "KILL_LEADER", "KILL_FOLLOWER");
+
+    private Checker() {
+    }
+
+    /**
+     * Checks {@code events} (a run's history, in order).
+     *
+     * @param sessionTimeout the ZooKeeper session timeout of the clients
+     * @param lossMargin     how much later than the session timeout a loss notice may come
+     * @param livenessBound  how soon after the last fault heals every client must be granted again
+     */
+    static Verdict check(List<Event> events, Duration sessionTimeout, Duration lossMargin, Duration livenessBound) {
+        return new Run(events, sessionTimeout.toNanos(), lossMargin.toNanos(), livenessBound.toNanos()).check();
+    }
+
+    /** Violations of one invariant: a count and the first few examples. */
+    private static final class Tally {
+        long count;
+        final List<String> examples = new ArrayList<>();
+
+        void add(String example) {
+            count++;
+            if (example != null && examples.size() < MAX_EXAMPLES) {
+                examples.add(example);
+            }
+        }
+
+        Finding finding() {
+            return new Finding(count, examples);
+        }
+    }
+
+    /** One lease: a GRANT, its end (LOST or RELEASE), and the first event that obliged a loss notice. */
+    private static final class Lease {
+        final Event grant;
+        Event end;
+        Event trigger;
+
+        Lease(Event grant) {
+            this.grant = grant;
+        }
+
+        String name() {
+            return grant.client() + " " + grant.key() + " token=" + tok(grant.token()) + " (granted #" + grant.seq()
+                    + ")";
+        }
+    }
+
+    /** What is known of one client. */
+    private static final class Client {
+        final String id;
+        boolean declared;
+        String policy = "LOSE_AT_SUSPENDED";
+        long session;
+        Event closed;
+        final Map<String, Lease> held = new LinkedHashMap<>();
+        final List<Event> grants = new ArrayList<>();
+        final List<Event> sessionChanges = new ArrayList<>();
+        final List<Event> conn = new ArrayList<>();
+        final List<Event> rejected = new ArrayList<>();
+
+        Client(String id) {
+            this.id = id;
+        }
+    }
+
+    /** One injected fault. */
+    private static final class Fault {
+        final Event start;
+        final String kind;
+        final String target;
+        final String key;
+        Event end;
+
+        Fault(Event start) {
+            this.start = start;
+            this.kind = String.valueOf(start.op());
+            this.target = attr(start.detail(), "target");
+            this.key = attr(start.detail(), "key");
+        }
+
+        boolean affects(String client) {
+            return GLOBAL_FAULTS.contains(kind) || Objects.equals(client, target);
+        }
+
+        String name() {
+            return kind + " fault#" + start.token() + " (#" + start.seq() + (target == null ? "" : " target=" + target)
+                    + ")";
+        }
+    }
+
+    /** The fenced and naive registers of one key. */
+    private static final class Register {
+        Event maxBy;
+        long lastWrite;
+        boolean broken;
+        final List<Event> accepted = new ArrayList<>();
+        final Map<Long, Integer> lastBegin = new HashMap<>();
+        long naiveLast;
+    }
+
+    /** One pass over a history. */
+    private static final class Run {
+        final List<Event> events;
+        final long sessionTimeout;
+        final long lossMargin;
+        final long livenessBound;
+
+        final Map<Invariant, Tally> tallies = new EnumMap<>(Invariant.class);
+        final Map<String, Client> clients = new LinkedHashMap<>();
+        final Map<String, Register> registers = new HashMap<>();
+        final Map<String, Lease> leaseById = new HashMap<>();
+        final Map<String, Event> grantByKeyToken = new HashMap<>();
+        final List<Lease> leases = new ArrayList<>();
+        final List<Fault> faults = new ArrayList<>();
+        final Map<Long, Fault> faultById = new HashMap<>();
+        final List<Event> grants = new ArrayList<>();
+        final List<Event> suspensions = new ArrayList<>();
+        final Map<String, Long> staleOps = new TreeMap<>();
+        Event lastFaultEnd;
+        Event znodes;
+        long suspended;
+        long reconnected;
+        long connLost;
+        long sessionChangeCount;
+        long acceptedWrites;
+        long naiveViolations;
+        long acceptedAfterLoss;
+
+        Run(List<Event> events, long sessionTimeout, long lossMargin, long livenessBound) {
+            this.events = events;
+            this.sessionTimeout = sessionTimeout;
+            this.lossMargin = lossMargin;
+            this.livenessBound = livenessBound;
+            for (Invariant i : Invariant.values()) {
+                tallies.put(i, new Tally());
+            }
+        }
+
+        Tally tally(Invariant i) {
+            return tallies.get(i);
+        }
+
+        Client client(String id) {
+            return clients.computeIfAbsent(id, Client::new);
+        }
+
+        Verdict check() {
+            for (Event e : events) {
+                switch (e.type()) {
+                    case CLIENT -> onClient(e);
+                    case SESSION -> onSession(e);
+                    case CONN -> onConn(e);
+                    case GRANT -> onGrant(e);
+                    case LOST, RELEASE -> onEnd(e);
+                    case OP -> onOp(e);
+                    case NOP -> onNaive(e);
+                    case FAULT_START -> {
+                        Fault f = new Fault(e);
+                        faults.add(f);
+                        faultById.put(e.token(), f);
+                    }
+                    case FAULT_END -> {
+                        Fault f = faultById.get(e.token());
+                        if (f != null && f.end == null) {
+                            f.end = e;
+                        }
+                        lastFaultEnd = e;
+                    }
+                    case CLOSED -> client(e.client()).closed = e;
+                    case ZNODES -> znodes = e;
+                }
+            }
+            List<Long> delays = judgeLossNotices();
+            judgeZnodes();
+            long healToGrantMax = judgeLiveness();
+            return new Verdict(findings(), figures(delays, healToGrantMax));
+        }
+
+        Map<Invariant, Finding> findings() {
+            Map<Invariant, Finding> m = new EnumMap<>(Invariant.class);
+            tallies.forEach((i, t) -> m.put(i, t.finding()));
+            return m;
+        }
+
+        void onClient(Event e) {
+            Client c = client(e.client());
+            c.declared = true;
+            String policy = attr(e.detail(), "policy");
+            if (policy != null) {
+                c.policy = policy;
+            }
+            if (e.session() != 0) {
+                c.session = e.session();
+            }
+        }
+
+        void onSession(Event e) {
+            Client c = client(e.client());
+            if (c.session != 0 && e.session() != c.session) {
+                sessionChangeCount++;
+                c.sessionChanges.add(e);
+                trigger(c, e);
+            }
+            c.session = e.session();
+        }
+
+        void onConn(Event e) {
+            Client c = client(e.client());
+            c.conn.add(e);
+            switch (String.valueOf(e.op())) {
+                case "SUSPENDED" -> {
+                    suspended++;
+                    suspensions.add(e);
+                    if ("LOSE_AT_SUSPENDED".equals(c.policy)) {
+                        trigger(c, e);
+                    }
+                }
+                case "RECONNECTED" -> reconnected++;
+                case "LOST" -> {
+                    connLost++;
+                    trigger(c, e);
+                }
+                default -> {
+                }
+            }
+        }
+
+        /** {@code e} obliges a loss notice for every lease {@code c} holds (the first trigger counts). */
+        void trigger(Client c, Event e) {
+            if (c.closed != null) {
+                return;
+            }
+            for (Lease l : c.held.values()) {
+                if (l.trigger == null) {
+                    l.trigger = e;
+                }
+            }
+        }
+
+        void onGrant(Event e) {
+            grants.add(e);
+            Client c = client(e.client());
+            c.grants.add(e);
+            Event earlier = grantByKeyToken.putIfAbsent(e.key() + "|" + e.token(), e);
+            if (earlier != null) {
+                tally(Invariant.DUPLICATE_TOKEN).add(String.format(Locale.ROOT,
+                        "#%d GRANT %s token=%s to %s: token already granted at #%d to %s",
+                        e.seq(), e.key(), tok(e.token()), e.client(), earlier.seq(), earlier.client()));
+            }
+            Lease l = new Lease(e);
+            String id = leaseId(e);
+            Lease again = c.held.put(e.key() + "|" + e.token(), l);
+            if (again != null && again.end == null) {
+                again.end = e; // a repeated grant of a held lease supersedes it
+            }
+            leaseById.put(id, l);
+            leases.add(l);
+        }
+
+        void onEnd(Event e) {
+            Client c = client(e.client());
+            Lease l = c.held.remove(e.key() + "|" + e.token());
+            if (l != null) {
+                l.end = e;
+            }
+        }
+
+        void onOp(Event e) {
+            if (!e.accepted()) {
+                staleOps.merge(String.valueOf(e.op()), 1L, Long::sum);
+                client(e.client()).rejected.add(e);
+                return;
+            }
+            Register r = registers.computeIfAbsent(e.key(), k -> new Register());
+            if (r.maxBy != null && e.token() < r.maxBy.token()) {
+                tally(Invariant.TOKEN_ORDER).add(String.format(Locale.ROOT,
+                        "#%d %s %s token=%s ACCEPTED by %s below token=%s accepted at #%d (%s)",
+                        e.seq(), e.key(), e.op(), tok(e.token()), e.client(), tok(r.maxBy.token()), r.maxBy.seq(),
+                        r.maxBy.client()));
+            }
+            if (r.maxBy == null || e.token() > r.maxBy.token()) {
+                r.maxBy = e;
+            }
+            int at = r.accepted.size();
+            r.accepted.add(e);
+            switch (String.valueOf(e.op())) {
+                case "BEGIN" -> r.lastBegin.put(e.token(), at);
+                case "COMMIT" -> {
+                    Integer begin = r.lastBegin.get(e.token());
+                    if (begin != null) {
+                        Event first = null;
+                        int intruders = 0;
+                        for (int j = begin + 1; j < at; j++) {
+                            Event o = r.accepted.get(j);
+                            if (o.token() != e.token()) {
+                                intruders++;
+                                first = first == null ? o : first;
+                            }
+                        }
+                        if (first != null) {
+                            tally(Invariant.INTERLEAVING).add(String.format(Locale.ROOT,
+                                    "%s: BEGIN #%d and COMMIT #%d of token=%s (%s) enclose %d accepted op(s) of other"
+                                            + " tokens, first #%d %s token=%s (%s)",
+                                    e.key(), r.accepted.get(begin).seq(), e.seq(), tok(e.token()), e.client(),
+                                    intruders, first.seq(), first.op(), tok(first.token()), first.client()));
+                        }
+                    }
+                }
+                case "WRITE" -> {
+                    acceptedWrites++;
+                    if (e.value() != r.lastWrite + 1) {
+                        tally(Invariant.LOST_UPDATE).add(r.broken ? null : String.format(Locale.ROOT,
+                                "%s: first break at #%d WRITE %d by %s token=%s, previous accepted write was %d",
+                                e.key(), e.seq(), e.value(), e.client(), tok(e.token()), r.lastWrite));
+                        r.broken = true;
+                    }
+                    r.lastWrite = e.value();
+                }
+                default -> {
+                }
+            }
+            Lease l = leaseById.get(leaseId(e));
+            if (l != null && l.end != null && l.end.type() == Event.Type.LOST && l.end.seq() < e.seq()) {
+                acceptedAfterLoss++;
+            }
+        }
+
+        void onNaive(Event e) {
+            if (!"WRITE".equals(e.op())) {
+                return;
+            }
+            Register r = registers.computeIfAbsent(e.key(), k -> new Register());
+            if (e.value() != r.naiveLast + 1) {
+                naiveViolations++;
+            }
+            r.naiveLast = e.value();
+        }
+
+        /** Invariant LOSS_NOTICE; returns the delays of the notices given. */
+        List<Long> judgeLossNotices() {
+            long bound = sessionTimeout + lossMargin;
+            List<Long> delays = new ArrayList<>();
+            Tally t = tally(Invariant.LOSS_NOTICE);
+            for (Lease l : leases) {
+                Event trig = l.trigger;
+                if (trig == null) {
+                    continue;
+                }
+                Fault f = referenceFault(l.grant.client(), trig);
+                long ref;
+                String from;
+                if (f == null) {
+                    ref = trig.nanos();
+                    from = "trigger";
+                } else if ("PAUSE".equals(f.kind) && f.end != null) {
+                    ref = f.end.nanos();
+                    from = "end of " + f.name() + " #" + f.end.seq();
+                } else {
+                    ref = f.start.nanos();
+                    from = "start of " + f.name();
+                }
+                String cause = String.format(Locale.ROOT, "%s %s #%d", trig.type(),
+                        trig.type() == Event.Type.CONN ? trig.op() : "0x" + Long.toHexString(trig.session()),
+                        trig.seq());
+                if (l.end == null) {
+                    t.add(String.format(Locale.ROOT, "lease %s: never told after %s (reference %s)",
+                            l.name(), cause, from));
+                } else if (l.end.type() == Event.Type.RELEASE) {
+                    t.add(String.format(Locale.ROOT, "lease %s: released at #%d without notice after %s"
+                            + " (reference %s)", l.name(), l.end.seq(), cause, from));
+                } else {
+                    long delay = l.end.nanos() - ref;
+                    delays.add(delay);
+                    if (delay > bound) {
+                        t.add(String.format(Locale.ROOT, "lease %s: told late at #%d, %s after the %s,"
+                                        + " bound %s (cause %s)", l.name(), l.end.seq(), Verdict.ms(nanos(delay)),
+                                from, Verdict.ms(nanos(bound)), cause));
+                    }
+                }
+            }
+            return delays;
+        }
+
+        /**
+         * The latest fault affecting {@code client} that started before {@code trigger} and had not
+         * ended more than a notice bound before it, or null: a trigger long after a fault healed is
+         * spontaneous, and measured from itself.
+         */
+        Fault referenceFault(String client, Event trigger) {
+            for (int i = faults.size() - 1; i >= 0; i--) {
+                Fault f = faults.get(i);
+                long healed = (f.end != null ? f.end : f.start).nanos();
+                if (f.start.seq() < trigger.seq() && f.affects(client)
+                        && trigger.nanos() <= healed + sessionTimeout + lossMargin) {
+                    return f;
+                }
+            }
+            return null;
+        }
+
+        void judgeZnodes() {
+            if (znodes == null) {
+                tally(Invariant.ZNODES).add("no ZNODES event in the history");
+            } else if (znodes.value() != 0) {
+                tally(Invariant.ZNODES).add(String.format(Locale.ROOT, "#%d %d znode(s) left under the namespace",
+                        znodes.seq(), znodes.value()));
+            }
+        }
+
+        /** Invariant LIVENESS; returns the largest heal-to-first-grant time over the clients granted. */
+        long judgeLiveness() {
+            long healSeq = lastFaultEnd == null ? -1 : lastFaultEnd.seq();
+            long heal = lastFaultEnd == null ? 0 : lastFaultEnd.nanos();
+            String healName = lastFaultEnd == null ? "run start" : "heal #" + lastFaultEnd.seq();
+            long max = 0;
+            Tally t = tally(Invariant.LIVENESS);
+            for (Client c : clients.values()) {
+                if (!c.declared) {
+                    continue;
+                }
+                Event first = c.grants.stream().filter(g -> g.seq() > healSeq).findFirst().orElse(null);
+                if (first == null) {
+                    t.add(String.format(Locale.ROOT, "%s: no grant after %s%s", c.id, healName,
+                            c.closed == null ? "" : String.format(Locale.ROOT, " (closed at #%d, %s after it)",
+                                    c.closed.seq(), Verdict.ms(nanos(c.closed.nanos() - heal)))));
+                    continue;
+                }
+                long delay = first.nanos() - heal;
+                max = Math.max(max, delay);
+                if (delay > livenessBound) {
+                    t.add(String.format(Locale.ROOT, "%s: first grant after %s at #%d, %s later, bound %s", c.id,
+                            healName, first.seq(), Verdict.ms(nanos(delay)), Verdict.ms(nanos(livenessBound))));
+                }
+            }
+            return max;
+        }
+
+        /** The seq at which the next fault affecting {@code f}'s target starts (the end of f's window). */
+        long windowEnd(Fault f) {
+            for (int i = faults.indexOf(f) + 1; i < faults.size(); i++) {
+                Fault g = faults.get(i);
+                if (f.target != null && g.affects(f.target)) {
+                    return g.start.seq();
+                }
+            }
+            return Long.MAX_VALUE;
+        }
+
+        boolean bit(Fault f) {
+            long from = f.start.seq();
+            long to = windowEnd(f);
+            Client target = f.target == null ? null : clients.get(f.target);
+            switch (f.kind) {
+                case "RESTART", "KILL_LEADER", "KILL_FOLLOWER" -> {
+                    long until = (f.end != null ? f.end.nanos() : lastNanos()) + sessionTimeout;
+                    return suspensions.stream().anyMatch(s -> s.seq() > from && s.nanos() <= until);
+                }
+                case "EXPIRE" -> {
+                    return target != null && (within(target.sessionChanges, from, to)
+                            || target.conn.stream().anyMatch(c -> "LOST".equals(c.op()) && in(c, from, to)));
+                }
+                case "FREEZE_SHORT" -> {
+                    if (target == null || within(target.sessionChanges, from, to)) {
+                        return false;
+                    }
+                    Event suspension = target.conn.stream()
+                            .filter(c -> "SUSPENDED".equals(c.op()) && in(c, from, to)).findFirst().orElse(null);
+                    return suspension != null && target.conn.stream()
+                            .anyMatch(c -> "RECONNECTED".equals(c.op()) && in(c, suspension.seq(), to));
+                }
+                case "FREEZE_LONG" -> {
+                    return target != null && within(target.sessionChanges, from, to)
+                            && (f.key == null || grants.stream().anyMatch(g -> in(g, from, to)
+                            && f.key.equals(g.key()) && !f.target.equals(g.client())));
+                }
+                case "PAUSE" -> {
+                    long after = f.end != null ? f.end.seq() : from;
+                    return target != null && within(target.rejected, after, to);
+                }
+                default -> {
+                    return false;
+                }
+            }
+        }
+
+        long lastNanos() {
+            return events.isEmpty() ? 0 : events.get(events.size() - 1).nanos();
+        }
+
+        Figures figures(List<Long> delays, long healToGrantMax) {
+            Map<String, List<Fault>> byKind = new TreeMap<>();
+            for (Fault f : faults) {
+                byKind.computeIfAbsent(f.kind, k -> new ArrayList<>()).add(f);
+            }
+            Map<String, FaultFigure> faultFigures = new TreeMap<>();
+            byKind.forEach((kind, fs) -> {
+                List<Long> notBitten = new ArrayList<>();
+                for (Fault f : fs) {
+                    if (!bit(f)) {
+                        notBitten.add(f.start.token());
+                    }
+                }
+                faultFigures.put(kind, new FaultFigure(kind, fs.size(), fs.size() - notBitten.size(), notBitten));
+            });
+            int leaderKills = 0;
+            int newEpoch = 0;
+            for (Fault f : faults) {
+                if (!"KILL_LEADER".equals(f.kind)) {
+                    continue;
+                }
+                long healedAt = f.end != null ? f.end.seq() : f.start.seq();
+                long before = grants.stream().filter(g -> g.seq() < f.start.seq())
+                        .mapToLong(g -> g.token() >>> 32).max().orElse(-1);
+                long after = grants.stream().filter(g -> g.seq() > healedAt)
+                        .mapToLong(g -> g.token() >>> 32).max().orElse(-1);
+                if (before >= 0 && after >= 0) {
+                    leaderKills++;
+                    if (after > before) {
+                        newEpoch++;
+                    }
+                }
+            }
+            List<Long> sorted = delays.stream().sorted().toList();
+            int declared = (int) clients.values().stream().filter(c -> c.declared).count();
+            return new Figures(events.size(), nanos(lastNanos()), declared, grants.size(), acceptedWrites,
+                    faultFigures, leaderKills, newEpoch, suspended, reconnected, connLost, sessionChangeCount,
+                    staleOps, naiveViolations, overlaps(), acceptedAfterLoss,
+                    (int) leases.stream().filter(l -> l.trigger != null).count(), sorted.size(),
+                    nanos(percentile(sorted, 0.50)), nanos(percentile(sorted, 0.99)), nanos(percentile(sorted, 1.0)),
+                    nanos(healToGrantMax), Math.min(1.0, 3.0 / Math.max(1, acceptedWrites)));
+        }
+
+        /** Pairs of leases on one key, of different clients, whose [GRANT, LOST or RELEASE) overlap. */
+        long overlaps() {
+            Map<String, List<Lease>> active = new HashMap<>();
+            long pairs = 0;
+            for (Lease l : leases) { // in grant order
+                List<Lease> open = active.computeIfAbsent(l.grant.key(), k -> new ArrayList<>());
+                long start = l.grant.seq();
+                open.removeIf(o -> o.end != null && o.end.seq() <= start);
+                for (Lease o : open) {
+                    if (!o.grant.client().equals(l.grant.client())) {
+                        pairs++;
+                    }
+                }
+                open.add(l);
+            }
+            return pairs;
+        }
+    }
+
+    /** The value of {@code name=value} in a detail string, or null. */
+    static String attr(String detail, String name) {
+        if (detail == null) {
+            return null;
+        }
+        for (String part : detail.trim().split("\\s+")) {
+            if (part.startsWith(name + "=")) {
+                return part.substring(name.length() + 1);
+            }
+        }
+        return null;
+    }
+
+    static boolean in(Event e, long afterSeq, long beforeSeq) {
+        return e.seq() > afterSeq && e.seq() < beforeSeq;
+    }
+
+    static boolean within(List<Event> es, long afterSeq, long beforeSeq) {
+        return es.stream().anyMatch(e -> in(e, afterSeq, beforeSeq));
+    }
+
+    static String leaseId(Event e) {
+        return e.client() + "|" + e.key() + "|" + e.token();
+    }
+
+    /** A token as epoch:counter, e.g. {@code 0x1:0x2a}. */
+    static String tok(long token) {
+        return "0x" + Long.toHexString(token >>> 32) + ":0x" + Long.toHexString(token & 0xffffffffL);
+    }
+
+    static Duration nanos(long n) {
+        return Duration.ofNanos(n);
+    }
+
+    /** Nearest-rank percentile of sorted values; 0 for none. */
+    static long percentile(List<Long> sorted, double p) {
+        if (sorted.isEmpty()) {
+            return 0;
+        }
+        int rank = (int) Math.ceil(p * sorted.size());
+        return sorted.get(Math.max(0, Math.min(sorted.size(), rank) - 1));
+    }
+}

@@ -1,0 +1,550 @@
+package dev.baton.safety;
+
+import static dev.baton.safety.Verdict.Invariant.DUPLICATE_TOKEN;
+import static dev.baton.safety.Verdict.Invariant.INTERLEAVING;
+import static dev.baton.safety.Verdict.Invariant.LIVENESS;
+import static dev.baton.safety.Verdict.Invariant.LOSS_NOTICE;
+import static dev.baton.safety.Verdict.Invariant.LOST_UPDATE;
+import static dev.baton.safety.Verdict.Invariant.TOKEN_ORDER;
+import static dev.baton.safety.Verdict.Invariant.ZNODES;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.baton.safety.Event.Type;
+import dev.baton.safety.Verdict.Figures;
+import dev.baton.safety.Verdict.Invariant;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/** The checker on small hand-made histories (no ZooKeeper). */
+class CheckerTest {
+    static final Duration SESSION = Duration.ofMillis(1000);
+    static final Duration MARGIN = Duration.ofMillis(500);
+    static final Duration BOUND = Duration.ofMillis(5000);
+
+    static final String AT_SUSPENDED = "LOSE_AT_SUSPENDED";
+    static final String AT_LOST = "LOSE_AT_LOST";
+
+    /** A token of {@code epoch} with counter {@code n}, like a zxid. */
+    static long tk(int epoch, int n) {
+        return ((long) epoch << 32) | n;
+    }
+
+    /** Builds a history; each event is 1 ms after the previous one unless {@link #at} says otherwise. */
+    static final class H {
+        private final History history = new History(0);
+        private final Map<String, Long> sessions = new HashMap<>();
+        private final Set<String> closed = new HashSet<>();
+        private long nanos;
+
+        H at(long ms) {
+            assertTrue(ms * 1_000_000 >= nanos, "time goes forward in a history");
+            nanos = ms * 1_000_000;
+            return this;
+        }
+
+        H add(String client, Type type, String key, long token, long session, String op, boolean accepted,
+              long value, String detail) {
+            history.append(new Event(0, nanos, client, type, key, token, session, op, accepted, value, detail));
+            nanos += 1_000_000;
+            return this;
+        }
+
+        H client(String c, String policy, String style, long session) {
+            sessions.put(c, session);
+            add(c, Type.CLIENT, null, 0, session, null, false, 0,
+                    "policy=" + policy + " style=" + style + " jvm=child");
+            return add(c, Type.SESSION, null, 0, session, null, false, 0, null);
+        }
+
+        H session(String c, long session) {
+            sessions.put(c, session);
+            return add(c, Type.SESSION, null, 0, session, null, false, 0, null);
+        }
+
+        H conn(String c, String state) {
+            return add(c, Type.CONN, null, 0, sessions.get(c), state, false, 0, null);
+        }
+
+        H grant(String c, String key, long token) {
+            return add(c, Type.GRANT, key, token, sessions.get(c), null, false, 0, null);
+        }
+
+        H lost(String c, String key, long token) {
+            return add(c, Type.LOST, key, token, 0, "SESSION_EXPIRED", false, 0, null);
+        }
+
+        H release(String c, String key, long token) {
+            return add(c, Type.RELEASE, key, token, 0, null, false, 0, null);
+        }
+
+        H op(String c, String key, long token, String op, boolean accepted, long value) {
+            return add(c, Type.OP, key, token, 0, op, accepted, value, null);
+        }
+
+        H nop(String c, String key, String op, long value) {
+            return add(c, Type.NOP, key, 0, 0, op, true, value, null);
+        }
+
+        /** A whole accepted critical section that reads {@code read} from both stores and writes read+1. */
+        H section(String c, String key, long token, long read) {
+            return op(c, key, token, "BEGIN", true, 0).op(c, key, token, "READ", true, read).nop(c, key, "READ", read)
+                    .op(c, key, token, "WRITE", true, read + 1).nop(c, key, "WRITE", read + 1)
+                    .op(c, key, token, "COMMIT", true, 0);
+        }
+
+        /** grant, section, release. */
+        H lease(String c, String key, long token, long read) {
+            return grant(c, key, token).section(c, key, token, read).release(c, key, token);
+        }
+
+        H start(long id, String kind, String detail) {
+            return add("injector", Type.FAULT_START, null, id, 0, kind, false, 0, detail);
+        }
+
+        H end(long id, String kind, String detail) {
+            return add("injector", Type.FAULT_END, null, id, 0, kind, false, 0, detail);
+        }
+
+        H close(String c) {
+            closed.add(c);
+            return add(c, Type.CLOSED, null, 0, 0, null, false, 0, null);
+        }
+
+        /** Every client not yet closed closes, then the znode count. */
+        H finish(long znodes) {
+            for (String c : sessions.keySet().stream().sorted().toList()) {
+                if (!closed.contains(c)) {
+                    close(c);
+                }
+            }
+            return add("test", Type.ZNODES, null, 0, 0, null, false, znodes, null);
+        }
+
+        List<Event> events() {
+            return history.events();
+        }
+
+        Verdict check() {
+            return Checker.check(events(), SESSION, MARGIN, BOUND);
+        }
+    }
+
+    /** Asserts the violation counts: those given, and 0 for every other invariant. */
+    static void assertViolations(Verdict v, Map<Invariant, Long> expected) {
+        for (Invariant i : Invariant.values()) {
+            assertEquals(expected.getOrDefault(i, 0L), v.violations(i), i + "\n" + v.report());
+            assertEquals(Math.min(v.violations(i), Checker.MAX_EXAMPLES) > 0, !v.examples(i).isEmpty(),
+                    i + " examples\n" + v.report());
+        }
+        assertEquals(expected.values().stream().allMatch(n -> n == 0), v.ok(), v.report());
+    }
+
+    static void assertClean(Verdict v) {
+        assertViolations(v, Map.of());
+    }
+
+    static long ms(Duration d) {
+        return d.toMillis();
+    }
+
+    /** Three clients on two keys; c1's session is expired while it holds k0 and it is told in 31 ms. */
+    @Test
+    void cleanHistoryPassesWithItsFigures() {
+        H h = new H();
+        h.at(0).client("c1", AT_SUSPENDED, "diligent", 0x11).client("c2", AT_LOST, "stubborn", 0x22)
+                .client("c3", AT_SUSPENDED, "diligent", 0x33);
+        h.at(10).lease("c1", "k0", tk(1, 1), 0).lease("c2", "k0", tk(1, 2), 1).lease("c3", "k1", tk(1, 3), 0);
+        h.at(100).grant("c1", "k0", tk(1, 4)).op("c1", "k0", tk(1, 4), "BEGIN", true, 0)
+                .op("c1", "k0", tk(1, 4), "READ", true, 2).nop("c1", "k0", "READ", 2);
+        h.at(200).start(1, "EXPIRE", "target=c1 key=k0");
+        h.at(230).conn("c1", "LOST").lost("c1", "k0", tk(1, 4)).session("c1", 0x12).conn("c1", "RECONNECTED");
+        h.at(300).end(1, "EXPIRE", "target=c1 key=k0");
+        h.at(400).lease("c2", "k0", tk(1, 5), 2);
+        h.at(500).lease("c3", "k0", tk(1, 6), 3);
+        h.at(600).lease("c1", "k0", tk(1, 7), 4);
+        h.at(700).finish(0);
+
+        Verdict v = h.check();
+        assertClean(v);
+        Figures f = v.figures();
+        assertEquals(3, f.clients());
+        assertEquals(7, f.acquisitions());
+        assertEquals(6, f.acceptedWrites());
+        assertEquals(1, f.faults("EXPIRE"));
+        assertEquals(1, f.bit("EXPIRE"));
+        assertTrue(f.allFaultsBit());
+        assertEquals(1, f.lossNotices());
+        assertEquals(1, f.lossTold());
+        assertEquals(31, ms(f.lossP50()));
+        assertEquals(31, ms(f.lossMax()));
+        assertEquals(300, ms(f.healToGrantMax()));
+        assertEquals(0, f.suspended());
+        assertEquals(1, f.reconnected());
+        assertEquals(1, f.connLost());
+        assertEquals(1, f.sessionChanges());
+        assertEquals(0, f.staleTotal());
+        assertEquals(0, f.naiveViolations());
+        assertEquals(0, f.overlaps());
+        assertEquals(0, f.acceptedAfterLoss());
+        assertEquals(0.5, f.violationRateBound(), 1e-9);
+        assertTrue(v.summary().startsWith("OK"), v.summary());
+        assertTrue(v.report().contains("EXPIRE"), v.report());
+    }
+
+    @Test
+    void tokenOrderViolation() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "stubborn", 0x11).client("c2", AT_LOST, "diligent", 0x22);
+        h.lease("c1", "k0", tk(1, 1), 0).lease("c2", "k0", tk(1, 2), 1);
+        h.op("c1", "k0", tk(1, 1), "READ", true, 2); // an old token accepted after a newer one
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(TOKEN_ORDER, 1L));
+        assertTrue(v.examples(TOKEN_ORDER).get(0).startsWith("#20 k0 READ"), v.report());
+        assertTrue(v.summary().startsWith("FAIL TOKEN_ORDER=1"), v.summary());
+    }
+
+    /**
+     * An accepted op of another token between begin(t) and commit(t) is always also a token-order violation
+     * (it is either below t, or t's commit comes below it), so this history violates both.
+     */
+    @Test
+    void interleavingViolation() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "stubborn", 0x11).client("c2", AT_LOST, "diligent", 0x22);
+        h.grant("c1", "k0", tk(1, 1)).op("c1", "k0", tk(1, 1), "BEGIN", true, 0);
+        h.lease("c2", "k0", tk(1, 2), 0);
+        h.op("c1", "k0", tk(1, 1), "COMMIT", true, 0).release("c1", "k0", tk(1, 1));
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(INTERLEAVING, 1L, TOKEN_ORDER, 1L));
+        assertTrue(v.examples(INTERLEAVING).get(0).contains("enclose 4 accepted op(s)"), v.report());
+    }
+
+    @Test
+    void lostUpdateViolationCountsEachBreakOnce() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "diligent", 0x22)
+                .client("c3", AT_LOST, "diligent", 0x33);
+        h.lease("c1", "k0", tk(1, 1), 0);
+        h.lease("c2", "k0", tk(1, 2), 0); // read a stale 0: writes 1 again
+        h.lease("c3", "k0", tk(1, 3), 1); // continues from the value actually written: no second break
+        h.lease("c1", "k1", tk(1, 4), 0);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(LOST_UPDATE, 1L));
+        assertTrue(v.examples(LOST_UPDATE).get(0).startsWith("k0: first break at #"), v.report());
+        assertEquals(1, v.figures().naiveViolations()); // the naive store saw the same stale read
+    }
+
+    @Test
+    void duplicateTokenViolation() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "diligent", 0x22);
+        h.lease("c1", "k0", tk(1, 1), 0).lease("c2", "k0", tk(1, 1), 1);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(DUPLICATE_TOKEN, 1L));
+        assertTrue(v.examples(DUPLICATE_TOKEN).get(0).contains("already granted at #4 to c1"), v.report());
+    }
+
+    /** c1 is told 1600 ms after its connection froze: the bound is 1000 + 500. The freeze bit. */
+    @Test
+    void lateLossNotice() {
+        H h = new H();
+        h.at(0).client("c1", AT_SUSPENDED, "diligent", 0x11).client("c2", AT_SUSPENDED, "diligent", 0x22);
+        h.grant("c1", "k0", tk(1, 1)).op("c1", "k0", tk(1, 1), "BEGIN", true, 0)
+                .op("c1", "k0", tk(1, 1), "READ", true, 0);
+        h.at(100).start(1, "FREEZE_LONG", "target=c1 key=k0");
+        h.at(120).conn("c1", "SUSPENDED");
+        h.at(1300).lease("c2", "k0", tk(1, 2), 0);
+        h.at(1700).lost("c1", "k0", tk(1, 1)).session("c1", 0x12).conn("c1", "RECONNECTED");
+        h.at(1800).end(1, "FREEZE_LONG", "target=c1 key=k0");
+        h.at(1900).lease("c1", "k0", tk(1, 3), 1).lease("c2", "k0", tk(1, 4), 2);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(LOSS_NOTICE, 1L));
+        assertTrue(v.examples(LOSS_NOTICE).get(0).contains("told late"), v.report());
+        assertEquals(1600, ms(v.figures().lossMax()));
+        assertEquals(1, v.figures().bit("FREEZE_LONG"));
+    }
+
+    /**
+     * c2 (at LOST) is expired and releases without being told; c3's connection is LOST with no fault and it is
+     * never told. c1 (at LOST) is only suspended and keeps its lease: no notice due. c4 released before it was
+     * suspended: nothing due either.
+     */
+    @Test
+    void missingLossNotices() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "diligent", 0x22)
+                .client("c3", AT_LOST, "diligent", 0x33).client("c4", AT_SUSPENDED, "diligent", 0x44);
+        h.grant("c1", "k0", tk(1, 1)).grant("c2", "k1", tk(1, 2)).grant("c3", "k2", tk(1, 3));
+        h.lease("c4", "k3", tk(1, 4), 0);
+        h.conn("c4", "SUSPENDED").conn("c4", "RECONNECTED");
+        h.at(100).start(1, "EXPIRE", "target=c2 key=k1");
+        h.conn("c1", "SUSPENDED").conn("c1", "RECONNECTED").section("c1", "k0", tk(1, 1), 0)
+                .release("c1", "k0", tk(1, 1));
+        h.conn("c2", "LOST").session("c2", 0x23).release("c2", "k1", tk(1, 2));
+        h.end(1, "EXPIRE", "target=c2 key=k1");
+        h.conn("c3", "LOST").session("c3", 0x34);
+        h.at(200).grant("c1", "k0", tk(1, 5)).grant("c2", "k1", tk(1, 6)).grant("c3", "k3", tk(1, 7))
+                .grant("c4", "k4", tk(1, 8));
+        h.release("c1", "k0", tk(1, 5)).release("c2", "k1", tk(1, 6)).release("c3", "k3", tk(1, 7))
+                .release("c4", "k4", tk(1, 8));
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(LOSS_NOTICE, 2L));
+        assertTrue(v.examples(LOSS_NOTICE).get(0).startsWith("lease c2 k1"), v.report());
+        assertTrue(v.examples(LOSS_NOTICE).get(0).contains("released at #"), v.report());
+        assertTrue(v.examples(LOSS_NOTICE).get(1).startsWith("lease c3 k2"), v.report());
+        assertTrue(v.examples(LOSS_NOTICE).get(1).contains("never told"), v.report());
+        assertEquals(2, v.figures().lossNotices());
+        assertEquals(0, v.figures().lossTold());
+    }
+
+    /**
+     * A paused stubborn holder is told 30 ms after SIGCONT (2930 ms after the SIGSTOP): in time, since a stopped
+     * process can be told nothing. Its late write is rejected, so the pause bit; its lease overlapped c2's.
+     */
+    @Test
+    void pauseIsMeasuredFromResumeAndBitesByARejectedWrite() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "stubborn", 0x11).client("c2", AT_LOST, "diligent", 0x22);
+        h.grant("c1", "k0", tk(1, 1)).op("c1", "k0", tk(1, 1), "BEGIN", true, 0)
+                .op("c1", "k0", tk(1, 1), "READ", true, 0);
+        h.at(100).start(1, "PAUSE", "target=c1 key=k0");
+        h.at(1300).lease("c2", "k0", tk(1, 2), 0);
+        h.at(3000).end(1, "PAUSE", "target=c1 key=k0");
+        h.at(3010).conn("c1", "SUSPENDED");
+        h.at(3020).conn("c1", "LOST");
+        h.at(3030).lost("c1", "k0", tk(1, 1));
+        h.at(3040).op("c1", "k0", tk(1, 1), "WRITE", false, 1).session("c1", 0x12);
+        h.at(3100).lease("c1", "k0", tk(1, 3), 1).lease("c2", "k0", tk(1, 4), 2);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertClean(v);
+        Figures f = v.figures();
+        assertEquals(1, f.bit("PAUSE"));
+        assertEquals(30, ms(f.lossMax()));
+        assertEquals(Map.of("WRITE", 1L), f.staleOps());
+        assertEquals(1, f.overlaps());
+        assertEquals(0, f.acceptedAfterLoss()); // the rejected write is not counted
+    }
+
+    @Test
+    void pauseWithoutARejectedOpDidNotBite() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "stubborn", 0x11);
+        h.lease("c1", "k0", tk(1, 1), 0);
+        h.at(100).start(7, "PAUSE", "target=c1");
+        h.at(200).end(7, "PAUSE", "target=c1");
+        h.at(300).op("c1", "k0", tk(1, 1), "READ", true, 1).lease("c1", "k0", tk(1, 2), 1);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertClean(v);
+        assertEquals(1, v.figures().faults("PAUSE"));
+        assertEquals(0, v.figures().bit("PAUSE"));
+        assertEquals(List.of(7L), v.figures().faults().get("PAUSE").notBitten());
+        assertFalse(v.figures().allFaultsBit());
+    }
+
+    @Test
+    void freezeLongNeedsAnExpiryAndAnotherHolder() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "diligent", 0x22);
+        // fault 1: c1's session expires, but nobody else takes k0 before fault 2: not bitten
+        h.at(10).start(1, "FREEZE_LONG", "target=c1 key=k0").conn("c1", "SUSPENDED");
+        h.at(1500).end(1, "FREEZE_LONG", "target=c1 key=k0").conn("c1", "LOST").session("c1", 0x12);
+        // fault 2: expiry and c2 takes k1 while c1 is cut off: bitten
+        h.at(2000).grant("c1", "k1", tk(1, 1));
+        h.at(2100).start(2, "FREEZE_LONG", "target=c1 key=k1").conn("c1", "SUSPENDED");
+        h.at(3000).conn("c1", "LOST").lost("c1", "k1", tk(1, 1)).lease("c2", "k1", tk(1, 2), 0);
+        h.at(3600).end(2, "FREEZE_LONG", "target=c1 key=k1").session("c1", 0x13);
+        h.at(3700).lease("c1", "k0", tk(1, 3), 0).lease("c2", "k0", tk(1, 4), 1);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertClean(v);
+        assertEquals(2, v.figures().faults("FREEZE_LONG"));
+        assertEquals(1, v.figures().bit("FREEZE_LONG"));
+        assertEquals(List.of(1L), v.figures().faults().get("FREEZE_LONG").notBitten());
+        assertEquals(901, ms(v.figures().lossMax())); // from the start of fault 2
+    }
+
+    @Test
+    void expireBitesOnlyWhenTheTargetLosesItsSession() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "diligent", 0x22);
+        h.at(10).start(1, "EXPIRE", "target=c1").conn("c1", "LOST").end(1, "EXPIRE", "target=c1");
+        h.at(20).start(2, "EXPIRE", "target=c2").session("c1", 0x12).end(2, "EXPIRE", "target=c2");
+        h.at(30).start(3, "EXPIRE", "target=c2").session("c2", 0x23).end(3, "EXPIRE", "target=c2");
+        h.at(40).lease("c1", "k0", tk(1, 1), 0).lease("c2", "k0", tk(1, 2), 1);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertClean(v);
+        assertEquals(3, v.figures().faults("EXPIRE"));
+        assertEquals(2, v.figures().bit("EXPIRE"));
+        assertEquals(List.of(2L), v.figures().faults().get("EXPIRE").notBitten());
+        assertEquals(2, v.figures().sessionChanges());
+    }
+
+    @Test
+    void freezeShortBitesWithTheSameSessionAndAbortsInTime() {
+        H h = new H();
+        h.at(0).client("c1", AT_SUSPENDED, "diligent", 0x11);
+        h.grant("c1", "k0", tk(1, 1)).op("c1", "k0", tk(1, 1), "BEGIN", true, 0);
+        h.at(100).start(1, "FREEZE_SHORT", "target=c1 key=k0");
+        h.at(150).conn("c1", "SUSPENDED");
+        h.at(160).lost("c1", "k0", tk(1, 1));
+        h.at(400).end(1, "FREEZE_SHORT", "target=c1 key=k0").conn("c1", "RECONNECTED");
+        // fault 2: the session changed, so it was not a short freeze
+        h.at(500).start(2, "FREEZE_SHORT", "target=c1").conn("c1", "SUSPENDED").session("c1", 0x12)
+                .conn("c1", "RECONNECTED").end(2, "FREEZE_SHORT", "target=c1");
+        h.at(600).lease("c1", "k0", tk(1, 2), 0);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertClean(v);
+        assertEquals(1, v.figures().bit("FREEZE_SHORT"));
+        assertEquals(List.of(2L), v.figures().faults().get("FREEZE_SHORT").notBitten());
+        assertEquals(60, ms(v.figures().lossMax()));
+        assertEquals(2, v.figures().suspended());
+        assertEquals(2, v.figures().reconnected());
+    }
+
+    @Test
+    void leaderKillShowsANewEpoch() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "diligent", 0x22);
+        h.lease("c1", "k0", tk(1, 10), 0);
+        h.at(100).start(1, "KILL_LEADER", "target=zk2");
+        h.at(150).conn("c2", "SUSPENDED").conn("c2", "RECONNECTED");
+        h.at(300).end(1, "KILL_LEADER", "target=zk2");
+        h.at(400).lease("c2", "k0", tk(2, 1), 1).lease("c1", "k0", tk(2, 2), 2);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertClean(v);
+        assertEquals(1, v.figures().bit("KILL_LEADER"));
+        assertEquals(1, v.figures().leaderKills());
+        assertEquals(1, v.figures().leaderKillsNewEpoch());
+        assertTrue(v.report().contains("higher epoch: 1 of 1"), v.report());
+    }
+
+    @Test
+    void leftZnodes() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).lease("c1", "k0", tk(1, 1), 0).finish(3);
+        Verdict v = h.check();
+        assertViolations(v, Map.of(ZNODES, 1L));
+        assertTrue(v.examples(ZNODES).get(0).contains("3 znode(s) left"), v.report());
+    }
+
+    @Test
+    void missingZnodesEvent() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).lease("c1", "k0", tk(1, 1), 0);
+        assertViolations(h.check(), Map.of(ZNODES, 1L));
+    }
+
+    /** After the heal at 200 ms, c2 waits 5.8 s (bound 5 s) and c3 closes without a grant. */
+    @Test
+    void livenessViolations() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "diligent", 0x22)
+                .client("c3", AT_LOST, "diligent", 0x33);
+        h.lease("c3", "k0", tk(1, 1), 0);
+        h.at(100).start(1, "RESTART", "target=zk1").conn("c1", "SUSPENDED");
+        h.at(200).end(1, "RESTART", "target=zk1").conn("c1", "RECONNECTED");
+        h.at(300).lease("c1", "k0", tk(1, 2), 1);
+        h.at(400).close("c3");
+        h.at(6000).lease("c2", "k0", tk(1, 3), 2);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(LIVENESS, 2L));
+        assertEquals(5800, ms(v.figures().healToGrantMax()));
+        assertEquals(1, v.figures().bit("RESTART"));
+        assertTrue(v.examples(LIVENESS).get(1).startsWith("c3: no grant after heal"), v.report());
+    }
+
+    @Test
+    void naiveViolationsAreCountedPerKeyInOrder() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11);
+        h.nop("c1", "k0", "WRITE", 1).nop("c1", "k0", "WRITE", 2).nop("c1", "k1", "WRITE", 2)
+                .nop("c1", "k0", "WRITE", 2).nop("c1", "k0", "WRITE", 3).nop("c1", "k1", "WRITE", 3);
+        h.lease("c1", "k2", tk(1, 1), 0).finish(0);
+
+        Verdict v = h.check();
+        assertClean(v);
+        assertEquals(2, v.figures().naiveViolations()); // k1 starting at 2, k0 writing 2 twice
+    }
+
+    @Test
+    void overlapsArePairsOfDifferentClientsOnOneKey() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "diligent", 0x22)
+                .client("c3", AT_LOST, "diligent", 0x33);
+        h.grant("c1", "k0", tk(1, 1)).grant("c2", "k0", tk(1, 2)).release("c1", "k0", tk(1, 1));
+        h.grant("c3", "k0", tk(1, 3)).lost("c2", "k0", tk(1, 2)).release("c3", "k0", tk(1, 3));
+        h.grant("c1", "k1", tk(1, 4)).release("c1", "k1", tk(1, 4)).grant("c2", "k1", tk(1, 5));
+        h.grant("c2", "k2", tk(1, 6)).grant("c2", "k2", tk(1, 7)); // the same client twice: not an overlap
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertClean(v);
+        assertEquals(2, v.figures().overlaps()); // c1/c2 and c2/c3 on k0
+    }
+
+    /** A stubborn client keeps writing after LOST: accepted while it is still the newest token, then rejected. */
+    @Test
+    void stubbornOpsAfterLossAreJudgedOnlyByTheStore() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "stubborn", 0x11).client("c2", AT_LOST, "diligent", 0x22);
+        h.grant("c1", "k0", tk(1, 1)).op("c1", "k0", tk(1, 1), "BEGIN", true, 0)
+                .op("c1", "k0", tk(1, 1), "READ", true, 0);
+        h.at(100).start(1, "EXPIRE", "target=c1 key=k0");
+        h.at(120).conn("c1", "LOST").lost("c1", "k0", tk(1, 1));
+        h.op("c1", "k0", tk(1, 1), "WRITE", true, 1).op("c1", "k0", tk(1, 1), "COMMIT", true, 0);
+        h.session("c1", 0x12).end(1, "EXPIRE", "target=c1 key=k0");
+        h.at(200).lease("c2", "k0", tk(1, 2), 1);
+        h.op("c1", "k0", tk(1, 1), "BEGIN", false, 0);
+        h.at(300).lease("c1", "k0", tk(1, 3), 2);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertClean(v);
+        assertEquals(2, v.figures().acceptedAfterLoss());
+        assertEquals(Map.of("BEGIN", 1L), v.figures().staleOps());
+        assertEquals(1, v.figures().bit("EXPIRE"));
+        assertEquals(3, v.figures().acceptedWrites());
+    }
+
+    @Test
+    void percentilesAreNearestRank() {
+        List<Long> values = java.util.stream.LongStream.rangeClosed(1, 200).boxed().toList();
+        assertEquals(100, Checker.percentile(values, 0.50));
+        assertEquals(198, Checker.percentile(values, 0.99));
+        assertEquals(200, Checker.percentile(values, 1.0));
+        assertEquals(0, Checker.percentile(List.of(), 0.5));
+        assertEquals(7, Checker.percentile(List.of(7L), 0.99));
+    }
+}

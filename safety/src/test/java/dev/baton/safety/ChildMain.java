@@ -1,0 +1,45 @@
+package dev.baton.safety;
+
+import dev.baton.lock.zk.LossPolicy;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+
+/**
+ * A safety-run client in its own JVM, so that the whole process can be frozen with SIGSTOP.
+ * Commands on standard input: {@code LONGJOB} (the next critical section works for three session
+ * timeouts), {@code STOP} (close and exit); end of input also stops it.
+ *
+ * <p>Arguments: id policy stubborn(true|false) connectString sessionTimeoutMs keys seed storePort namespace
+ */
+public final class ChildMain {
+    private ChildMain() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Worker.Spec spec = new Worker.Spec(args[0], LossPolicy.valueOf(args[1]), Boolean.parseBoolean(args[2]), true);
+        Worker worker = new Worker(spec, args[3], Duration.ofMillis(Long.parseLong(args[4])),
+                Integer.parseInt(args[5]), Long.parseLong(args[6]), Integer.parseInt(args[7]), args[8]);
+        Thread commands = new Thread(() -> {
+            try (BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = in.readLine()) != null) {
+                    if (line.equals("LONGJOB")) {
+                        worker.requestLongJob();
+                    } else if (line.equals("STOP")) {
+                        break;
+                    }
+                }
+            } catch (Exception e) {
+                // the parent is gone
+            }
+            worker.stop();
+        }, "commands");
+        commands.setDaemon(true);
+        commands.start();
+        worker.run();
+        System.exit(0);
+    }
+}

@@ -1,0 +1,133 @@
+package dev.baton.safety;
+
+import dev.baton.examples.TcpProxy;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.StringJoiner;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The test process's handle on one client: its proxies to every server (so its connection can be
+ * frozen), and its {@link Worker}, running either on a thread here or in a child JVM (which can
+ * be paused with SIGSTOP).
+ */
+final class Client implements Closeable {
+    final Worker.Spec spec;
+    private final List<TcpProxy> proxies = new ArrayList<>();
+    private Worker worker;
+    private Thread thread;
+    private Process process;
+
+    private Client(Worker.Spec spec) {
+        this.spec = spec;
+    }
+
+    static Client start(Worker.Spec spec, List<InetSocketAddress> servers, Duration sessionTimeout, int keys,
+                        long seed, int storePort, String namespace, Path logDir) throws IOException {
+        Client c = new Client(spec);
+        StringJoiner connect = new StringJoiner(",");
+        for (InetSocketAddress server : servers) {
+            TcpProxy proxy = new TcpProxy(server);
+            c.proxies.add(proxy);
+            connect.add("127.0.0.1:" + proxy.port());
+        }
+        if (spec.child()) {
+            List<String> command = new ArrayList<>(List.of(
+                    Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                    "-Dzookeeper.admin.enableServer=false",
+                    "-Dorg.slf4j.simpleLogger.logFile=" + logDir.resolve(spec.id() + ".log"),
+                    "-cp", System.getProperty("java.class.path"),
+                    ChildMain.class.getName(),
+                    spec.id(), spec.policy().name(), String.valueOf(spec.stubborn()), connect.toString(),
+                    String.valueOf(sessionTimeout.toMillis()), String.valueOf(keys), String.valueOf(seed),
+                    String.valueOf(storePort), namespace));
+            c.process = new ProcessBuilder(command)
+                    .redirectErrorStream(true)
+                    .redirectOutput(logDir.resolve(spec.id() + ".out").toFile())
+                    .start();
+        } else {
+            c.worker = new Worker(spec, connect.toString(), sessionTimeout, keys, seed, storePort, namespace);
+            c.thread = new Thread(c.worker, "client-" + spec.id());
+            c.thread.setDaemon(true);
+            c.thread.start();
+        }
+        return c;
+    }
+
+    /** Stops forwarding between this client and every server. */
+    void freeze() {
+        proxies.forEach(TcpProxy::freeze);
+    }
+
+    void resume() {
+        proxies.forEach(TcpProxy::resume);
+    }
+
+    /** SIGSTOP: the whole child process stops (its heartbeats too). */
+    void pause() throws IOException, InterruptedException {
+        signal("-STOP");
+    }
+
+    /** SIGCONT. */
+    void unpause() throws IOException, InterruptedException {
+        signal("-CONT");
+    }
+
+    private void signal(String signal) throws IOException, InterruptedException {
+        if (process == null) {
+            throw new IllegalStateException(spec.id() + " does not run in its own process");
+        }
+        Process kill = new ProcessBuilder("kill", signal, String.valueOf(process.pid())).inheritIO().start();
+        if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+            throw new IllegalStateException("kill " + signal + " " + process.pid() + " failed");
+        }
+    }
+
+    void requestLongJob() throws IOException {
+        if (worker != null) {
+            worker.requestLongJob();
+        } else {
+            command("LONGJOB");
+        }
+    }
+
+    private void command(String line) throws IOException {
+        OutputStream in = process.getOutputStream();
+        in.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+        in.flush();
+    }
+
+    /** Asks the client to close its service and stop; true if it did within {@code max}. */
+    boolean stop(Duration max) throws InterruptedException {
+        resume();
+        if (worker != null) {
+            worker.stop();
+            thread.join(max.toMillis());
+            return !thread.isAlive();
+        }
+        try {
+            unpause();
+            command("STOP");
+        } catch (IOException | IllegalStateException e) {
+            // already gone
+        }
+        return process.waitFor(max.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void close() {
+        if (process != null && process.isAlive()) {
+            process.destroyForcibly();
+        }
+        proxies.forEach(TcpProxy::close);
+    }
+}

@@ -1,0 +1,209 @@
+package dev.baton.safety;
+
+import dev.baton.lock.zk.LossPolicy;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.retry.RetryOneTime;
+import org.apache.zookeeper.KeeperException;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One safety run: an ensemble, a store server, N clients (some in child JVMs) contending on K keys,
+ * a seeded schedule of faults, then the checks: every client acquires again after the last fault,
+ * no znode is left once they have all closed, and the {@link Checker} finds no violation in the
+ * history. The history is written to {@code target/safety/<name>-<seed>.log}.
+ */
+final class SafetyRun {
+
+    /**
+     * What to run. With {@code soak} zero, each of {@code faults} is injected once, in an order the
+     * seed shuffles; otherwise faults drawn from it are injected until {@code soak} has passed.
+     */
+    record Config(String name, long seed, boolean cluster, int clients, int children, int keys,
+                  Duration sessionTimeout, List<Injector.Fault> faults, Duration soak) {
+
+        static Config shortRun(String name, long seed, boolean cluster) {
+            return new Config(name, seed, cluster, 6, 2, 4, Duration.ofSeconds(3), null, Duration.ZERO);
+        }
+
+        Config withFaults(List<Injector.Fault> f) {
+            return new Config(name, seed, cluster, clients, children, keys, sessionTimeout, f, soak);
+        }
+
+        Config withSoak(Duration d) {
+            return new Config(name, seed, cluster, clients, children, keys, sessionTimeout, faults, d);
+        }
+
+        /** A loss is told within the session timeout plus this: the LOST-only policy starts its own
+         *  deadline at the suspension, which comes up to 2/3 of a session timeout after the fault. */
+        Duration lossMargin() {
+            return sessionTimeout.plusSeconds(1);
+        }
+
+        /** Every client acquires again within this of the last fault's end. */
+        Duration livenessBound() {
+            return sessionTimeout.multipliedBy(5).plusSeconds(10);
+        }
+    }
+
+    /** What a run produced. */
+    record Outcome(Config config, Verdict verdict, List<String> problems, String summary, Path log) {
+        boolean ok() {
+            return verdict.ok() && problems.isEmpty();
+        }
+    }
+
+    private SafetyRun() {
+    }
+
+    /** The clients' mix: a deterministic spread of loss policies and styles; the first {@code children} in child JVMs. */
+    static List<Worker.Spec> specs(int clients, int children) {
+        List<Worker.Spec> out = new ArrayList<>();
+        for (int i = 1; i <= clients; i++) {
+            LossPolicy policy = i % 3 == 2 ? LossPolicy.LOSE_AT_LOST : LossPolicy.LOSE_AT_SUSPENDED;
+            out.add(new Worker.Spec("c" + i, policy, i % 2 == 1, i <= children));
+        }
+        return out;
+    }
+
+    static Outcome run(Config config) throws Exception {
+        Path dir = Path.of("target", "safety");
+        Files.createDirectories(dir);
+        String tag = config.name() + "-" + config.seed();
+        Path logDir = dir.resolve(tag);
+        Files.createDirectories(logDir);
+        String namespace = "safety-" + tag;
+        Random random = new Random(config.seed());
+        History history = new History();
+        Stores stores = new Stores(history);
+        List<String> problems = new CopyOnWriteArrayList<>();
+        List<Client> clients = new ArrayList<>();
+        Duration st = config.sessionTimeout();
+        int tickMs = (int) Math.max(100, st.toMillis() / (config.cluster() ? 7 : 10));
+        long started = System.nanoTime();
+        List<String> header = new ArrayList<>();
+        Verdict verdict;
+        try (StoreServer store = new StoreServer(history, stores);
+             Ensemble ensemble = config.cluster() ? Ensemble.cluster(3, tickMs) : Ensemble.single(tickMs)) {
+            List<Worker.Spec> specs = specs(config.clients(), config.children());
+            try {
+                for (Worker.Spec spec : specs) {
+                    clients.add(Client.start(spec, ensemble.addresses(), st, config.keys(),
+                            config.seed() * 31 + spec.id().hashCode(), store.port(), namespace, logDir));
+                }
+                if (!await(() -> clients.stream().allMatch(c -> store.lastGrant(c.spec.id()) >= 0), Duration.ofSeconds(90))) {
+                    problems.add("not every client got a first grant within 90 s");
+                }
+
+                Injector injector = new Injector(history, store, ensemble, clients, st, random, problems);
+                List<Injector.Fault> kinds = config.faults() != null ? config.faults()
+                        : Injector.supported(ensemble, config.children() > 0);
+                List<Injector.Fault> schedule = new ArrayList<>();
+                if (config.soak().isZero()) {
+                    schedule.addAll(kinds);
+                    Collections.shuffle(schedule, random);
+                }
+                long soakEnd = System.nanoTime() + config.soak().toNanos();
+                long id = 0;
+                while (config.soak().isZero() ? id < schedule.size() : System.nanoTime() < soakEnd) {
+                    Injector.Fault fault = config.soak().isZero() ? schedule.get((int) id)
+                            : kinds.get(random.nextInt(kinds.size()));
+                    Thread.sleep((long) (st.toMillis() * (0.5 + random.nextDouble()))); // healthy traffic between faults
+                    injector.inject(fault, ++id);
+                }
+
+                long heal = history.now();
+                if (!await(() -> clients.stream().allMatch(c -> store.lastGrant(c.spec.id()) > heal),
+                        config.livenessBound())) {
+                    problems.add("not every client acquired again within " + config.livenessBound() + " of the last fault");
+                }
+            } finally {
+                for (Client c : clients) {
+                    if (!c.stop(Duration.ofSeconds(30))) {
+                        problems.add(c.spec.id() + " did not stop within 30 s");
+                    }
+                }
+                clients.forEach(Client::close);
+            }
+            history.record("injector", Event.Type.ZNODES, null, 0, 0, null, false,
+                    leftoverZnodes(ensemble.connectString(), namespace, Duration.ofSeconds(60)), null);
+
+            header.add("run " + tag + ": " + config);
+            header.add("ensemble " + ensemble.describe() + "; clients " + specs.stream()
+                    .map(s -> s.id() + "(" + s.describe() + ")").toList());
+            header.add("machine " + Runtime.getRuntime().availableProcessors() + " cores, Java "
+                    + System.getProperty("java.version") + ", " + Instant.now());
+            header.add("replay: mvn -pl safety -am verify -Dtest=SafetyTest -Dsurefire.failIfNoSpecifiedTests=false"
+                    + " -Dbaton.safety.seed=" + config.seed());
+        }
+        verdict = Checker.check(history.events(), st, config.lossMargin(), config.livenessBound());
+        Duration took = Duration.ofNanos(System.nanoTime() - started);
+        String summary = tag + " (" + took.toSeconds() + " s): " + verdict.summary()
+                + (problems.isEmpty() ? "" : " PROBLEMS " + problems);
+        header.add(summary);
+        header.addAll(List.of(verdict.report().split("\n")));
+        Path log = dir.resolve(tag + ".log");
+        history.write(log, header);
+        Files.writeString(dir.resolve("summary.txt"), Instant.now() + " " + summary + "\n", StandardCharsets.UTF_8,
+                StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        return new Outcome(config, verdict, List.copyOf(problems), summary, log);
+    }
+
+    /** Znodes under the namespace once the server's container cleanup has had up to {@code max} to run. */
+    private static long leftoverZnodes(String connectString, String namespace, Duration max) throws Exception {
+        CuratorFramework observer = CuratorFrameworkFactory.newClient(connectString, 10_000, 10_000, new RetryOneTime(200));
+        observer.start();
+        try {
+            observer.blockUntilConnected(30, TimeUnit.SECONDS);
+            long[] count = {-1};
+            await(() -> {
+                try {
+                    count[0] = count(observer, "/" + namespace);
+                } catch (Exception e) {
+                    count[0] = -1;
+                }
+                return count[0] == 0;
+            }, max);
+            return count[0];
+        } finally {
+            observer.close();
+        }
+    }
+
+    private static long count(CuratorFramework c, String path) throws Exception {
+        List<String> children;
+        try {
+            children = c.getChildren().forPath(path);
+        } catch (KeeperException.NoNodeException e) {
+            return 0;
+        }
+        long n = 0;
+        for (String child : children) {
+            n += 1 + count(c, path + "/" + child);
+        }
+        return n;
+    }
+
+    private static boolean await(java.util.function.BooleanSupplier condition, Duration max) throws InterruptedException {
+        long until = System.nanoTime() + max.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > until) {
+                return false;
+            }
+            Thread.sleep(20);
+        }
+        return true;
+    }
+}

@@ -1,0 +1,272 @@
+package dev.baton.safety;
+
+import java.io.BufferedReader;
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The stores and the history, served to clients over a line protocol on the loopback interface,
+ * so that clients in child JVMs (which the suite freezes with SIGSTOP) reach the same ground truth
+ * as clients in the test process. One request, one answer; a client's requests are recorded in the
+ * order it sent them.
+ *
+ * <pre>
+ * HELLO id                      CLIENT session detail...      SESSION session passwordHex
+ * CONN state session            GRANT key token session [long-job]   LOST key token reason
+ * RELEASE key token             CLOSED
+ * F op key token value   -&gt;  OK value | STALE highest      (fenced store)
+ * N op key value         -&gt;  OK value                      (naive store)
+ * </pre>
+ *
+ * <p>It also keeps what the fault injector needs to aim: each client's session credentials and
+ * where each client is in its critical section.
+ */
+final class StoreServer implements Closeable {
+    /**
+     * Where a client is: holding {@code key} with {@code token}, in {@code phase} (GRANTED, WORKING,
+     * WRITTEN), and whether this section is a long job.
+     */
+    record Section(String key, long token, String phase, boolean longJob) {
+        Section in(String newPhase) {
+            return new Section(key, token, newPhase, longJob);
+        }
+    }
+
+    /** A client's current session, as it reported it. */
+    record Credentials(long sessionId, byte[] password) {
+    }
+
+    private final History history;
+    private final Stores stores;
+    private final ServerSocket listener;
+    private final Set<Socket> connections = ConcurrentHashMap.newKeySet();
+    private volatile boolean closed;
+
+    // what the injector reads; guarded by this
+    private final Map<String, Credentials> credentials = new HashMap<>();
+    private final Map<String, Section> sections = new HashMap<>();
+    private final Map<String, Long> lastGrant = new HashMap<>();
+    private final Map<String, Long> lastNewSession = new HashMap<>();
+    private final Map<String, Long> lastSuspended = new HashMap<>();
+    private final Map<String, Set<String>> beganSince = new HashMap<>();
+
+    StoreServer(History history, Stores stores) throws IOException {
+        this.history = history;
+        this.stores = stores;
+        this.listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        Thread t = new Thread(this::acceptLoop, "store-accept");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    int port() {
+        return listener.getLocalPort();
+    }
+
+    // ------------------------------------------------------------------------------ for the injector
+
+    synchronized Credentials credentials(String client) {
+        return credentials.get(client);
+    }
+
+    /** Clients in the middle of a critical section (between their read and their write), with the lease. */
+    synchronized Map<String, Section> working() {
+        Map<String, Section> out = new HashMap<>();
+        sections.forEach((c, s) -> {
+            if (s.phase().equals("WORKING")) {
+                out.put(c, s);
+            }
+        });
+        return out;
+    }
+
+    /** History time of the client's last grant, or -1. */
+    synchronized long lastGrant(String client) {
+        return lastGrant.getOrDefault(client, -1L);
+    }
+
+    /** History time at which the client last reported a new session, or -1. */
+    synchronized long lastNewSession(String client) {
+        return lastNewSession.getOrDefault(client, -1L);
+    }
+
+    /** History time at which the client last reported its connection SUSPENDED, or -1. */
+    synchronized long lastSuspended(String client) {
+        return lastSuspended.getOrDefault(client, -1L);
+    }
+
+    /** Starts tracking which clients begin a critical section on {@code key} from now on. */
+    synchronized void watchBegins(String key) {
+        beganSince.put(key, new HashSet<>());
+    }
+
+    /** Whether a client other than {@code except} has had a BEGIN accepted on {@code key} since {@link #watchBegins}. */
+    synchronized boolean otherBegan(String key, String except) {
+        Set<String> who = beganSince.get(key);
+        return who != null && who.stream().anyMatch(c -> !c.equals(except));
+    }
+
+    // ------------------------------------------------------------------------------ serving
+
+    private void acceptLoop() {
+        while (!closed) {
+            Socket s;
+            try {
+                s = listener.accept();
+                s.setTcpNoDelay(true);
+            } catch (IOException e) {
+                return;
+            }
+            connections.add(s);
+            Thread t = new Thread(() -> serve(s), "store-conn");
+            t.setDaemon(true);
+            t.start();
+        }
+    }
+
+    private void serve(Socket socket) {
+        String client = "?";
+        try (socket;
+             BufferedReader in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
+             PrintWriter out = new PrintWriter(socket.getOutputStream(), false, StandardCharsets.UTF_8)) {
+            String line;
+            while ((line = in.readLine()) != null) {
+                String[] w = line.split(" ", -1);
+                String answer;
+                if (w[0].equals("HELLO")) {
+                    client = w[1];
+                    answer = "OK";
+                } else {
+                    answer = handle(client, w, line);
+                }
+                out.print(answer);
+                out.print('\n');
+                out.flush();
+            }
+        } catch (IOException | RuntimeException e) {
+            if (!closed) {
+                history.record(client, Event.Type.CONN, null, 0, 0, "STORE_DISCONNECTED", false, 0, String.valueOf(e));
+            }
+        } finally {
+            connections.remove(socket);
+        }
+    }
+
+    private String handle(String client, String[] w, String line) {
+        switch (w[0]) {
+            case "F": {
+                String op = w[1];
+                String key = w[2];
+                long token = Long.parseLong(w[3]);
+                Stores.Result r = stores.fenced(client, op, key, token, Long.parseLong(w[4]));
+                if (r.accepted()) {
+                    noteAccepted(client, op, key, token);
+                }
+                return (r.accepted() ? "OK " : "STALE ") + r.value();
+            }
+            case "N":
+                return "OK " + stores.naive(client, w[1], w[2], Long.parseLong(w[3]));
+            case "CLIENT":
+                history.record(client, Event.Type.CLIENT, null, 0, Long.parseLong(w[1]), null, false, 0, rest(line, 2));
+                return "OK";
+            case "SESSION": {
+                long id = Long.parseLong(w[1]);
+                history.record(client, Event.Type.SESSION, null, 0, id, null, false, 0, null);
+                synchronized (this) {
+                    credentials.put(client, new Credentials(id, java.util.HexFormat.of().parseHex(w[2])));
+                    lastNewSession.put(client, history.now());
+                }
+                return "OK";
+            }
+            case "CONN":
+                history.record(client, Event.Type.CONN, null, 0, Long.parseLong(w[2]), w[1], false, 0, null);
+                if (w[1].equals("SUSPENDED")) {
+                    synchronized (this) {
+                        lastSuspended.put(client, history.now());
+                    }
+                }
+                return "OK";
+            case "GRANT": {
+                long token = Long.parseLong(w[2]);
+                boolean longJob = w.length > 4 && w[4].equals("long-job");
+                history.record(client, Event.Type.GRANT, w[1], token, Long.parseLong(w[3]), null, false, 0,
+                        longJob ? "long-job" : null);
+                synchronized (this) {
+                    sections.put(client, new Section(w[1], token, "GRANTED", longJob));
+                    lastGrant.put(client, history.now());
+                }
+                return "OK";
+            }
+            case "LOST":
+                history.record(client, Event.Type.LOST, w[1], Long.parseLong(w[2]), 0, w[3], false, 0, null);
+                endSection(client, Long.parseLong(w[2]));
+                return "OK";
+            case "RELEASE":
+                history.record(client, Event.Type.RELEASE, w[1], Long.parseLong(w[2]), 0, null, false, 0, null);
+                endSection(client, Long.parseLong(w[2]));
+                return "OK";
+            case "CLOSED":
+                history.record(client, Event.Type.CLOSED, null, 0, 0, null, false, 0, null);
+                return "OK";
+            default:
+                throw new IllegalArgumentException("unknown request: " + line);
+        }
+    }
+
+    private synchronized void noteAccepted(String client, String op, String key, long token) {
+        Section s = sections.get(client);
+        if (s != null && s.token() == token) {
+            if (op.equals("READ")) {
+                sections.put(client, s.in("WORKING"));
+            } else if (op.equals("WRITE")) {
+                sections.put(client, s.in("WRITTEN"));
+            }
+        }
+        if (op.equals("BEGIN") && beganSince.containsKey(key)) {
+            beganSince.get(key).add(client);
+        }
+    }
+
+    private synchronized void endSection(String client, long token) {
+        Section s = sections.get(client);
+        if (s != null && s.token() == token) {
+            sections.remove(client);
+        }
+    }
+
+    private static String rest(String line, int words) {
+        int at = 0;
+        for (int i = 0; i < words && at >= 0; i++) {
+            at = line.indexOf(' ', at + 1);
+        }
+        return at < 0 ? "" : line.substring(at + 1);
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        try {
+            listener.close();
+        } catch (IOException e) {
+            // nothing to do
+        }
+        for (Socket s : connections) {
+            try {
+                s.close();
+            } catch (IOException e) {
+                // nothing to do
+            }
+        }
+    }
+}

@@ -1,0 +1,223 @@
+package dev.baton.safety;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * What {@link Checker} found in one history: for each invariant the number of violations and a few
+ * examples, plus the measured figures (which are reported, never judged).
+ *
+ * @param findings one entry per {@link Invariant}, in declaration order
+ * @param figures  the measured figures
+ */
+record Verdict(Map<Invariant, Finding> findings, Figures figures) {
+
+    Verdict {
+        findings = Collections.unmodifiableMap(new EnumMap<>(findings));
+    }
+
+    /** The invariants; each must have 0 violations. */
+    enum Invariant {
+        /** Per key, the tokens of accepted fenced operations never decrease. */
+        TOKEN_ORDER,
+        /** Per key, no accepted operation of another token between an accepted begin(t) and commit(t). */
+        INTERLEAVING,
+        /** Per key, accepted writes are 1, 2, 3, ... in history order. */
+        LOST_UPDATE,
+        /** No two grants on the same key carry the same token. */
+        DUPLICATE_TOKEN,
+        /** Every holder whose session expired or connection was suspended (by its policy) was told in time. */
+        LOSS_NOTICE,
+        /** No znode left at the end. */
+        ZNODES,
+        /** Every client is granted again within the bound after the last fault heals. */
+        LIVENESS
+    }
+
+    /**
+     * The violations of one invariant.
+     *
+     * @param count    how many
+     * @param examples up to {@link Checker#MAX_EXAMPLES} readable lines, with the events' seq numbers
+     */
+    record Finding(long count, List<String> examples) {
+        Finding {
+            examples = List.copyOf(examples);
+        }
+    }
+
+    /**
+     * Faults of one kind.
+     *
+     * @param kind      the fault kind (EXPIRE, PAUSE, ...)
+     * @param count     how many were started
+     * @param bit       how many showed their sign of having bitten
+     * @param notBitten the ids of those that did not
+     */
+    record FaultFigure(String kind, int count, int bit, List<Long> notBitten) {
+        FaultFigure {
+            notBitten = List.copyOf(notBitten);
+        }
+    }
+
+    /**
+     * The measured figures.
+     *
+     * @param events              events in the history
+     * @param runLength           time of the last event
+     * @param clients             clients that recorded a CLIENT event
+     * @param acquisitions        GRANT events
+     * @param acceptedWrites      accepted fenced WRITEs (the N of the rule of three)
+     * @param faults              per fault kind, sorted by kind
+     * @param leaderKills         KILL_LEADER faults whose epoch could be compared (grants before and after)
+     * @param leaderKillsNewEpoch of those, how many were followed by grants of a higher epoch
+     * @param suspended           CONN SUSPENDED events
+     * @param reconnected         CONN RECONNECTED events
+     * @param connLost            CONN LOST events
+     * @param sessionChanges      SESSION events with a new id for a client that already had one
+     * @param staleOps            rejected fenced operations by operation (BEGIN, READ, WRITE, COMMIT)
+     * @param naiveViolations     naive-store writes that are not the previous naive write + 1
+     * @param overlaps            pairs of leases of different clients on one key whose lifetimes overlap
+     * @param acceptedAfterLoss   accepted fenced operations with a token after that lease's LOST (stubborn
+     *                            bodies, or a racing diligent one); judged only by the store invariants
+     * @param lossNotices         leases that had to be told of a loss (invariant LOSS_NOTICE)
+     * @param lossTold            of those, how many got a LOST (in time or late)
+     * @param lossP50             median delay from reference to LOST over the told ones (0 if none)
+     * @param lossP99             99th percentile (nearest rank)
+     * @param lossMax             maximum
+     * @param healToGrantMax      over clients, the largest time from the heal to its first grant after it
+     * @param violationRateBound  the rule of three: 3/N, the 95% upper bound on the violation rate when
+     *                            0 of N accepted writes violated (at most 1.0; 1.0 when N is 0)
+     */
+    record Figures(long events, Duration runLength, int clients, long acquisitions, long acceptedWrites,
+                   Map<String, FaultFigure> faults, int leaderKills, int leaderKillsNewEpoch,
+                   long suspended, long reconnected, long connLost, long sessionChanges,
+                   Map<String, Long> staleOps, long naiveViolations, long overlaps, long acceptedAfterLoss,
+                   int lossNotices, int lossTold, Duration lossP50, Duration lossP99, Duration lossMax,
+                   Duration healToGrantMax, double violationRateBound) {
+        Figures {
+            faults = Map.copyOf(faults);
+            staleOps = Map.copyOf(staleOps);
+        }
+
+        /** Faults started, all kinds. */
+        int faultCount() {
+            return faults.values().stream().mapToInt(FaultFigure::count).sum();
+        }
+
+        /** Faults that bit, all kinds. */
+        int faultsBit() {
+            return faults.values().stream().mapToInt(FaultFigure::bit).sum();
+        }
+
+        /** Whether every fault showed its sign of having bitten. */
+        boolean allFaultsBit() {
+            return faultsBit() == faultCount();
+        }
+
+        /** Faults of {@code kind} started (0 if none). */
+        int faults(String kind) {
+            FaultFigure f = faults.get(kind);
+            return f == null ? 0 : f.count();
+        }
+
+        /** Faults of {@code kind} that bit (0 if none). */
+        int bit(String kind) {
+            FaultFigure f = faults.get(kind);
+            return f == null ? 0 : f.bit();
+        }
+
+        /** Rejected fenced operations, all kinds. */
+        long staleTotal() {
+            return staleOps.values().stream().mapToLong(Long::longValue).sum();
+        }
+    }
+
+    /** Whether every invariant holds. */
+    boolean ok() {
+        return findings.values().stream().allMatch(f -> f.count() == 0);
+    }
+
+    /** Violations of {@code invariant}. */
+    long violations(Invariant invariant) {
+        return findings.get(invariant).count();
+    }
+
+    /** Examples of violations of {@code invariant}. */
+    List<String> examples(Invariant invariant) {
+        return findings.get(invariant).examples();
+    }
+
+    /** Violations of all invariants. */
+    long totalViolations() {
+        return findings.values().stream().mapToLong(Finding::count).sum();
+    }
+
+    /** One line: OK or FAIL, the violated invariants, and the headline figures. */
+    String summary() {
+        StringBuilder b = new StringBuilder(ok() ? "OK" : "FAIL");
+        for (Map.Entry<Invariant, Finding> e : findings.entrySet()) {
+            if (e.getValue().count() != 0) {
+                b.append(' ').append(e.getKey()).append('=').append(e.getValue().count());
+            }
+        }
+        Figures f = figures;
+        b.append(String.format(Locale.ROOT, ": %d acquisitions, %d accepted writes, %d/%d faults bit,"
+                        + " %d stale ops rejected, %d naive violations, %d overlaps",
+                f.acquisitions(), f.acceptedWrites(), f.faultsBit(), f.faultCount(), f.staleTotal(),
+                f.naiveViolations(), f.overlaps()));
+        if (ok()) {
+            // the bound only means something for a clean run
+            b.append(String.format(Locale.ROOT, ", violation rate <= %.2g (95%%, 3/N)", f.violationRateBound()));
+        }
+        return b.toString();
+    }
+
+    /** Several lines: every invariant with its examples, then every figure. */
+    String report() {
+        List<String> l = new ArrayList<>();
+        l.add("verdict: " + summary());
+        l.add("invariants:");
+        for (Map.Entry<Invariant, Finding> e : findings.entrySet()) {
+            l.add(String.format(Locale.ROOT, "  %-16s %d", e.getKey(), e.getValue().count()));
+            for (String x : e.getValue().examples()) {
+                l.add("      " + x);
+            }
+        }
+        Figures f = figures;
+        l.add("figures:");
+        l.add(String.format(Locale.ROOT, "  events %d over %s, clients %d, acquisitions %d, accepted fenced writes %d",
+                f.events(), ms(f.runLength()), f.clients(), f.acquisitions(), f.acceptedWrites()));
+        l.add(String.format(Locale.ROOT, "  faults %d, bit %d", f.faultCount(), f.faultsBit()));
+        for (FaultFigure ff : new TreeMap<>(f.faults()).values()) {
+            l.add(String.format(Locale.ROOT, "    %-14s %d, bit %d%s", ff.kind(), ff.count(), ff.bit(),
+                    ff.notBitten().isEmpty() ? "" : ", not bitten: fault#" + ff.notBitten()));
+        }
+        if (f.faults("KILL_LEADER") > 0) {
+            l.add(String.format(Locale.ROOT, "    leader kills followed by a higher epoch: %d of %d comparable",
+                    f.leaderKillsNewEpoch(), f.leaderKills()));
+        }
+        l.add(String.format(Locale.ROOT, "  connection: SUSPENDED %d, RECONNECTED %d, LOST %d; session changes %d",
+                f.suspended(), f.reconnected(), f.connLost(), f.sessionChanges()));
+        l.add(String.format(Locale.ROOT, "  stale fenced ops rejected %d %s; accepted ops after their lease's LOST %d",
+                f.staleTotal(), new TreeMap<>(f.staleOps()), f.acceptedAfterLoss()));
+        l.add(String.format(Locale.ROOT, "  naive-store violations %d; believed-holder overlaps %d",
+                f.naiveViolations(), f.overlaps()));
+        l.add(String.format(Locale.ROOT, "  loss notices due %d, told %d; delay p50 %s, p99 %s, max %s",
+                f.lossNotices(), f.lossTold(), ms(f.lossP50()), ms(f.lossP99()), ms(f.lossMax())));
+        l.add(String.format(Locale.ROOT, "  heal to first grant, max over clients: %s", ms(f.healToGrantMax())));
+        l.add(String.format(Locale.ROOT, "  rule of three: 3/%d = %.4g", f.acceptedWrites(), f.violationRateBound()));
+        return String.join("\n", l);
+    }
+
+    /** {@code d} in milliseconds, e.g. {@code 12.3 ms}. */
+    static String ms(Duration d) {
+        return String.format(Locale.ROOT, "%.1f ms", d.toNanos() / 1e6);
+    }
+}
