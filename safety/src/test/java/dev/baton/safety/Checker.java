@@ -292,6 +292,13 @@ final class Checker {
             Lease l = c.held.remove(e.key() + "|" + e.token());
             if (l != null) {
                 l.end = e;
+                // A loss told for connection trouble often arrives before the client's own report
+                // of that trouble (Curator runs its listeners in no fixed order): it is a notice
+                // all the same, judged against the fault as if the connection event had come first.
+                if (l.trigger == null && e.type() == Event.Type.LOST
+                        && ("CONNECTION_SUSPENDED".equals(e.op()) || "SESSION_EXPIRED".equals(e.op()))) {
+                    l.trigger = e;
+                }
             }
         }
 

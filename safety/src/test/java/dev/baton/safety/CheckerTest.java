@@ -282,6 +282,30 @@ class CheckerTest {
     }
 
     /**
+     * Curator runs its listeners in no fixed order, so the lease's LOST can arrive before the client's
+     * own CONN SUSPENDED. It is still a notice: counted as due and told, and timed from the fault.
+     */
+    @Test
+    void aNoticeArrivingBeforeTheConnectionEventIsCountedAndTimed() {
+        H h = new H();
+        h.at(0).client("c1", AT_SUSPENDED, "diligent", 0x11).client("c2", AT_SUSPENDED, "diligent", 0x22);
+        h.grant("c1", "k0", tk(1, 1)).op("c1", "k0", tk(1, 1), "BEGIN", true, 0)
+                .op("c1", "k0", tk(1, 1), "READ", true, 0);
+        h.at(100).start(1, "FREEZE_SHORT", "target=c1 key=k0");
+        h.at(800).add("c1", Type.LOST, "k0", tk(1, 1), 0, "CONNECTION_SUSPENDED", false, 0, null)
+                .conn("c1", "SUSPENDED");
+        h.at(900).conn("c1", "RECONNECTED").end(1, "FREEZE_SHORT", "target=c1 key=k0");
+        h.at(1000).lease("c1", "k0", tk(1, 2), 0).lease("c2", "k0", tk(1, 3), 1);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertClean(v);
+        assertEquals(1, v.figures().lossNotices());
+        assertEquals(1, v.figures().lossTold());
+        assertEquals(700, ms(v.figures().lossMax()));
+    }
+
+    /**
      * c2 (at LOST) is expired and releases without being told; c3's connection is LOST with no fault and it is
      * never told. c1 (at LOST) is only suspended and keeps its lease: no notice due. c4 released before it was
      * suspended: nothing due either.

@@ -9,7 +9,7 @@ import java.time.Duration;
 
 /**
  * A safety-run client in its own JVM, so that the whole process can be frozen with SIGSTOP.
- * Commands on standard input: {@code LONGJOB} (the next critical section works for three session
+ * Commands on standard input: {@code LONGJOB} (the next critical section works for two session
  * timeouts), {@code STOP} (close and exit); end of input also stops it.
  *
  * <p>Arguments: id policy stubborn(true|false) connectString sessionTimeoutMs keys seed storePort namespace

@@ -5,9 +5,7 @@ import org.apache.zookeeper.ZooKeeper;
 
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
-import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -107,19 +105,49 @@ final class Injector {
         return true;
     }
 
-    /** A client in the middle of a critical section, preferring those {@code preferred} accepts; null if none came. */
-    private Map.Entry<String, StoreServer.Section> holder(Predicate<Client> eligible, Duration max)
-            throws InterruptedException {
-        List<Map.Entry<String, StoreServer.Section>> found = new ArrayList<>();
+    /** A client that {@code eligible} accepts, stubborn ones three times out of four when there are some. */
+    private Client pick(Predicate<Client> eligible) {
+        List<Client> candidates = clients.stream().filter(eligible).toList();
+        List<Client> stubborn = candidates.stream().filter(c -> c.spec.stubborn()).toList();
+        List<Client> pool = !stubborn.isEmpty() && random.nextInt(4) != 0 ? stubborn : candidates;
+        return pool.get(random.nextInt(pool.size()));
+    }
+
+    /**
+     * A fault aimed at a holder in the middle of a long job: asks {@code target} for one and waits
+     * until it has read its register in it, so the fault lands while it holds the lock and has work
+     * left. Returns the section, or null (recorded as a problem) if the job never started.
+     */
+    private StoreServer.Section longJob(Client target, long id) throws Exception {
+        String c = target.spec.id();
+        long asked = history.now();
+        target.requestLongJob();
+        java.util.concurrent.atomic.AtomicReference<StoreServer.Section> job = new java.util.concurrent.atomic.AtomicReference<>();
         await(() -> {
-            store.working().entrySet().stream().filter(e -> eligible.test(client(e.getKey()))).forEach(found::add);
-            return !found.isEmpty();
-        }, max);
-        if (found.isEmpty()) {
-            return null;
+            StoreServer.Section s = store.working().get(c);
+            if (s != null && s.longJob() && store.lastGrant(c) > asked) {
+                job.set(s);
+                return true;
+            }
+            return false;
+        }, session.multipliedBy(10));
+        if (job.get() == null) {
+            problems.add("fault#" + id + ": " + c + " never started its long job");
         }
-        found.sort(Comparator.comparing(Map.Entry::getKey));
-        return found.get(random.nextInt(found.size()));
+        return job.get();
+    }
+
+    /**
+     * Lets a targeted holder finish (or abort) its long job before the next fault, so its late
+     * write belongs to this fault. A stubborn holder works on after it is told of the loss; its
+     * next grant shows that the job is over.
+     */
+    private void awaitJobOver(Client target, long id) throws InterruptedException {
+        String c = target.spec.id();
+        long jobGranted = store.lastGrant(c);
+        if (!await(() -> store.lastGrant(c) > jobGranted, session.multipliedBy(8))) {
+            problems.add("fault#" + id + ": " + c + " did not get past its long job");
+        }
     }
 
     private Client client(String id) {
@@ -137,11 +165,15 @@ final class Injector {
     // ------------------------------------------------------------------------------------- faults
 
     private void expire(long id) throws Exception {
-        Map.Entry<String, StoreServer.Section> h = holder(c -> true, session.multipliedBy(3));
-        String target = h != null ? h.getKey() : clients.get(random.nextInt(clients.size())).spec.id();
-        String detail = "target=" + target + (h != null ? " key=" + h.getValue().key() : "");
-        StoreServer.Credentials credentials = store.credentials(target);
-        long before = store.lastNewSession(target);
+        Client target = pick(c -> true);
+        StoreServer.Section job = longJob(target, id);
+        if (job == null) {
+            return;
+        }
+        String c = target.spec.id();
+        String detail = "target=" + c + " key=" + job.key();
+        StoreServer.Credentials credentials = store.credentials(c);
+        long before = store.lastNewSession(c);
         start(Fault.EXPIRE, id, detail);
         CountDownLatch attached = new CountDownLatch(1);
         ZooKeeper other = new ZooKeeper(ensemble.connectString(), (int) session.toMillis(), e -> {
@@ -151,18 +183,21 @@ final class Injector {
         }, credentials.sessionId(), credentials.password());
         try {
             if (!attached.await(30, TimeUnit.SECONDS)) {
-                problems.add("fault#" + id + ": could not attach to " + target + "'s session");
+                problems.add("fault#" + id + ": could not attach to " + c + "'s session");
             }
         } finally {
             other.close();
         }
         end(Fault.EXPIRE, id, detail);
-        if (!await(() -> store.lastNewSession(target) > before, session.multipliedBy(5))) {
-            problems.add("fault#" + id + ": " + target + " did not come back on a new session");
+        if (!await(() -> store.lastNewSession(c) > before, session.multipliedBy(5))) {
+            problems.add("fault#" + id + ": " + c + " did not come back on a new session");
         }
+        awaitJobOver(target, id);
     }
 
     private void restart(long id) throws Exception {
+        Client busy = pick(c -> true);
+        longJob(busy, id); // so that at least one holder is mid-job when the server goes
         Ensemble.Single single = (Ensemble.Single) ensemble;
         Duration down = between(0.3, 1.5);
         String detail = "target=server down=" + down.toMillis() + "ms";
@@ -171,9 +206,12 @@ final class Injector {
         hold(down);
         single.start();
         end(Fault.RESTART, id, detail);
+        awaitJobOver(busy, id);
     }
 
     private void kill(Fault fault, long id) throws Exception {
+        Client busy = pick(c -> true);
+        longJob(busy, id); // so that at least one holder is mid-job when the server goes
         Ensemble.Cluster cluster = (Ensemble.Cluster) ensemble;
         int[] leader = {-1};
         if (!await(() -> (leader[0] = cluster.leader()) >= 0, Duration.ofSeconds(30))) {
@@ -196,12 +234,16 @@ final class Injector {
             problems.add("fault#" + id + ": server" + victim + " did not rejoin");
         }
         end(fault, id, detail);
+        awaitJobOver(busy, id);
     }
 
     private void freezeShort(long id) throws Exception {
-        Map.Entry<String, StoreServer.Section> h = holder(c -> true, session.multipliedBy(3));
-        Client target = h != null ? client(h.getKey()) : clients.get(random.nextInt(clients.size()));
-        String detail = "target=" + target.spec.id() + (h != null ? " key=" + h.getValue().key() : "");
+        Client target = pick(c -> true);
+        StoreServer.Section job = longJob(target, id);
+        if (job == null) {
+            return;
+        }
+        String detail = "target=" + target.spec.id() + " key=" + job.key();
         long since = history.now();
         start(Fault.FREEZE_SHORT, id, detail);
         target.freeze();
@@ -210,6 +252,7 @@ final class Injector {
         boolean noticed = await(() -> store.lastSuspended(target.spec.id()) > since, session.multipliedBy(2));
         target.resume();
         end(Fault.FREEZE_SHORT, id, detail + (noticed ? "" : " (never suspended)"));
+        awaitJobOver(target, id);
     }
 
     /**
@@ -219,20 +262,14 @@ final class Injector {
      * write must be rejected.
      */
     private void cutOffLongJob(Fault fault, long id, Predicate<Client> eligible) throws Exception {
-        List<Client> candidates = clients.stream().filter(eligible).toList();
-        List<Client> stubborn = candidates.stream().filter(c -> c.spec.stubborn()).toList();
-        List<Client> pool = !stubborn.isEmpty() && random.nextInt(4) != 0 ? stubborn : candidates;
-        Client target = pool.get(random.nextInt(pool.size()));
-        String id0 = target.spec.id();
-        long asked = history.now();
-        target.requestLongJob();
-        StoreServer.Section job = holderOf(id0, asked);
+        Client target = pick(eligible);
+        StoreServer.Section job = longJob(target, id);
         if (job == null) {
-            problems.add("fault#" + id + ": " + id0 + " never started its long job");
             return;
         }
+        String c = target.spec.id();
         String key = job.key();
-        String detail = "target=" + id0 + " key=" + key;
+        String detail = "target=" + c + " key=" + key;
         store.watchBegins(key);
         start(fault, id, detail);
         if (fault == Fault.PAUSE) {
@@ -240,33 +277,13 @@ final class Injector {
         } else {
             target.freeze();
         }
-        boolean takenOver = await(() -> store.otherBegan(key, id0), session.multipliedBy(6));
+        boolean takenOver = await(() -> store.otherBegan(key, c), session.multipliedBy(6));
         if (fault == Fault.PAUSE) {
             target.unpause();
         } else {
             target.resume();
         }
         end(fault, id, detail + (takenOver ? "" : " (nobody took the key over)"));
-        // Let the cut-off holder finish (or abort) its job before the next fault, so that its late
-        // write belongs to this one. A stubborn holder works on after it is told of the loss; its
-        // next grant shows that the job is over.
-        long jobGranted = store.lastGrant(id0);
-        if (!await(() -> store.lastGrant(id0) > jobGranted, session.multipliedBy(8))) {
-            problems.add("fault#" + id + ": " + id0 + " did not get past its long job");
-        }
-    }
-
-    /** The section {@code client} is working in, once it has begun one after {@code since}; null if it did not. */
-    private StoreServer.Section holderOf(String client, long since) throws InterruptedException {
-        java.util.concurrent.atomic.AtomicReference<StoreServer.Section> out = new java.util.concurrent.atomic.AtomicReference<>();
-        await(() -> {
-            StoreServer.Section s = store.working().get(client);
-            if (s != null && s.longJob() && store.lastGrant(client) > since) {
-                out.set(s);
-                return true;
-            }
-            return false;
-        }, session.multipliedBy(10));
-        return out.get();
+        awaitJobOver(target, id);
     }
 }

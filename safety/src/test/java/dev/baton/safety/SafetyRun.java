@@ -144,7 +144,10 @@ final class SafetyRun {
             header.add("ensemble " + ensemble.describe() + "; clients " + specs.stream()
                     .map(s -> s.id() + "(" + s.describe() + ")").toList());
             header.add("machine " + Runtime.getRuntime().availableProcessors() + " cores, Java "
-                    + System.getProperty("java.version") + ", " + Instant.now());
+                    + System.getProperty("java.version") + ", ZooKeeper " + org.apache.zookeeper.Version.getFullVersion()
+                    + ", Curator " + CuratorFramework.class.getPackage().getImplementationVersion() + ", " + Instant.now());
+            header.add("session timeout " + st + ", loss notice bound " + st.plus(config.lossMargin())
+                    + ", liveness bound " + config.livenessBound());
             header.add("replay: mvn -pl safety -am verify -Dtest=SafetyTest -Dsurefire.failIfNoSpecifiedTests=false"
                     + " -Dbaton.safety.seed=" + config.seed());
         }

@@ -168,10 +168,15 @@ record Verdict(Map<Invariant, Finding> findings, Figures figures) {
             }
         }
         Figures f = figures;
-        b.append(String.format(Locale.ROOT, ": %d acquisitions, %d accepted writes, %d/%d faults bit,"
-                        + " %d stale ops rejected, %d naive violations, %d overlaps",
-                f.acquisitions(), f.acceptedWrites(), f.faultsBit(), f.faultCount(), f.staleTotal(),
-                f.naiveViolations(), f.overlaps()));
+        StringBuilder kinds = new StringBuilder();
+        new java.util.TreeMap<>(f.faults()).forEach((kind, ff) ->
+                kinds.append(kinds.length() == 0 ? "" : " ").append(kind).append(' ').append(ff.bit()).append('/')
+                        .append(ff.count()));
+        b.append(String.format(Locale.ROOT, " (%d violations): %d acquisitions, %d accepted writes; faults bit %d/%d [%s];"
+                        + " %d stale ops rejected; naive-store violations %d; loss notices %d, worst %s;"
+                        + " believed-holder overlaps %d",
+                totalViolations(), f.acquisitions(), f.acceptedWrites(), f.faultsBit(), f.faultCount(), kinds,
+                f.staleTotal(), f.naiveViolations(), f.lossTold(), ms(f.lossMax()), f.overlaps()));
         if (ok()) {
             // the bound only means something for a clean run
             b.append(String.format(Locale.ROOT, ", violation rate <= %.2g (95%%, 3/N)", f.violationRateBound()));

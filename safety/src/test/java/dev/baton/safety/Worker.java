@@ -63,7 +63,7 @@ final class Worker implements Runnable {
         this.namespace = namespace;
     }
 
-    /** Makes the next critical section a long job (three session timeouts of work). */
+    /** Makes the next critical section a long job (two session timeouts of work). */
     void requestLongJob() {
         longJobNext = true;
     }
@@ -124,7 +124,7 @@ final class Worker implements Runnable {
             String key = "k" + random.nextInt(keys);
             boolean longJob = longJobNext;
             longJobNext = false;
-            long work = longJob ? sessionTimeout.multipliedBy(3).toMillis() : 5 + random.nextInt(35);
+            long work = longJob ? sessionTimeout.multipliedBy(2).toMillis() : 5 + random.nextInt(35);
             try {
                 if (spec.stubborn()) {
                     stubbornSection(store, locks, key, wait, work, longJob);
