@@ -255,13 +255,23 @@ final class Checker {
             }
         }
 
-        /** {@code e} obliges a loss notice for every lease {@code c} holds (the first trigger counts). */
+        /**
+         * {@code e} obliges a loss notice for every lease {@code c} holds on the session it concerns
+         * (the first trigger counts): a new SESSION ends the leases of every other session; a CONN
+         * event concerns the session the client last reported (its own session field is read when
+         * the report is sent, and may already be the next one). A lease granted on the new session
+         * before the client's reports of the change arrived is not the old session's.
+         */
         void trigger(Client c, Event e) {
             if (c.closed != null) {
                 return;
             }
             for (Lease l : c.held.values()) {
-                if (l.trigger == null) {
+                long granted = l.grant.session();
+                boolean concerned = e.type() == Event.Type.SESSION
+                        ? granted != e.session()
+                        : granted == 0 || c.session == 0 || granted == c.session;
+                if (l.trigger == null && concerned) {
                     l.trigger = e;
                 }
             }

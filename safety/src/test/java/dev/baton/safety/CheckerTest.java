@@ -306,6 +306,36 @@ class CheckerTest {
     }
 
     /**
+     * Run 9 of the first ten short runs: after c1's old session expired, its lease k0 was lost and
+     * its next lease (k1, on the new session) was granted and reported before c1's own CONN LOST and
+     * SESSION reports arrived. The old session's events must not oblige a notice for k1; they still
+     * do for a lease of the old session that was never told (k2).
+     */
+    @Test
+    void aLeaseOfTheNewSessionIsNotHeldToTheOldSessionsLoss() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "diligent", 0x22);
+        h.grant("c1", "k0", tk(1, 1)).op("c1", "k0", tk(1, 1), "BEGIN", true, 0);
+        h.add("c1", Type.GRANT, "k2", tk(1, 2), 0x11, null, false, 0, null);
+        h.at(100).start(1, "EXPIRE", "target=c1 key=k0").end(1, "EXPIRE", "target=c1 key=k0");
+        h.at(200).conn("c1", "SUSPENDED");
+        h.at(900).add("c1", Type.GRANT, "k1", tk(1, 3), 0x12, null, false, 0, null)
+                .lost("c1", "k0", tk(1, 1))
+                .add("c1", Type.CONN, null, 0, 0x12, "LOST", false, 0, null)
+                .session("c1", 0x12);
+        h.at(950).op("c1", "k1", tk(1, 3), "BEGIN", true, 0).op("c1", "k1", tk(1, 3), "READ", true, 0)
+                .op("c1", "k1", tk(1, 3), "WRITE", true, 1).op("c1", "k1", tk(1, 3), "COMMIT", true, 0)
+                .release("c1", "k1", tk(1, 3)).release("c1", "k2", tk(1, 2));
+        h.at(1000).lease("c2", "k0", tk(1, 4), 0).lease("c1", "k0", tk(1, 5), 1).lease("c2", "k1", tk(1, 6), 1);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(LOSS_NOTICE, 1L));
+        assertTrue(v.examples(LOSS_NOTICE).get(0).contains("k2"), v.report());
+        assertEquals(2, v.figures().lossNotices());
+    }
+
+    /**
      * c2 (at LOST) is expired and releases without being told; c3's connection is LOST with no fault and it is
      * never told. c1 (at LOST) is only suspended and keeps its lease: no notice due. c4 released before it was
      * suspended: nothing due either.

@@ -86,7 +86,8 @@ final class Client implements Closeable {
         if (process == null) {
             throw new IllegalStateException(spec.id() + " does not run in its own process");
         }
-        Process kill = new ProcessBuilder("kill", signal, String.valueOf(process.pid())).inheritIO().start();
+        // the shell's builtin kill: /bin/kill comes from procps, which a minimal machine may lack
+        Process kill = new ProcessBuilder("sh", "-c", "kill " + signal + " " + process.pid()).inheritIO().start();
         if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
             throw new IllegalStateException("kill " + signal + " " + process.pid() + " failed");
         }

@@ -137,8 +137,9 @@ final class SafetyRun {
                 }
                 clients.forEach(Client::close);
             }
-            history.record("injector", Event.Type.ZNODES, null, 0, 0, null, false,
-                    leftoverZnodes(ensemble.connectString(), namespace, Duration.ofSeconds(60)), null);
+            List<String> left = leftoverZnodes(ensemble.connectString(), namespace, Duration.ofSeconds(60));
+            history.record("injector", Event.Type.ZNODES, null, 0, 0, null, false, left.size(),
+                    left.isEmpty() ? null : "left: " + left.subList(0, Math.min(20, left.size())));
 
             header.add("run " + tag + ": " + config);
             header.add("ensemble " + ensemble.describe() + "; clients " + specs.stream()
@@ -164,39 +165,45 @@ final class SafetyRun {
         return new Outcome(config, verdict, List.copyOf(problems), summary, log);
     }
 
-    /** Znodes under the namespace once the server's container cleanup has had up to {@code max} to run. */
-    private static long leftoverZnodes(String connectString, String namespace, Duration max) throws Exception {
+    /**
+     * Znodes under the namespace (with their cversion) once the server's container cleanup has had
+     * up to {@code max} to run.
+     */
+    private static List<String> leftoverZnodes(String connectString, String namespace, Duration max) throws Exception {
         CuratorFramework observer = CuratorFrameworkFactory.newClient(connectString, 10_000, 10_000, new RetryOneTime(200));
         observer.start();
         try {
             observer.blockUntilConnected(30, TimeUnit.SECONDS);
-            long[] count = {-1};
+            List<String> left = new ArrayList<>();
             await(() -> {
+                left.clear();
                 try {
-                    count[0] = count(observer, "/" + namespace);
+                    collect(observer, "/" + namespace, left);
                 } catch (Exception e) {
-                    count[0] = -1;
+                    left.add("(could not list: " + e + ")");
                 }
-                return count[0] == 0;
+                return left.isEmpty();
             }, max);
-            return count[0];
+            return left;
         } finally {
             observer.close();
         }
     }
 
-    private static long count(CuratorFramework c, String path) throws Exception {
+    private static void collect(CuratorFramework c, String path, List<String> out) throws Exception {
         List<String> children;
         try {
             children = c.getChildren().forPath(path);
         } catch (KeeperException.NoNodeException e) {
-            return 0;
+            return;
         }
-        long n = 0;
         for (String child : children) {
-            n += 1 + count(c, path + "/" + child);
+            String p = path + "/" + child;
+            org.apache.zookeeper.data.Stat stat = c.checkExists().forPath(p);
+            out.add(p + (stat == null ? "" : " (cversion " + stat.getCversion() + ", owner 0x"
+                    + Long.toHexString(stat.getEphemeralOwner()) + ")"));
+            collect(c, p, out);
         }
-        return n;
     }
 
     private static boolean await(java.util.function.BooleanSupplier condition, Duration max) throws InterruptedException {

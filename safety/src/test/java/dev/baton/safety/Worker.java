@@ -50,6 +50,7 @@ final class Worker implements Runnable {
     private volatile boolean stopping;
     private volatile boolean longJobNext;
     private volatile Thread thread;
+    private volatile CuratorFramework curator;
     private long lastSession;
 
     Worker(Spec spec, String connectString, Duration sessionTimeout, int keys, long seed, int storePort,
@@ -90,6 +91,7 @@ final class Worker implements Runnable {
                     // it with the servers' own addresses from the ensemble's config
                     .ensembleTracker(false)
                     .build();
+            this.curator = curator;
             curator.getConnectionStateListenable().addListener((c, state) -> reportState(store, c, state));
             curator.start();
             try {
@@ -171,9 +173,12 @@ final class Worker implements Runnable {
     }
 
     private void granted(StoreClient store, String key, Lease lease, boolean longJob) {
+        // the session the grant was verified on: the reports of a session change may still be on their way
         long session;
-        synchronized (this) {
-            session = lastSession;
+        try {
+            session = curator.getZookeeperClient().getZooKeeper().getSessionId();
+        } catch (Exception e) {
+            session = 0;
         }
         store.request("GRANT " + key + " " + lease.token().value() + " " + session + (longJob ? " long-job" : ""));
         lease.onLost(e -> store.request("LOST " + key + " " + e.token().value() + " " + e.reason()));
