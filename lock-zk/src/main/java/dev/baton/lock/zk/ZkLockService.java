@@ -91,6 +91,8 @@ public final class ZkLockService implements LockService {
     private final Duration connectionTimeout;
     private final ConnectionStateListener stateListener = (c, state) -> stateChanged(state);
     private final ScheduledExecutorService timer;
+    /** Sweeps never-used parent containers after failed acquires; see {@link #sweepNeverUsed}. */
+    private final java.util.concurrent.ExecutorService sweeper;
 
     private final Object stateLock = new Object();
     // guarded by stateLock
@@ -133,6 +135,11 @@ public final class ZkLockService implements LockService {
         this.ownedClient = ownedClient;
         this.lossPolicy = lossPolicy;
         this.connectionTimeout = connectionTimeout;
+        this.sweeper = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "baton-container-sweep");
+            t.setDaemon(true);
+            return t;
+        });
         this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "baton-session-deadline");
             t.setDaemon(true);
@@ -208,6 +215,7 @@ public final class ZkLockService implements LockService {
             synchronized (stateLock) {
                 waiting.remove(me);
                 ours = waiter.interruption != null;
+                stateLock.notifyAll(); // close() waits for interrupted waiters to leave
             }
             if (ours) {
                 Thread.interrupted(); // the interrupt was ours, to end the wait; do not leak it
@@ -259,6 +267,9 @@ public final class ZkLockService implements LockService {
             LOG.debug("Lock node for {} vanished while waiting; retrying", key, e);
             return retryOrTimeOut(key, options, deadline);
         } catch (Exception e) {
+            // an acquire that ends in an exception (an interrupt, above all) may have stopped
+            // between creating its key's parent containers and its lock node
+            sweepNeverUsed(key);
             throw failure(key, e);
         } finally {
             if (!granted && spareMutexes.size() < MAX_SPARE_MUTEXES) {
@@ -312,6 +323,51 @@ public final class ZkLockService implements LockService {
         }
         // the connection was suspended or the session lost while we checked the grant: start over
         return retryOrTimeOut(key, options, deadline);
+    }
+
+    /**
+     * Deletes the container an interrupted acquire may have left empty and never used.
+     *
+     * <p>Curator creates a lock node's missing parents one level at a time, as CONTAINER nodes.
+     * An acquire interrupted between two of those creates leaves the deepest one without ever a
+     * child, and the server removes only containers that have had one (unless
+     * {@code znode.container.maxNeverUsedIntervalMs} is set): measured here, interrupted acquires
+     * on fresh keys left one such node for about one acquire in ten. Deleting that deepest node is
+     * enough: its parent has then had a child and is empty, so the server's cleanup takes it and
+     * everything above. Runs on its own thread, since the failed thread may be interrupted. A
+     * client that has just created the container for itself sees NoNode, which Curator and the
+     * acquire loop answer by creating it again.
+     */
+    private void sweepNeverUsed(LockKey key) {
+        List<String> chain = new ArrayList<>();
+        chain.add(queuePath(key));
+        for (LockKey k = key; k != null; k = k.parent().orElse(null)) {
+            chain.add(LOCKS + "/" + k);
+        }
+        chain.add(LOCKS);
+        try {
+            sweeper.execute(() -> {
+                try {
+                    for (String path : chain) {
+                        Stat stat = client.checkExists().forPath(path);
+                        if (stat == null) {
+                            continue; // look one level up
+                        }
+                        if (stat.getCversion() == 0 && stat.getNumChildren() == 0) {
+                            client.delete().quietly().forPath(path);
+                            LOG.debug("Deleted never-used container {}", path);
+                        }
+                        return; // the deepest existing node decides
+                    }
+                } catch (KeeperException.NotEmptyException raced) {
+                    // someone is using it after all
+                } catch (Exception e) {
+                    LOG.debug("Could not sweep containers of {}", key, e);
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            // the service is closing; the session's end cannot remove containers, but nothing is lost
+        }
     }
 
     private static ZkLease retryOrTimeOut(LockKey key, LockOptions options, long deadline) {
@@ -582,8 +638,32 @@ public final class ZkLockService implements LockService {
         }
         awaitAnswer(CompletableFuture.allOf(deletes.toArray(new CompletableFuture<?>[0])), wait);
         timer.shutdownNow();
+        awaitWaitersGone(); // their cleanup (sweepNeverUsed) must be queued before the sweeper stops
+        sweeper.shutdown();
+        try {
+            if (!sweeper.awaitTermination(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                sweeper.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         if (ownedClient != null) {
             ownedClient.close();
+        }
+    }
+
+    private void awaitWaitersGone() {
+        long until = System.nanoTime() + connectionTimeout.toNanos();
+        synchronized (stateLock) {
+            long left;
+            while (!waiting.isEmpty() && (left = until - System.nanoTime()) > 0) {
+                try {
+                    TimeUnit.NANOSECONDS.timedWait(stateLock, left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
         }
     }
 

@@ -319,6 +319,42 @@ class ZkLockServiceTest {
         }
     }
 
+    /**
+     * Regression: Curator creates a lock node's parents one level at a time; an acquire interrupted
+     * between two of them left a container that never had a child, which the server never removes
+     * (167 such nodes after this test, before the fix).
+     */
+    @Test
+    void acquiresInterruptedWhileCreatingParentsLeaveNoContainerBehind() throws Exception {
+        ZkLockService s = service("interrupted", Duration.ofSeconds(10));
+        List<Thread> threads = new ArrayList<>();
+        AtomicInteger interruptedCount = new AtomicInteger();
+        for (int t = 0; t < 4; t++) {
+            int id = t;
+            Thread thread = new Thread(() -> {
+                for (int i = 0; i < 250; i++) {
+                    try (Lease lease = s.acquire(LockKey.of("fresh", "t" + id + "-" + i, "x"), PATIENCE)) {
+                        assertTrue(lease.token().value() > 0);
+                    } catch (InterruptedException e) {
+                        interruptedCount.incrementAndGet();
+                    }
+                    Thread.interrupted(); // an interrupt that came after the grant
+                }
+            });
+            threads.add(thread);
+            thread.start();
+        }
+        java.util.Random random = new java.util.Random();
+        while (threads.stream().anyMatch(Thread::isAlive)) {
+            threads.get(random.nextInt(threads.size())).interrupt();
+            // about a millisecond apart, so interrupts land inside ZooKeeper calls, not before them
+            java.util.concurrent.locks.LockSupport.parkNanos(500_000 + random.nextInt(1_000_000));
+        }
+        assertTrue(interruptedCount.get() > 50, "only " + interruptedCount + " acquires were interrupted");
+        await().atMost(Duration.ofMinutes(1)).pollInterval(Duration.ofMillis(250))
+                .until(() -> ZkTesting.descendants(observer, "/interrupted").isEmpty());
+    }
+
     @Test
     void tenThousandDistinctKeysLeaveNoZnodeBehind() throws Exception {
         ZkLockService s = service("bulk", Duration.ofSeconds(10));
