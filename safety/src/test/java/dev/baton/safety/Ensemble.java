@@ -122,6 +122,17 @@ abstract class Ensemble implements Closeable {
             return -1;
         }
 
+        /** How many client connections server {@code i} reports (0 if it does not answer). */
+        int connections(int i) {
+            try {
+                String srvr = FourLetterWordMain.send4LetterWord("127.0.0.1", specs.get(i).getPort(), "srvr", false, 2_000);
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("Connections: (\\d+)").matcher(srvr);
+                return m.find() ? Integer.parseInt(m.group(1)) : 0;
+            } catch (Exception e) {
+                return 0;
+            }
+        }
+
         /** Whether server {@code i} answers as leader or follower (it has joined a quorum). */
         boolean serving(int i) {
             try {

@@ -79,7 +79,9 @@ final class Injector {
             case KILL_LEADER, KILL_FOLLOWER -> kill(fault, id);
             case FREEZE_SHORT -> freezeShort(id);
             case FREEZE_LONG -> cutOffLongJob(fault, id, c -> true);
-            case PAUSE -> cutOffLongJob(fault, id, c -> c.spec.child());
+            // a stubborn child: it writes after it resumes, which is what the fence must stop (a
+            // diligent one is aborted instead; expiry and freezes cover that)
+            case PAUSE -> cutOffLongJob(fault, id, c -> c.spec.child() && c.spec.stubborn());
             default -> throw new IllegalArgumentException(fault.name());
         }
     }
@@ -108,6 +110,9 @@ final class Injector {
     /** A client that {@code eligible} accepts, stubborn ones three times out of four when there are some. */
     private Client pick(Predicate<Client> eligible) {
         List<Client> candidates = clients.stream().filter(eligible).toList();
+        if (candidates.isEmpty()) {
+            throw new IllegalStateException("no client can take this fault; check the run's client mix");
+        }
         List<Client> stubborn = candidates.stream().filter(c -> c.spec.stubborn()).toList();
         List<Client> pool = !stubborn.isEmpty() && random.nextInt(4) != 0 ? stubborn : candidates;
         return pool.get(random.nextInt(pool.size()));
@@ -220,7 +225,15 @@ final class Injector {
         }
         int victim = leader[0];
         if (fault == Fault.KILL_FOLLOWER) {
-            victim = (leader[0] + 1 + random.nextInt(cluster.size() - 1)) % cluster.size();
+            // the follower serving the most clients, so that the kill reaches some (ties: the seed decides)
+            List<Integer> followers = new ArrayList<>();
+            for (int i = 0; i < cluster.size(); i++) {
+                if (i != leader[0]) {
+                    followers.add(i);
+                }
+            }
+            java.util.Collections.shuffle(followers, random);
+            victim = followers.stream().max(java.util.Comparator.comparingInt(cluster::connections)).orElseThrow();
         }
         Duration down = between(0.5, 2.0);
         String detail = "target=server" + victim + (fault == Fault.KILL_LEADER ? " (leader)" : " (follower)")
