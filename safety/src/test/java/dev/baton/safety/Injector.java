@@ -96,7 +96,11 @@ final class Injector {
         return Duration.ofMillis((long) (session.toMillis() * f));
     }
 
-    private boolean await(BooleanSupplier condition, Duration max) throws InterruptedException {
+    /**
+     * Polls {@code condition} every 2 ms until it holds or {@code max} has passed; whether it held.
+     * The suite's one way to wait for something (the only sleeps are fault durations).
+     */
+    static boolean await(BooleanSupplier condition, Duration max) throws InterruptedException {
         long until = System.nanoTime() + max.toNanos();
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > until) {

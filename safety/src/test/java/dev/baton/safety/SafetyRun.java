@@ -103,7 +103,7 @@ final class SafetyRun {
                     clients.add(Client.start(spec, ensemble.addresses(), st, config.keys(),
                             config.seed() * 31 + spec.id().hashCode(), store.port(), namespace, logDir));
                 }
-                if (!await(() -> clients.stream().allMatch(c -> store.lastGrant(c.spec.id()) >= 0), Duration.ofSeconds(90))) {
+                if (!Injector.await(() -> clients.stream().allMatch(c -> store.lastGrant(c.spec.id()) >= 0), Duration.ofSeconds(90))) {
                     problems.add("not every client got a first grant within 90 s");
                 }
 
@@ -125,7 +125,7 @@ final class SafetyRun {
                 }
 
                 long heal = history.now();
-                if (!await(() -> clients.stream().allMatch(c -> store.lastGrant(c.spec.id()) > heal),
+                if (!Injector.await(() -> clients.stream().allMatch(c -> store.lastGrant(c.spec.id()) > heal),
                         config.livenessBound())) {
                     problems.add("not every client acquired again within " + config.livenessBound() + " of the last fault");
                 }
@@ -175,7 +175,7 @@ final class SafetyRun {
         try {
             observer.blockUntilConnected(30, TimeUnit.SECONDS);
             List<String> left = new ArrayList<>();
-            await(() -> {
+            Injector.await(() -> {
                 left.clear();
                 try {
                     collect(observer, "/" + namespace, left);
@@ -204,16 +204,5 @@ final class SafetyRun {
                     + Long.toHexString(stat.getEphemeralOwner()) + ")"));
             collect(c, p, out);
         }
-    }
-
-    private static boolean await(java.util.function.BooleanSupplier condition, Duration max) throws InterruptedException {
-        long until = System.nanoTime() + max.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > until) {
-                return false;
-            }
-            Thread.sleep(20);
-        }
-        return true;
     }
 }
