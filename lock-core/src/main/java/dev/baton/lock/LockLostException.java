@@ -21,7 +21,7 @@ public class LockLostException extends LockException {
 
     /** A loss of the lease on {@code key} granted with {@code token}. */
     public LockLostException(LockKey key, FencingToken token, LossReason reason) {
-        this(key, token, reason, "Lock " + key + " (" + token + ") lost: " + describe(reason));
+        this(key, token, reason, "Lock " + key + " (" + token + ") lost: " + reason.description());
     }
 
     /** A loss with a custom message. */
@@ -45,24 +45,5 @@ public class LockLostException extends LockException {
     /** Why the lease was lost. */
     public LossReason reason() {
         return reason;
-    }
-
-    private static String describe(LossReason reason) {
-        switch (reason) {
-            case CONNECTION_SUSPENDED:
-                return "connection to the lock store suspended (the session may expire and the lock pass on)";
-            case SESSION_EXPIRED:
-                return "session expired";
-            case LEASE_EXPIRED:
-                return "lease time ran out";
-            case BROKEN:
-                return "broken by another client as stale";
-            case REVOKED:
-                return "revoked";
-            case SERVICE_CLOSED:
-                return "lock service closed";
-            default:
-                return reason.name();
-        }
     }
 }

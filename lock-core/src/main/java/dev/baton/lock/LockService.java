@@ -144,9 +144,30 @@ public interface LockService extends AutoCloseable {
     }
 
     /**
-     * Closes the service: every lease it granted is lost with {@link LossReason#SERVICE_CLOSED}
-     * and released, waiting {@code acquire} calls fail with {@link IllegalStateException}, and
-     * later calls are rejected. Idempotent.
+     * Joins the leader election {@code name} with a participant id made of this host's name, the
+     * process id and a random suffix. See {@link #election(String, String)}.
+     */
+    default LeaderElection election(String name) {
+        return election(name, dev.baton.lock.internal.Elections.defaultParticipantId());
+    }
+
+    /**
+     * Joins the leader election {@code name} as {@code participantId}, at once. Participants of the
+     * same name on the same lock store form one group, whatever service they joined through.
+     * Close the returned election to leave the group; closing the service closes it too.
+     *
+     * @param name the election's name, with {@link LockKey}'s rules ({@code billing-run},
+     *     {@code billing/eu/run})
+     * @param participantId how others see this participant: non-blank, at most 1024 characters
+     * @throws IllegalArgumentException if the name or id breaks those rules
+     * @throws IllegalStateException if the service is closed
+     */
+    LeaderElection election(String name, String participantId);
+
+    /**
+     * Closes the service: every election joined through it is closed, every lease it granted is
+     * lost with {@link LossReason#SERVICE_CLOSED} and released, waiting {@code acquire} calls fail
+     * with {@link IllegalStateException}, and later calls are rejected. Idempotent.
      */
     @Override
     void close();

@@ -1,6 +1,6 @@
 package dev.baton.lock;
 
-/** Why a {@link Lease} stopped being valid before its holder released it. */
+/** Why a {@link Lease} or a {@link Leadership} stopped being valid before its holder released it. */
 public enum LossReason {
     /**
      * The client lost its connection to the lock store. The session may still be alive, but the
@@ -17,5 +17,29 @@ public enum LossReason {
     /** The lock was taken away on request. */
     REVOKED,
     /** The {@link LockService} that granted the lease was closed. */
-    SERVICE_CLOSED
+    SERVICE_CLOSED,
+    /** The leader gave up its term by closing its {@link LeaderElection}. */
+    RESIGNED;
+
+    /** What happened, in words, as loss messages say it. */
+    public String description() {
+        switch (this) {
+            case CONNECTION_SUSPENDED:
+                return "connection to the lock store suspended (the session may expire and the lock pass on)";
+            case SESSION_EXPIRED:
+                return "session expired";
+            case LEASE_EXPIRED:
+                return "lease time ran out";
+            case BROKEN:
+                return "broken by another client as stale";
+            case REVOKED:
+                return "revoked";
+            case SERVICE_CLOSED:
+                return "lock service closed";
+            case RESIGNED:
+                return "resigned";
+            default:
+                return name();
+        }
+    }
 }

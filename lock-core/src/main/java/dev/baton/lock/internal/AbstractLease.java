@@ -118,8 +118,13 @@ public abstract class AbstractLease implements Lease {
             return false;
         }
         state = State.LOST;
-        loss = new LockLostException(key, token, reason);
+        loss = lossOf(reason);
         return true;
+    }
+
+    /** The exception that tells of this lease's loss; the standard one unless overridden. */
+    protected LockLostException lossOf(LossReason reason) {
+        return new LockLostException(key, token, reason);
     }
 
     /** Runs, once, the listeners of a lease that {@link #markLost} ended. */

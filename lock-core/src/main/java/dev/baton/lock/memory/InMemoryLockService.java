@@ -1,22 +1,29 @@
 package dev.baton.lock.memory;
 
 import dev.baton.lock.FencingToken;
+import dev.baton.lock.LeaderElection;
+import dev.baton.lock.Leadership;
 import dev.baton.lock.Lease;
 import dev.baton.lock.LockKey;
+import dev.baton.lock.LockLostException;
 import dev.baton.lock.LockMode;
 import dev.baton.lock.LockOptions;
 import dev.baton.lock.LockService;
 import dev.baton.lock.LockTimeoutException;
 import dev.baton.lock.LossReason;
+import dev.baton.lock.internal.AbstractElection;
 import dev.baton.lock.internal.AbstractLease;
 import dev.baton.lock.internal.Requests;
 
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -35,6 +42,9 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class InMemoryLockService implements LockService {
     private final ReentrantLock lock = new ReentrantLock();
     private final Map<LockKey, Queue> queues = new HashMap<>();
+    private final Map<LockKey, List<MemElection>> elections = new HashMap<>();
+    /** Start of the last run of each scheduled job, by election and job name, on System.nanoTime. */
+    private final Map<String, Long> lastRuns = new HashMap<>();
     private long lastToken;
     private boolean closed;
 
@@ -77,9 +87,35 @@ public final class InMemoryLockService implements LockService {
     }
 
     /**
+     * {@inheritDoc}
+     *
+     * <p>Participants of one name in this service form a group; the one that joined first leads,
+     * then the next in joining order. Scheduled runs are timed on this JVM's monotonic clock.
+     */
+    @Override
+    public LeaderElection election(String name, String participantId) {
+        MemElection election = new MemElection(name, participantId);
+        lock.lock();
+        try {
+            if (closed) {
+                throw new IllegalStateException("LockService is closed: cannot join election " + name);
+            }
+            List<MemElection> group = elections.computeIfAbsent(LockKey.parse(election.name()), k -> new ArrayList<>());
+            group.add(election);
+            if (group.size() == 1) {
+                election.begin();
+            }
+        } finally {
+            lock.unlock();
+        }
+        return election;
+    }
+
+    /**
      * Ends every lease this service has granted, as if its session had been lost: each is marked
      * lost with {@code reason}, its listeners run and its {@code withLock} body is interrupted,
-     * and its key passes to the next waiter.
+     * and its key passes to the next waiter. Every leader's term ends too, and the leader goes to
+     * the back of its group, as a participant whose session expired rejoins.
      *
      * @return how many leases were lost
      */
@@ -88,6 +124,12 @@ public final class InMemoryLockService implements LockService {
         List<MemLease> lost = new ArrayList<>();
         lock.lock();
         try {
+            for (List<MemElection> group : elections.values()) {
+                MemElection leader = group.remove(0);
+                leader.end(reason);
+                group.add(leader);
+                group.get(0).begin();
+            }
             for (Queue queue : new ArrayList<>(queues.values())) {
                 MemLease holder = queue.holder;
                 if (holder != null && holder.markLost(reason)) {
@@ -105,12 +147,14 @@ public final class InMemoryLockService implements LockService {
     @Override
     public void close() {
         List<MemLease> lost = new ArrayList<>();
+        List<MemElection> joined = new ArrayList<>();
         lock.lock();
         try {
             if (closed) {
                 return;
             }
             closed = true;
+            elections.values().forEach(joined::addAll);
             for (Queue queue : queues.values()) {
                 if (queue.holder != null && queue.holder.markLost(LossReason.SERVICE_CLOSED)) {
                     lost.add(queue.holder);
@@ -125,6 +169,7 @@ public final class InMemoryLockService implements LockService {
             lock.unlock();
         }
         lost.forEach(AbstractLease::fireLost);
+        joined.forEach(MemElection::close);
     }
 
     /** How many requests hold or wait for {@code key}: what a test checks to prove nothing was left behind. */
@@ -201,6 +246,93 @@ public final class InMemoryLockService implements LockService {
         final Condition granted = lock.newCondition();
         MemLease lease;
         boolean cancelled;
+    }
+
+    private final class MemElection extends AbstractElection {
+        MemElection(String name, String participantId) {
+            super(name, participantId);
+        }
+
+        void end(LossReason reason) {
+            endTerm(reason);
+        }
+
+        /** Begins a term with the next token; caller holds the lock. */
+        void begin() {
+            if (closed) {
+                return; // the service is closing its elections one by one: no new terms
+            }
+            beginTerm(FencingToken.of(++lastToken), Instant.now(), epoch());
+        }
+
+        @Override
+        protected Duration claimRun(String job, Duration period, Leadership term) {
+            lock.lock();
+            try {
+                List<MemElection> group = elections.get(LockKey.parse(name()));
+                if (group == null || group.isEmpty() || group.get(0) != this || !term.isValid()) {
+                    term.ensureValid();
+                    throw new LockLostException(LockKey.parse(name()), term.token(), LossReason.REVOKED);
+                }
+                String id = name() + "/" + job;
+                long now = System.nanoTime();
+                Long last = lastRuns.get(id);
+                if (last != null && now - last < period.toNanos()) {
+                    return Duration.ofNanos(period.toNanos() - (now - last));
+                }
+                lastRuns.put(id, now);
+                return Duration.ZERO;
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        @Override
+        protected void leave() {
+            lock.lock();
+            try {
+                LockKey key = LockKey.parse(name());
+                List<MemElection> group = elections.get(key);
+                if (group == null) {
+                    return;
+                }
+                boolean led = !group.isEmpty() && group.get(0) == this;
+                group.remove(this);
+                if (group.isEmpty()) {
+                    elections.remove(key);
+                } else if (led) {
+                    group.get(0).begin();
+                }
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        @Override
+        public Optional<String> currentLeader() {
+            lock.lock();
+            try {
+                List<MemElection> group = elections.get(LockKey.parse(name()));
+                return group == null || group.isEmpty() ? Optional.empty() : Optional.of(group.get(0).participantId());
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        @Override
+        public List<String> participants() {
+            lock.lock();
+            try {
+                List<MemElection> group = elections.get(LockKey.parse(name()));
+                List<String> ids = new ArrayList<>();
+                if (group != null) {
+                    group.forEach(e -> ids.add(e.participantId()));
+                }
+                return ids;
+            } finally {
+                lock.unlock();
+            }
+        }
     }
 
     private final class MemLease extends AbstractLease {

@@ -1,6 +1,7 @@
 package dev.baton.lock.zk;
 
 import dev.baton.lock.FencingToken;
+import dev.baton.lock.LeaderElection;
 import dev.baton.lock.Lease;
 import dev.baton.lock.LockException;
 import dev.baton.lock.LockKey;
@@ -16,6 +17,8 @@ import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.imps.CuratorFrameworkState;
 import org.apache.curator.framework.state.ConnectionState;
 import org.apache.curator.framework.state.ConnectionStateListener;
+import org.apache.curator.framework.state.SessionConnectionStateErrorPolicy;
+import org.apache.curator.framework.state.StandardConnectionStateErrorPolicy;
 import org.apache.curator.retry.ExponentialBackoffRetry;
 import org.apache.curator.utils.PathUtils;
 import org.apache.zookeeper.KeeperException;
@@ -107,6 +110,9 @@ public final class ZkLockService implements LockService {
     private long generation;
     private boolean closed;
     private ScheduledFuture<?> expiryDeadline;
+
+    /** Elections joined through this service and not yet left. */
+    private final Set<ZkLeaderElection> elections = ConcurrentHashMap.newKeySet();
 
     /** Paths of lost leases whose deletion has not been confirmed; retried on reconnection. */
     private final Set<String> orphans = ConcurrentHashMap.newKeySet();
@@ -562,6 +568,42 @@ public final class ZkLockService implements LockService {
         }
     }
 
+    // ------------------------------------------------------------------------------ elections
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Built on Curator's {@code LeaderLatch} under {@code <namespace>/elections/<name>}; each
+     * term's token is the zxid of a write made when the term begins (see the package's
+     * {@code ZkLeaderElection}). Terms end under this service's {@link LossPolicy}. Elections
+     * share this service's ZooKeeper session with its locks.
+     */
+    @Override
+    public LeaderElection election(String name, String participantId) {
+        ZkLeaderElection election = new ZkLeaderElection(this, client, lossPolicy, name, participantId);
+        synchronized (stateLock) {
+            if (closed) {
+                throw new IllegalStateException("LockService is closed: cannot join election " + name);
+            }
+            elections.add(election);
+        }
+        try {
+            election.start();
+        } catch (RuntimeException e) {
+            elections.remove(election);
+            throw e;
+        }
+        return election;
+    }
+
+    void forget(ZkLeaderElection election) {
+        elections.remove(election);
+    }
+
+    ScheduledExecutorService timer() {
+        return timer;
+    }
+
     // ---------------------------------------------------------------------------- release, close
 
     /**
@@ -623,6 +665,9 @@ public final class ZkLockService implements LockService {
                 interrupt(w.getKey(), w.getValue(), Interruption.CLOSE);
             }
             wait = connected;
+        }
+        for (ZkLeaderElection election : new ArrayList<>(elections)) {
+            election.close(); // before the leases: a job may still be writing under a lock
         }
         client.getConnectionStateListenable().removeListener(stateListener);
         List<ZkLease> ended = new ArrayList<>();
@@ -824,6 +869,9 @@ public final class ZkLockService implements LockService {
                         .sessionTimeoutMs((int) session.toMillis())
                         .connectionTimeoutMs((int) connect.toMillis())
                         .retryPolicy(new ExponentialBackoffRetry(100, 3))
+                        // LeaderLatch keeps leadership through a suspension only with this policy
+                        .connectionStateErrorPolicy(lossPolicy == LossPolicy.LOSE_AT_LOST
+                                ? new SessionConnectionStateErrorPolicy() : new StandardConnectionStateErrorPolicy())
                         .build();
                 owned.start();
                 boolean up;

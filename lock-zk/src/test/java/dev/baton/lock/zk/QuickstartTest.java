@@ -2,6 +2,8 @@ package dev.baton.lock.zk;
 
 import dev.baton.lock.Fence;
 import dev.baton.lock.FencingToken;
+import dev.baton.lock.LeaderElection;
+import dev.baton.lock.Leadership;
 import dev.baton.lock.Lease;
 import dev.baton.lock.LockKey;
 import dev.baton.lock.LockOptions;
@@ -13,6 +15,7 @@ import java.util.HashMap;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The README's quickstart, compiled and run against a real server so the README cannot rot. */
 class QuickstartTest {
@@ -49,6 +52,49 @@ class QuickstartTest {
                 // --- README quickstart ends
                 assertEquals(70, balance);
             }
+        }
+    }
+
+    /** The scheduled job of the README's election example. */
+    static final class Invoices {
+        final java.util.concurrent.CountDownLatch sent = new java.util.concurrent.CountDownLatch(1);
+
+        void sendDue(FencingToken token) {
+            sent.countDown();
+        }
+    }
+
+    @Test
+    void theReadmeElectionExampleRuns() throws Exception {
+        try (TestingServer zk = ZkTesting.server(500)) {
+            String connectString = zk.getConnectString();
+            Ledger ledger = new Ledger();
+            Invoices invoices = new Invoices();
+            java.util.concurrent.atomic.AtomicLong batches = new java.util.concurrent.atomic.AtomicLong();
+
+            // --- README election begins
+            try (ZkLockService locks = ZkLockService.builder().connectString(connectString).build();
+                 LeaderElection election = locks.election("billing-run")) {      // joins the group at once
+
+                // Runs on one member of the group at a time: interrupted when this one stops
+                // leading, started again on whichever member leads next.
+                election.runAsSingleton(leadership -> {
+                    while (!Thread.currentThread().isInterrupted()) {
+                        ledger.add("billing-cursor", leadership.token(), 1);   // stale terms are rejected
+                        Thread.sleep(100);
+                    }
+                });
+
+                // At most once an hour across the whole group, even across failovers.
+                election.schedule("hourly-invoices", Duration.ofHours(1), leadership -> invoices.sendDue(leadership.token()));
+                // --- README election ends
+                Leadership term = election.awaitLeadership(Duration.ofSeconds(20));
+                assertTrue(invoices.sent.await(20, java.util.concurrent.TimeUnit.SECONDS));
+                org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(20))
+                        .until(() -> ledger.add("billing-cursor", term.token(), 0) >= 3);
+                batches.set(ledger.add("billing-cursor", term.token(), 0));
+            }
+            assertTrue(batches.get() >= 3);
         }
     }
 }

@@ -1,0 +1,382 @@
+package dev.baton.lock.zk;
+
+import dev.baton.lock.FencingToken;
+import dev.baton.lock.Leadership;
+import dev.baton.lock.LockException;
+import dev.baton.lock.LossReason;
+import dev.baton.lock.internal.AbstractElection;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.api.transaction.CuratorOp;
+import org.apache.curator.framework.api.transaction.CuratorTransactionResult;
+import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.curator.framework.recipes.leader.LeaderLatchListener;
+import org.apache.curator.framework.recipes.leader.Participant;
+import org.apache.curator.framework.state.ConnectionState;
+import org.apache.curator.framework.state.ConnectionStateListener;
+import org.apache.curator.utils.ZKPaths;
+import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.KeeperException;
+import org.apache.zookeeper.data.Stat;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A participant in a leader election on ZooKeeper: Curator's {@link LeaderLatch} decides who
+ * leads, Baton decides when a term begins and ends and what its token is.
+ *
+ * <p><b>Layout.</b> The latch's nodes (ephemeral-sequential, one per participant, holding its
+ * id) live under {@code <namespace>/elections/<name>}, a CONTAINER node that the server removes
+ * once every participant has left. Scheduled jobs keep their last run in the persistent node
+ * {@code <namespace>/schedules/<name>/<job>}.
+ *
+ * <p><b>The term token.</b> When the latch reports leadership, this participant makes one
+ * write: a ZooKeeper {@code multi} that checks that its latch node still exists and sets the
+ * election node's data to its id. The term's token is that write's zxid (the election node's
+ * mzxid). Why it strictly increases from term to term, whoever leads:
+ * <ol>
+ * <li>A latch node is the lowest of its group from the moment the latch sees it first until it
+ *     is deleted: later nodes get higher sequence numbers, and the election node cannot be
+ *     deleted and recreated (restarting the sequence) while the node exists. Node names carry a
+ *     random prefix (Curator's protected mode), so a check on that name cannot match another node.</li>
+ * <li>The term write commits only while the node exists, after the latch saw it lowest, so its
+ *     zxid lies inside the interval in which that node is lowest. Two nodes' intervals do not
+ *     overlap (only one node is lowest at a time), so a later leader's write has a larger zxid.</li>
+ * <li>Two terms on the same node (the latch may win again on the node it had before a
+ *     suspension) are two writes, and every write has a zxid larger than all before it.</li>
+ * </ol>
+ * The node's own czxid would not do: after a reconnection it would repeat across two terms, and
+ * a stray write from the interrupted term would pass the fence. The write does not touch the
+ * latch node itself, whose data watch (held by the next participant) must fire only on deletion.
+ *
+ * <p><b>Loss.</b> Under {@link LossPolicy#LOSE_AT_SUSPENDED} a term ends the moment the connection
+ * is suspended; under {@link LossPolicy#LOSE_AT_LOST} when ZooKeeper reports the session expired,
+ * when the client reconnects with another session, or one session timeout (on the monotonic
+ * clock) after the suspension, whichever is first, and also whenever the latch gives up
+ * leadership. Curator's latch gives it up at SUSPENDED unless the client's
+ * {@code ConnectionStateErrorPolicy} is session-based; a service built from a connect string sets
+ * that for LOSE_AT_LOST, a caller's client keeps its own policy.
+ */
+final class ZkLeaderElection extends AbstractElection {
+    private static final Logger LOG = LoggerFactory.getLogger(ZkLeaderElection.class);
+
+    static final String ELECTIONS = "/elections";
+    static final String SCHEDULES = "/schedules";
+    /** Pause before trying a failed term write again while the latch still says we lead. */
+    private static final Duration CONFIRM_RETRY = Duration.ofMillis(500);
+
+    private final ZkLockService service;
+    private final CuratorFramework client;
+    private final LossPolicy lossPolicy;
+    private final String path;
+    private final byte[] idBytes;
+    private final LeaderLatch latch;
+    /** Confirms terms and runs anything that may block on ZooKeeper. */
+    private final ScheduledExecutorService worker;
+    private final ConnectionStateListener stateListener = (c, state) -> stateChanged(state);
+
+    // guarded by this
+    private String termNode;
+    private long termSession;
+    private long generation;
+    private ScheduledFuture<?> expiryDeadline;
+
+    ZkLeaderElection(ZkLockService service, CuratorFramework client, LossPolicy lossPolicy, String name,
+                     String participantId) {
+        super(name, participantId);
+        this.service = service;
+        this.client = client;
+        this.lossPolicy = lossPolicy;
+        this.path = ELECTIONS + "/" + name();
+        this.idBytes = participantId.getBytes(StandardCharsets.UTF_8);
+        this.latch = new LeaderLatch(client, path, participantId, LeaderLatch.CloseMode.SILENT);
+        this.worker = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "baton-election-" + name());
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** Joins the group. */
+    void start() {
+        client.getConnectionStateListenable().addListener(stateListener);
+        latch.addListener(new LeaderLatchListener() {
+            @Override
+            public void isLeader() {
+                submitConfirm(Duration.ZERO);
+            }
+
+            @Override
+            public void notLeader() {
+                endTerm(reasonNow());
+            }
+        }, Runnable::run);
+        try {
+            latch.start();
+        } catch (Exception e) {
+            client.getConnectionStateListenable().removeListener(stateListener);
+            worker.shutdownNow();
+            throw new LockException("Could not join election " + name() + ": " + e, e);
+        }
+    }
+
+    // ------------------------------------------------------------------------------- terms
+
+    private void submitConfirm(Duration delay) {
+        try {
+            worker.schedule(this::confirm, delay.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            // leaving the election
+        }
+    }
+
+    /** On the worker: turns the latch's leadership into a term with a fresh token. */
+    private void confirm() {
+        if (isClosed() || !latch.hasLeadership() || currentTerm().isPresent()) {
+            return;
+        }
+        long epoch = epoch();
+        String node = latch.getLastPathIsLeader();
+        if (node == null) {
+            return;
+        }
+        Stat stat;
+        long session;
+        try {
+            stat = termWrite(node);
+            // read after the write: if the session changed before this line, the next
+            // reconnection sees a different session and ends the term
+            session = client.getZookeeperClient().getZooKeeper().getSessionId();
+        } catch (KeeperException.NoNodeException gone) {
+            LOG.debug("Latch node {} of election {} is gone; no term", node, name());
+            return;
+        } catch (Exception e) {
+            if (latch.hasLeadership() && !isClosed()) {
+                LOG.info("Could not begin a term in election {} ({}); trying again", name(), e.toString());
+                submitConfirm(CONFIRM_RETRY);
+            }
+            return;
+        }
+        synchronized (this) {
+            termNode = node;
+            termSession = session;
+        }
+        if (!latch.hasLeadership()) {
+            return; // the latch gave up meanwhile; its notLeader advanced the epoch too
+        }
+        beginTerm(FencingToken.of(stat.getMzxid()), Instant.ofEpochMilli(stat.getMtime()), epoch);
+    }
+
+    /**
+     * One write that commits only while {@code node} exists: its zxid is a token, its mtime the
+     * ensemble leader's clock now.
+     */
+    private Stat termWrite(String node) throws Exception {
+        List<CuratorTransactionResult> results = client.transaction().forOperations(
+                client.transactionOp().check().forPath(node),
+                client.transactionOp().setData().forPath(path, idBytes));
+        return results.get(1).getResultStat();
+    }
+
+    /**
+     * Why the latch gave up leadership, judged from the connection right now. Curator's own
+     * connected flag is cleared before it reports a suspension; ZooKeeper's handle may still say
+     * CONNECTED for a while after its socket broke.
+     */
+    private LossReason reasonNow() {
+        if (!client.getZookeeperClient().isConnected()) {
+            return LossReason.CONNECTION_SUSPENDED;
+        }
+        return LossReason.REVOKED;
+    }
+
+    private void stateChanged(ConnectionState state) {
+        switch (state) {
+            case SUSPENDED:
+            case READ_ONLY:
+                suspended();
+                break;
+            case LOST:
+                disarm();
+                endTerm(LossReason.SESSION_EXPIRED);
+                break;
+            case CONNECTED:
+            case RECONNECTED:
+                reconnected();
+                break;
+            default:
+                break;
+        }
+    }
+
+    private void suspended() {
+        if (lossPolicy == LossPolicy.LOSE_AT_SUSPENDED) {
+            endTerm(LossReason.CONNECTION_SUSPENDED);
+            return;
+        }
+        synchronized (this) {
+            if (expiryDeadline != null) {
+                return; // READ_ONLY after SUSPENDED continues the same suspension
+            }
+            long gen = generation;
+            long timeoutMs = client.getZookeeperClient().getLastNegotiatedSessionTimeoutMs();
+            try {
+                expiryDeadline = service.timer().schedule(() -> outlived(gen), timeoutMs, TimeUnit.MILLISECONDS);
+            } catch (java.util.concurrent.RejectedExecutionException closing) {
+                endTerm(LossReason.SESSION_EXPIRED);
+            }
+        }
+    }
+
+    private void outlived(long gen) {
+        synchronized (this) {
+            if (generation != gen) {
+                return;
+            }
+            expiryDeadline = null;
+        }
+        endTerm(LossReason.SESSION_EXPIRED);
+    }
+
+    private void disarm() {
+        synchronized (this) {
+            generation++;
+            if (expiryDeadline != null) {
+                expiryDeadline.cancel(false);
+                expiryDeadline = null;
+            }
+        }
+    }
+
+    private void reconnected() {
+        disarm();
+        long session;
+        try {
+            session = client.getZookeeperClient().getZooKeeper().getSessionId();
+        } catch (Exception e) {
+            endTerm(LossReason.SESSION_EXPIRED);
+            return;
+        }
+        boolean otherSession;
+        synchronized (this) {
+            otherSession = termSession != session;
+        }
+        if (otherSession && currentTerm().isPresent()) {
+            endTerm(LossReason.SESSION_EXPIRED);
+        }
+        if (latch.hasLeadership()) {
+            submitConfirm(Duration.ZERO); // does nothing if the term goes on
+        }
+    }
+
+    // ------------------------------------------------------------------------ scheduled jobs
+
+    @Override
+    protected Duration claimRun(String job, Duration period, Leadership term) throws Exception {
+        String node;
+        synchronized (this) {
+            node = termNode;
+        }
+        String record = SCHEDULES + "/" + name() + "/" + job;
+        while (true) {
+            term.ensureValid();
+            Stat last = new Stat();
+            boolean exists;
+            try {
+                client.getData().storingStatIn(last).forPath(record);
+                exists = true;
+            } catch (KeeperException.NoNodeException e) {
+                exists = false;
+            }
+            Stat now;
+            try {
+                now = termWrite(node); // proves we still lead, and reads the ensemble's clock
+            } catch (KeeperException.NoNodeException e) {
+                throw new LockException("Election " + name() + ": this participant no longer leads (its latch node "
+                        + node + " is gone)", e);
+            }
+            if (exists) {
+                long elapsed = Math.max(0, now.getMtime() - last.getMtime());
+                if (elapsed < period.toMillis()) {
+                    return Duration.ofMillis(period.toMillis() - elapsed);
+                }
+            }
+            byte[] data = ("token=" + term.token().value() + "\nparticipant=" + participantId() + "\n")
+                    .getBytes(StandardCharsets.UTF_8);
+            CuratorOp write;
+            if (exists) {
+                write = client.transactionOp().setData().withVersion(last.getVersion()).forPath(record, data);
+            } else {
+                client.createContainers(ZKPaths.getPathAndNode(record).getPath());
+                write = client.transactionOp().create().withMode(CreateMode.PERSISTENT).forPath(record, data);
+            }
+            try {
+                client.transaction().forOperations(client.transactionOp().check().forPath(node), write);
+                return Duration.ZERO;
+            } catch (KeeperException.BadVersionException | KeeperException.NodeExistsException raced) {
+                LOG.debug("Run of {} in election {} recorded by someone else meanwhile; reading again", job, name());
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------------- queries
+
+    @Override
+    public Optional<String> currentLeader() {
+        try {
+            Participant leader = latch.getLeader();
+            return leader.isLeader() && !leader.getId().isEmpty() ? Optional.of(leader.getId()) : Optional.empty();
+        } catch (KeeperException.NoNodeException e) {
+            return Optional.empty();
+        } catch (Exception e) {
+            throw new LockException("Could not read the leader of election " + name() + ": " + e, e);
+        }
+    }
+
+    @Override
+    public List<String> participants() {
+        try {
+            List<String> ids = new ArrayList<>();
+            for (Participant p : latch.getParticipants()) {
+                ids.add(p.getId());
+            }
+            return ids;
+        } catch (KeeperException.NoNodeException e) {
+            return List.of();
+        } catch (Exception e) {
+            throw new LockException("Could not read the participants of election " + name() + ": " + e, e);
+        }
+    }
+
+    // ------------------------------------------------------------------------------- leave
+
+    @Override
+    protected void leave() {
+        client.getConnectionStateListenable().removeListener(stateListener);
+        disarm();
+        worker.shutdownNow();
+        try {
+            if (latch.getState() == LeaderLatch.State.STARTED) {
+                latch.close(); // deletes our node in the background, guaranteed
+            }
+        } catch (Exception e) {
+            LOG.warn("Could not leave election {} cleanly; the session's end will remove its node", name(), e);
+        }
+        service.forget(this);
+    }
+
+    /** The latch node path, for tests. */
+    String latchNode() {
+        return latch.getOurPath();
+    }
+}
