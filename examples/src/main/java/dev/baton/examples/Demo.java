@@ -1,6 +1,8 @@
 package dev.baton.examples;
 
 import dev.baton.lock.FencingToken;
+import dev.baton.lock.LeaderElection;
+import dev.baton.lock.Leadership;
 import dev.baton.lock.LockKey;
 import dev.baton.lock.LockLostException;
 import dev.baton.lock.LockOptions;
@@ -41,8 +43,11 @@ import java.util.concurrent.TimeoutException;
  *       Baton interrupts its critical section and {@code withLock} throws
  *       {@link LockLostException}: the section is aborted instead of finishing unprotected.</li>
  * </ol>
- * Then everyone goes back to work, and a report checks the invariants: no lost update, accepted
- * tokens never decrease per account, the late write was rejected, the abort was reported.
+ * Then everyone goes back to work. Last, three workers join the election {@code billing-run}; the
+ * leader runs the billing run as a singleton job, its session is expired, and another worker takes
+ * the run over with a larger token. A report checks the invariants: no lost update, accepted
+ * tokens never decrease per account, the late write was rejected, the abort was reported, the
+ * billing run never ran twice at once and failed over.
  *
  * <p>With no arguments it runs an embedded ZooKeeper (short tick, so 2-second sessions are
  * allowed); {@code --connect host:port,...} uses a real ensemble instead, with the locks under
@@ -54,8 +59,10 @@ public final class Demo {
             "Usage: Demo [--connect host:port,...] [--help]",
             "",
             "Four billing workers lock accounts on ZooKeeper and write to a fenced ledger; one",
-            "freezes mid-section (a long GC pause), another loses its session. A report checks",
-            "that no update was lost and that the stale write was rejected.",
+            "freezes mid-section (a long GC pause), another loses its session. Then a singleton",
+            "billing run, led by one of them, fails over when the leader's session expires. A",
+            "report checks that no update was lost, that the stale write was rejected and that",
+            "the billing run never ran on two workers at once.",
             "",
             "  --connect host:port,...  use this ZooKeeper ensemble (locks under /" + "baton-demo)",
             "                           instead of an embedded server",
@@ -71,6 +78,7 @@ public final class Demo {
     private static final Duration CONNECT_WAIT = Duration.ofSeconds(10);
     private static final int TICK_MS = 200;
     private static final long WORK_MS = 10;
+    private static final long BATCH_MS = 50;
 
     private final PrintStream out;
     private final String connectString;
@@ -82,6 +90,8 @@ public final class Demo {
     private final List<String> problems = new CopyOnWriteArrayList<>();
     private final Pause pause = new Pause();
     private final Job job = new Job();
+    private final Ledger billingRuns = new Ledger();
+    private final Billing billing = new Billing();
     private TcpProxy proxy;
     private Duration sessionTimeout = SESSION;
 
@@ -159,6 +169,7 @@ public final class Demo {
         longPause();
         sessionExpiry();
         backToWork();
+        billingRun();
         return report(start);
     }
 
@@ -339,6 +350,101 @@ public final class Demo {
                 workers.size(), entries, millisSince(t0));
     }
 
+    /**
+     * Three workers join the election "billing-run"; the leader runs the billing run, a singleton
+     * job that advances a fenced cursor with its term's token. The leader's session is expired:
+     * its run is interrupted and another worker takes over with a larger token.
+     */
+    private void billingRun() throws Exception {
+        section("5. A singleton billing run fails over");
+        List<LeaderElection> elections = new ArrayList<>();
+        try {
+            for (Worker w : workers.subList(0, 3)) {
+                LeaderElection election = w.locks().election("billing-run", w.name());
+                elections.add(election);
+                election.runAsSingleton("billing-run", LeaderElection.Repeat.WHILE_LEADER, l -> billingRunJob(w, l));
+            }
+            if (!await(billing.firstBatch, bound(), "the first billing batch")) {
+                return;
+            }
+            Term first = billing.terms.get(0);
+            say("%s leads the election (term %s) and runs the billing run: one batch every %d ms",
+                    first.worker, first.token, BATCH_MS);
+            Worker leader = workers.stream().filter(w -> w.name().equals(first.worker)).findFirst().orElseThrow();
+            LeaderElection mine = elections.get(workers.indexOf(leader));
+            if (!awaitCondition(() -> first.batches.get() >= 3, "three batches of " + first.worker)) {
+                return;
+            }
+            billing.failedOverAt = System.nanoTime();
+            leader.expireSession(connectString, bound());
+            say("%s's session is expired on the server, as if it crashed after %d batches", leader.name(),
+                    first.batches.get());
+            if (!awaitCondition(() -> billing.terms.size() >= 2 && billing.terms.get(1).batches.get() >= 3,
+                    "a new leader's billing batches")) {
+                return;
+            }
+            Term next = billing.terms.get(1);
+            say("%s took over with term %s, %d ms after the expiry", next.worker, next.token,
+                    TimeUnit.NANOSECONDS.toMillis(next.startedAt - billing.failedOverAt));
+            say("%s's run was interrupted when its client noticed (%s)", first.worker,
+                    first.endedBy == null ? "not yet told" : first.endedBy);
+            if (first.refused.get() > 0) {
+                say("   until then it still believed it led; batches of its term refused by the fence: %d",
+                        first.refused.get());
+            }
+            say("%s rejoined the election at the back of the queue: %s", first.worker,
+                    awaitParticipants(mine));
+        } finally {
+            elections.forEach(LeaderElection::close);
+        }
+        say("every worker left the election; the billing cursor stands at %d after %d batches",
+                billingRuns.snapshot().get("billing-run").balance(), billing.totalBatches());
+    }
+
+    /**
+     * The billing run: batches that advance a fenced cursor, until the term ends. A refused
+     * batch means a newer term exists: the run ends with the fence's exception, and the
+     * election runs it again (after a pause) only if this term is still believed valid.
+     */
+    private void billingRunJob(Worker w, Leadership leadership) throws InterruptedException {
+        Term term = billing.termOf(w.name(), leadership);
+        int now = billing.running.incrementAndGet();
+        billing.maxRunning.accumulateAndGet(now, Math::max);
+        try {
+            while (true) {
+                long cursor = billingRuns.read("billing-run", leadership.token());
+                Thread.sleep(BATCH_MS); // the batch; an interrupt ends the run
+                billingRuns.write("billing-run", leadership.token(), cursor + 1);
+                term.batches.incrementAndGet();
+                billing.firstBatch.countDown();
+            }
+        } catch (StaleTokenException e) {
+            term.refused.incrementAndGet();
+            throw e;
+        } finally {
+            billing.running.decrementAndGet();
+        }
+    }
+
+    private String awaitParticipants(LeaderElection election) throws InterruptedException {
+        awaitCondition(() -> election.participants().size() == 3, "the participants' list");
+        return String.join(", ", election.participants());
+    }
+
+    /** Polls {@code condition} until it holds or {@link #bound()} passes; records a problem if it never does. */
+    private boolean awaitCondition(java.util.function.BooleanSupplier condition, String what)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + bound().toNanos();
+        while (System.nanoTime() < deadline) {
+            if (condition.getAsBoolean()) {
+                return true;
+            }
+            TimeUnit.MILLISECONDS.sleep(20);
+        }
+        problems.add(what + ": not done within " + bound().toMillis() + " ms");
+        return false;
+    }
+
     // ------------------------------------------------------------------------------- the report
 
     private int report(long start) {
@@ -379,13 +485,40 @@ public final class Demo {
                 && pause.refused.offered().equals(pause.attempt.token);
         boolean abortReported = job.lost != null && !job.finished
                 && aborted.stream().anyMatch(a -> a.worker.equals(workers.get(1).name()));
-        boolean ok = check(noLostUpdate, "(1) no lost update: every balance equals its number of accepted writes");
+        say("billing-run terms       %d", billing.terms.size());
+        for (Term t : billing.terms) {
+            say("   %s (%s): %d batches, %d refused%s", t.worker, t.token, t.batches.get(), t.refused.get(),
+                    t.endedBy == null ? "" : ", ended: " + t.endedBy);
+        }
+        out.println();
+        say("believed leaders at once %d (at most 1 unless a leader learned of its loss late)",
+                billing.maxRunning.get());
+        boolean oneAtATime = billingRuns.snapshot().getOrDefault("billing-run", EMPTY).tokensNeverDecreased()
+                && tokensIncrease(billing.terms);
+        boolean failedOver = billing.terms.size() >= 2
+                && !billing.terms.get(0).worker.equals(billing.terms.get(1).worker);
+        Ledger.Snapshot cursor = billingRuns.snapshot().getOrDefault("billing-run", EMPTY);
+        boolean ok = check(noLostUpdate && cursor.balance() == cursor.writes(), "(1) no lost update: every balance equals its number of accepted writes");
         ok &= check(monotonic, "(2) accepted tokens never decreased, per account, in accept order");
         ok &= check(lateRejected, "(3) the frozen worker's late write was rejected by the fence");
         ok &= check(abortReported, "(4) the aborted critical section was reported (LockLostException)");
-        ok &= check(problems.isEmpty(), "(5) every step finished within its time bound, without errors");
+        ok &= check(oneAtATime, "(5) the billing cursor took batches from one term at a time: each term's token"
+                + " was larger, and the fence accepted no batch from an older term after a newer one");
+        ok &= check(failedOver, "(6) another worker took the billing run over when the leader's session expired");
+        ok &= check(problems.isEmpty(), "(7) every step finished within its time bound, without errors");
         out.printf("%nResult: %s (%.1f s)%n", ok ? "PASS" : "FAIL", millisSince(start) / 1000.0);
         return ok ? 0 : 1;
+    }
+
+    private static final Ledger.Snapshot EMPTY = new Ledger.Snapshot(0, 0, List.of());
+
+    private static boolean tokensIncrease(List<Term> terms) {
+        for (int i = 1; i < terms.size(); i++) {
+            if (!terms.get(i).token.isNewerThan(terms.get(i - 1).token)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private boolean check(boolean holds, String invariant) {
@@ -583,6 +716,48 @@ public final class Demo {
         volatile boolean accepted;
         volatile StaleTokenException refused;
         volatile LockLostException lost;
+    }
+
+    /** One term of the billing run: who led, with which token, how many batches it did. */
+    private static final class Term {
+        final String worker;
+        final FencingToken token;
+        final long startedAt;
+        final java.util.concurrent.atomic.AtomicInteger batches = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.atomic.AtomicInteger refused = new java.util.concurrent.atomic.AtomicInteger();
+        volatile LossReason endedBy;
+
+        Term(String worker, FencingToken token, long startedAt) {
+            this.worker = worker;
+            this.token = token;
+            this.startedAt = startedAt;
+        }
+    }
+
+    /** The billing run's terms, in the order they began, and its overlap counters. */
+    private static final class Billing {
+        final List<Term> terms = new CopyOnWriteArrayList<>();
+        final CountDownLatch firstBatch = new CountDownLatch(1);
+        final java.util.concurrent.atomic.AtomicInteger running = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.atomic.AtomicInteger maxRunning = new java.util.concurrent.atomic.AtomicInteger();
+        volatile long failedOverAt;
+
+        /** The record of a term, made when its first run starts. */
+        synchronized Term termOf(String worker, Leadership leadership) {
+            for (Term t : terms) {
+                if (t.token.equals(leadership.token())) {
+                    return t;
+                }
+            }
+            Term t = new Term(worker, leadership.token(), System.nanoTime());
+            terms.add(t);
+            leadership.onLost(e -> t.endedBy = e.reason());
+            return t;
+        }
+
+        int totalBatches() {
+            return terms.stream().mapToInt(t -> t.batches.get()).sum();
+        }
     }
 
     /** What happened to the worker whose session expires mid-job. */

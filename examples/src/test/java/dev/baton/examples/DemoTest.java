@@ -30,6 +30,9 @@ class DemoTest {
         assertTrue(report.contains("PASS  (4) the aborted critical section was reported"), report);
         assertTrue(report.matches("(?s).*stale writes rejected +[1-9].*"), report);
         assertTrue(report.matches("(?s).*aborted sections +[1-9].*"), report);
+        assertTrue(report.contains("PASS  (5) the billing cursor took batches from one term at a time"), report);
+        assertTrue(report.contains("PASS  (6) another worker took the billing run over"), report);
+        assertTrue(report.matches("(?s).*billing-run terms +([2-9]|\\d\\d).*"), report);
         assertTrue(report.contains("Result: PASS"), report);
     }
 
