@@ -101,11 +101,12 @@ public interface LeaderElection extends AutoCloseable {
     void removeListener(LeadershipListener listener);
 
     /**
-     * Runs {@code job} once per term, named after the election. See
+     * Runs {@code job} once per term, named after the election (its last segment). See
      * {@link #runAsSingleton(String, Repeat, SingletonJob)}.
      */
     default Singleton runAsSingleton(SingletonJob job) {
-        return runAsSingleton(name(), Repeat.ONCE_PER_TERM, job);
+        String election = name();
+        return runAsSingleton(election.substring(election.lastIndexOf('/') + 1), Repeat.ONCE_PER_TERM, job);
     }
 
     /**

@@ -182,6 +182,10 @@ public abstract class AbstractElection implements LeaderElection {
 
     @Override
     public final Leadership awaitLeadership(Duration maxWait) throws InterruptedException {
+        Objects.requireNonNull(maxWait, "maxWait must not be null");
+        if (maxWait.isNegative()) {
+            throw new IllegalArgumentException("maxWait must not be negative, got " + maxWait);
+        }
         long deadline = Requests.deadline(maxWait);
         if (Thread.interrupted()) {
             throw new InterruptedException("Interrupted while waiting to lead " + key);
@@ -395,13 +399,18 @@ public abstract class AbstractElection implements LeaderElection {
         }
 
         void awaitStopped(long until) throws InterruptedException {
-            Run run;
+            List<Thread> threads = new ArrayList<>();
             synchronized (this) {
-                run = current;
+                for (Run r = current; r != null; r = r.previous) {
+                    threads.add(r.thread);
+                }
             }
-            long left = until - System.nanoTime();
-            if (run != null && left > 0) {
-                run.thread.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+            for (Thread t : threads) {
+                long left = until - System.nanoTime();
+                if (left <= 0) {
+                    return;
+                }
+                t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
             }
         }
 
@@ -412,7 +421,13 @@ public abstract class AbstractElection implements LeaderElection {
 
         @Override
         public synchronized boolean isRunning() {
-            return current != null && current.inJob;
+            // a new term's run waits for the previous one, which may still overrun
+            for (Run r = current; r != null; r = r.previous) {
+                if (r.inJob) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         @Override
@@ -456,9 +471,10 @@ public abstract class AbstractElection implements LeaderElection {
         /** One term's worth of runs, on its own thread. */
         private final class Run {
             final Term term;
-            final Run previous;
             final Thread thread;
             // guarded by Runner.this
+            /** The run of an earlier term, until it has ended (then null, so runs do not chain up). */
+            Run previous;
             boolean inJob;
             long stoppedAt;
 
@@ -489,8 +505,15 @@ public abstract class AbstractElection implements LeaderElection {
 
             void loop() {
                 try {
-                    if (previous != null) {
-                        previous.thread.join(); // never two runs of one job at once on this participant
+                    Run before;
+                    synchronized (Runner.this) {
+                        before = previous;
+                    }
+                    if (before != null) {
+                        before.thread.join(); // never two runs of one job at once on this participant
+                        synchronized (Runner.this) {
+                            previous = null;
+                        }
                     }
                     while (shouldGoOn(term)) {
                         if (period != null) {
