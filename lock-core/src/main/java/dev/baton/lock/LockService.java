@@ -165,9 +165,10 @@ public interface LockService extends AutoCloseable {
     LeaderElection election(String name, String participantId);
 
     /**
-     * Closes the service: every election joined through it is closed, every lease it granted is
-     * lost with {@link LossReason#SERVICE_CLOSED} and released, waiting {@code acquire} calls fail
-     * with {@link IllegalStateException}, and later calls are rejected. Idempotent.
+     * Closes the service: every election joined through it is closed (a term ends with
+     * {@link LossReason#RESIGNED}), every lease it granted is lost with
+     * {@link LossReason#SERVICE_CLOSED} and released, waiting {@code acquire} calls fail with
+     * {@link IllegalStateException}, and later calls are rejected. Idempotent.
      */
     @Override
     void close();

@@ -405,6 +405,7 @@ public abstract class AbstractElection implements LeaderElection {
                     threads.add(r.thread);
                 }
             }
+            threads.remove(Thread.currentThread()); // a job closing its own election
             for (Thread t : threads) {
                 long left = until - System.nanoTime();
                 if (left <= 0) {

@@ -43,6 +43,11 @@ public final class InMemoryLockService implements LockService {
     private final ReentrantLock lock = new ReentrantLock();
     private final Map<LockKey, Queue> queues = new HashMap<>();
     private final Map<LockKey, List<MemElection>> elections = new HashMap<>();
+    /**
+     * Orders the beginnings and ends of terms. Held while they run, after {@link #lock} is
+     * released, so that listeners they call may query the service from any thread.
+     */
+    private final Object transitions = new Object();
     /** Start of the last run of each scheduled job, by election and job name, on System.nanoTime. */
     private final Map<String, Long> lastRuns = new HashMap<>();
     private long lastToken;
@@ -95,18 +100,22 @@ public final class InMemoryLockService implements LockService {
     @Override
     public LeaderElection election(String name, String participantId) {
         MemElection election = new MemElection(name, participantId);
-        lock.lock();
-        try {
-            if (closed) {
-                throw new IllegalStateException("LockService is closed: cannot join election " + name);
+        synchronized (transitions) {
+            List<Runnable> then = new ArrayList<>(1);
+            lock.lock();
+            try {
+                if (closed) {
+                    throw new IllegalStateException("LockService is closed: cannot join election " + name);
+                }
+                List<MemElection> group = elections.computeIfAbsent(LockKey.parse(election.name()), k -> new ArrayList<>());
+                group.add(election);
+                if (group.size() == 1) {
+                    then.add(election.begin());
+                }
+            } finally {
+                lock.unlock();
             }
-            List<MemElection> group = elections.computeIfAbsent(LockKey.parse(election.name()), k -> new ArrayList<>());
-            group.add(election);
-            if (group.size() == 1) {
-                election.begin();
-            }
-        } finally {
-            lock.unlock();
+            then.forEach(Runnable::run);
         }
         return election;
     }
@@ -122,14 +131,23 @@ public final class InMemoryLockService implements LockService {
     public int loseAll(LossReason reason) {
         Objects.requireNonNull(reason, "reason must not be null");
         List<MemLease> lost = new ArrayList<>();
+        synchronized (transitions) {
+            List<Runnable> then = new ArrayList<>();
+            lock.lock();
+            try {
+                for (List<MemElection> group : elections.values()) {
+                    MemElection leader = group.remove(0);
+                    then.add(() -> leader.end(reason));
+                    group.add(leader);
+                    then.add(group.get(0).begin());
+                }
+            } finally {
+                lock.unlock();
+            }
+            then.forEach(Runnable::run);
+        }
         lock.lock();
         try {
-            for (List<MemElection> group : elections.values()) {
-                MemElection leader = group.remove(0);
-                leader.end(reason);
-                group.add(leader);
-                group.get(0).begin();
-            }
             for (Queue queue : new ArrayList<>(queues.values())) {
                 MemLease holder = queue.holder;
                 if (holder != null && holder.markLost(reason)) {
@@ -257,12 +275,17 @@ public final class InMemoryLockService implements LockService {
             endTerm(reason);
         }
 
-        /** Begins a term with the next token; caller holds the lock. */
-        void begin() {
+        /**
+         * Takes the next token and returns the step that begins a term with it, to run after the
+         * lock is released (listeners must not run under it); caller holds the lock and
+         * {@code transitions}, which orders the steps.
+         */
+        Runnable begin() {
             if (closed) {
-                return; // the service is closing its elections one by one: no new terms
+                return () -> { }; // the service is closing its elections one by one: no new terms
             }
-            beginTerm(FencingToken.of(++lastToken), Instant.now(), epoch());
+            FencingToken token = FencingToken.of(++lastToken);
+            return () -> beginTerm(token, Instant.now(), epoch());
         }
 
         @Override
@@ -289,22 +312,26 @@ public final class InMemoryLockService implements LockService {
 
         @Override
         protected void leave() {
-            lock.lock();
-            try {
-                LockKey key = LockKey.parse(name());
-                List<MemElection> group = elections.get(key);
-                if (group == null) {
-                    return;
+            synchronized (transitions) {
+                Runnable then = () -> { };
+                lock.lock();
+                try {
+                    LockKey key = LockKey.parse(name());
+                    List<MemElection> group = elections.get(key);
+                    if (group == null) {
+                        return;
+                    }
+                    boolean led = !group.isEmpty() && group.get(0) == this;
+                    group.remove(this);
+                    if (group.isEmpty()) {
+                        elections.remove(key);
+                    } else if (led) {
+                        then = group.get(0).begin();
+                    }
+                } finally {
+                    lock.unlock();
                 }
-                boolean led = !group.isEmpty() && group.get(0) == this;
-                group.remove(this);
-                if (group.isEmpty()) {
-                    elections.remove(key);
-                } else if (led) {
-                    group.get(0).begin();
-                }
-            } finally {
-                lock.unlock();
+                then.run();
             }
         }
 
