@@ -4,6 +4,7 @@ import dev.baton.safety.Verdict.FaultFigure;
 import dev.baton.safety.Verdict.Figures;
 import dev.baton.safety.Verdict.Finding;
 import dev.baton.safety.Verdict.Invariant;
+import dev.baton.safety.Verdict.LeaderFigures;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -20,6 +21,12 @@ import java.util.TreeMap;
  * Judges a recorded history (see SAFETY.md): a pure function of the events, no I/O.
  *
  * <p>"Before" and "after" are history order (seq); delays are differences of the events' nanos.
+ *
+ * <p>The leader scope ({@link Event#LEADER}) is judged by the same invariants as a lock's key,
+ * with a term as the holder: its GRANT is the term's start, one GRANT per term however many
+ * sections its job runs (so a second GRANT of a token is a DUPLICATE_TOKEN), LOST or RELEASE its
+ * end. On top of them, DOUBLE_SINGLETON_RUN (SAFETY.md invariant 7) and a liveness check: after
+ * the last fault heals, some term commits again within the bound.
  */
 final class Checker {
     /** At most this many examples are kept per invariant. */
@@ -99,6 +106,8 @@ final class Checker {
         final String kind;
         final String target;
         final String key;
+        /** For a fault that hits every client: the client that was mid-job when it came, if named. */
+        final String busy;
         Event end;
 
         Fault(Event start) {
@@ -106,10 +115,21 @@ final class Checker {
             this.kind = String.valueOf(start.op());
             this.target = attr(start.detail(), "target");
             this.key = attr(start.detail(), "key");
+            this.busy = attr(start.detail(), "busy");
         }
 
         boolean affects(String client) {
             return GLOBAL_FAULTS.contains(kind) || Objects.equals(client, target);
+        }
+
+        /** Whether it was aimed at the elected leader's singleton job. */
+        boolean atLeader() {
+            return Event.LEADER.equals(key);
+        }
+
+        /** The client whose job it was aimed at: the target, or for a fault that hits every client the busy one. */
+        String holder() {
+            return GLOBAL_FAULTS.contains(kind) ? busy : target;
         }
 
         String name() {
@@ -144,6 +164,7 @@ final class Checker {
         final List<Fault> faults = new ArrayList<>();
         final Map<Long, Fault> faultById = new HashMap<>();
         final List<Event> grants = new ArrayList<>();
+        final List<Event> terms = new ArrayList<>();
         final List<Event> suspensions = new ArrayList<>();
         final Map<String, Long> staleOps = new TreeMap<>();
         Event lastFaultEnd;
@@ -155,6 +176,15 @@ final class Checker {
         long acceptedWrites;
         long naiveViolations;
         long acceptedAfterLoss;
+        // the leader scope
+        long leaderStale;
+        long leaderNaiveViolations;
+        long leaderCommits;
+        long healToLeaderCommit;
+        /** The term (client and token) whose operations the fenced store accepted last on the leader scope. */
+        String runningTerm;
+        /** For each term another one took over from at the resource: the first accepted operation of the next. */
+        final Map<String, Event> supersededBy = new HashMap<>();
 
         Run(List<Event> events, long sessionTimeout, long lossMargin, long livenessBound) {
             this.events = events;
@@ -279,6 +309,9 @@ final class Checker {
 
         void onGrant(Event e) {
             grants.add(e);
+            if (leader(e)) {
+                terms.add(e);
+            }
             Client c = client(e.client());
             c.grants.add(e);
             Event earlier = grantByKeyToken.putIfAbsent(e.key() + "|" + e.token(), e);
@@ -316,7 +349,13 @@ final class Checker {
             if (!e.accepted()) {
                 staleOps.merge(String.valueOf(e.op()), 1L, Long::sum);
                 client(e.client()).rejected.add(e);
+                if (leader(e)) {
+                    leaderStale++;
+                }
                 return;
+            }
+            if (leader(e)) {
+                onSingletonRecord(e);
             }
             Register r = registers.computeIfAbsent(e.key(), k -> new Register());
             if (r.maxBy != null && e.token() < r.maxBy.token()) {
@@ -333,6 +372,9 @@ final class Checker {
             switch (String.valueOf(e.op())) {
                 case "BEGIN" -> r.lastBegin.put(e.token(), at);
                 case "COMMIT" -> {
+                    if (leader(e)) {
+                        leaderCommits++;
+                    }
                     Integer begin = r.lastBegin.get(e.token());
                     if (begin != null) {
                         Event first = null;
@@ -379,8 +421,37 @@ final class Checker {
             Register r = registers.computeIfAbsent(e.key(), k -> new Register());
             if (e.value() != r.naiveLast + 1) {
                 naiveViolations++;
+                if (leader(e)) {
+                    leaderNaiveViolations++;
+                }
             }
             r.naiveLast = e.value();
+        }
+
+        /**
+         * Invariant DOUBLE_SINGLETON_RUN, for an accepted operation on the leader scope: the
+         * resource accepts the records of one term (client and token) at a time. Once another
+         * term's record has been accepted, a record of the earlier term must never be accepted
+         * again, whatever its token: that would be two singleton runs interleaving at the resource
+         * (a stale term after a newer one is also a TOKEN_ORDER violation; two clients taking turns
+         * with one token, granted or not, are caught only here).
+         */
+        void onSingletonRecord(Event e) {
+            String term = e.client() + " token=" + tok(e.token());
+            if (term.equals(runningTerm)) {
+                return;
+            }
+            Event by = supersededBy.get(term);
+            if (by != null) {
+                tally(Invariant.DOUBLE_SINGLETON_RUN).add(String.format(Locale.ROOT,
+                        "#%d %s of the term of %s ACCEPTED after that term was taken over at #%d by the term of %s"
+                                + " token=%s: two singleton runs interleave at the resource",
+                        e.seq(), e.op(), term, by.seq(), by.client(), tok(by.token())));
+            }
+            if (runningTerm != null) {
+                supersededBy.putIfAbsent(runningTerm, e);
+            }
+            runningTerm = term;
         }
 
         /** Invariant LOSS_NOTICE; returns the delays of the notices given. */
@@ -454,18 +525,37 @@ final class Checker {
             }
         }
 
-        /** Invariant LIVENESS; returns the largest heal-to-first-grant time over the clients granted. */
+        /**
+         * Invariant LIVENESS: every client is granted a lock again, and if the run elects leaders,
+         * some term that has not been told of its loss commits a section on the leader scope,
+         * within the bound after the last fault heals. Returns the largest heal-to-first-grant time
+         * over the clients granted (and sets the leader's heal-to-commit time).
+         */
         long judgeLiveness() {
             long healSeq = lastFaultEnd == null ? -1 : lastFaultEnd.seq();
             long heal = lastFaultEnd == null ? 0 : lastFaultEnd.nanos();
             String healName = lastFaultEnd == null ? "run start" : "heal #" + lastFaultEnd.seq();
             long max = 0;
             Tally t = tally(Invariant.LIVENESS);
+            if (!terms.isEmpty()) {
+                Event commit = events.stream().filter(e -> e.seq() > healSeq && e.type() == Event.Type.OP
+                        && e.accepted() && "COMMIT".equals(e.op()) && leader(e) && inTerm(e)).findFirst().orElse(null);
+                if (commit == null) {
+                    t.add(String.format(Locale.ROOT, "%s: no term committed after %s", Event.LEADER, healName));
+                } else {
+                    healToLeaderCommit = commit.nanos() - heal;
+                    if (healToLeaderCommit > livenessBound) {
+                        t.add(String.format(Locale.ROOT, "%s: first commit of a term after %s at #%d (%s), %s later,"
+                                        + " bound %s", Event.LEADER, healName, commit.seq(), commit.client(),
+                                Verdict.ms(nanos(healToLeaderCommit)), Verdict.ms(nanos(livenessBound))));
+                    }
+                }
+            }
             for (Client c : clients.values()) {
                 if (!c.declared) {
                     continue;
                 }
-                Event first = c.grants.stream().filter(g -> g.seq() > healSeq).findFirst().orElse(null);
+                Event first = c.grants.stream().filter(g -> g.seq() > healSeq && !leader(g)).findFirst().orElse(null);
                 if (first == null) {
                     t.add(String.format(Locale.ROOT, "%s: no grant after %s%s", c.id, healName,
                             c.closed == null ? "" : String.format(Locale.ROOT, " (closed at #%d, %s after it)",
@@ -530,6 +620,12 @@ final class Checker {
             }
         }
 
+        /** Whether {@code e} was made in a term that was granted and not yet told of its loss. */
+        boolean inTerm(Event e) {
+            Lease l = leaseById.get(leaseId(e));
+            return l != null && (l.end == null || l.end.type() != Event.Type.LOST || l.end.seq() > e.seq());
+        }
+
         long lastNanos() {
             return events.isEmpty() ? 0 : events.get(events.size() - 1).nanos();
         }
@@ -569,19 +665,66 @@ final class Checker {
             }
             List<Long> sorted = delays.stream().sorted().toList();
             int declared = (int) clients.values().stream().filter(c -> c.declared).count();
-            return new Figures(events.size(), nanos(lastNanos()), declared, grants.size(), acceptedWrites,
+            return new Figures(events.size(), nanos(lastNanos()), declared, grants.size() - terms.size(), acceptedWrites,
                     faultFigures, leaderKills, newEpoch, suspended, reconnected, connLost, sessionChangeCount,
-                    staleOps, naiveViolations, overlaps(), acceptedAfterLoss,
+                    staleOps, naiveViolations, overlaps(false), acceptedAfterLoss,
                     (int) leases.stream().filter(l -> l.trigger != null).count(), sorted.size(),
                     nanos(percentile(sorted, 0.50)), nanos(percentile(sorted, 0.99)), nanos(percentile(sorted, 1.0)),
-                    nanos(healToGrantMax), Math.min(1.0, 3.0 / Math.max(1, acceptedWrites)));
+                    nanos(healToGrantMax), Math.min(1.0, 3.0 / Math.max(1, acceptedWrites)), leaderFigures());
         }
 
-        /** Pairs of leases on one key, of different clients, whose [GRANT, LOST or RELEASE) overlap. */
-        long overlaps() {
+        LeaderFigures leaderFigures() {
+            long handovers = 0;
+            for (int i = 1; i < terms.size(); i++) {
+                if (!terms.get(i).client().equals(terms.get(i - 1).client())) {
+                    handovers++;
+                }
+            }
+            long lost = 0;
+            long resigned = 0;
+            for (Lease l : leases) {
+                if (leader(l.grant) && l.end != null) {
+                    if (l.end.type() == Event.Type.LOST) {
+                        lost++;
+                    } else if (l.end.type() == Event.Type.RELEASE) {
+                        resigned++;
+                    }
+                }
+            }
+            int aimed = 0;
+            int aimedBit = 0;
+            int endedTerm = 0;
+            for (int i = 0; i < faults.size(); i++) {
+                Fault f = faults.get(i);
+                if (!f.atLeader()) {
+                    continue;
+                }
+                aimed++;
+                if (bit(f)) {
+                    aimedBit++;
+                }
+                long from = f.start.seq();
+                long to = i + 1 < faults.size() ? faults.get(i + 1).start.seq() : Long.MAX_VALUE;
+                if (events.stream().anyMatch(e -> e.type() == Event.Type.LOST && leader(e) && in(e, from, to)
+                        && e.client().equals(f.holder()))) {
+                    endedTerm++;
+                }
+            }
+            return new LeaderFigures(terms.size(), handovers, lost, resigned, leaderCommits, leaderStale,
+                    leaderNaiveViolations, overlaps(true), aimed, aimedBit, endedTerm, nanos(healToLeaderCommit));
+        }
+
+        /**
+         * Pairs of leases on one key, of different clients, whose [GRANT, LOST or RELEASE) overlap:
+         * on the leader scope ({@code leader}), believed-leader overlaps of terms; else on the locks' keys.
+         */
+        long overlaps(boolean leader) {
             Map<String, List<Lease>> active = new HashMap<>();
             long pairs = 0;
             for (Lease l : leases) { // in grant order
+                if (leader(l.grant) != leader) {
+                    continue;
+                }
                 List<Lease> open = active.computeIfAbsent(l.grant.key(), k -> new ArrayList<>());
                 long start = l.grant.seq();
                 open.removeIf(o -> o.end != null && o.end.seq() <= start);
@@ -615,6 +758,11 @@ final class Checker {
 
     static boolean within(List<Event> es, long afterSeq, long beforeSeq) {
         return es.stream().anyMatch(e -> in(e, afterSeq, beforeSeq));
+    }
+
+    /** Whether {@code e} concerns the leader scope. */
+    static boolean leader(Event e) {
+        return Event.LEADER.equals(e.key());
     }
 
     static String leaseId(Event e) {

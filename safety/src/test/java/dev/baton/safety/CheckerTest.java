@@ -1,5 +1,7 @@
 package dev.baton.safety;
 
+import static dev.baton.safety.Event.LEADER;
+import static dev.baton.safety.Verdict.Invariant.DOUBLE_SINGLETON_RUN;
 import static dev.baton.safety.Verdict.Invariant.DUPLICATE_TOKEN;
 import static dev.baton.safety.Verdict.Invariant.INTERLEAVING;
 import static dev.baton.safety.Verdict.Invariant.LIVENESS;
@@ -14,6 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.baton.safety.Event.Type;
 import dev.baton.safety.Verdict.Figures;
 import dev.baton.safety.Verdict.Invariant;
+import dev.baton.safety.Verdict.LeaderFigures;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -590,6 +593,192 @@ class CheckerTest {
         assertEquals(Map.of("BEGIN", 1L), v.figures().staleOps());
         assertEquals(1, v.figures().bit("EXPIRE"));
         assertEquals(3, v.figures().acceptedWrites());
+    }
+
+    // ------------------------------------------------------------------------------- leader scope
+
+    /**
+     * c1 (stubborn, LOSE_AT_LOST) leads and runs two sections with its one term token (one GRANT:
+     * no duplicate); a FREEZE_LONG aimed at its job cuts it off, c2 takes over before c1 is told,
+     * and c1's late write is rejected while the naive store takes it. c2 resigns and c3 leads.
+     */
+    @Test
+    void cleanLeaderHistoryWithHandoversAndAStaleTermRejected() {
+        long a = tk(1, 10);
+        long b = tk(1, 20);
+        long c = tk(1, 30);
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "stubborn", 0x11).client("c2", AT_LOST, "diligent", 0x22)
+                .client("c3", AT_SUSPENDED, "diligent", 0x33);
+        h.at(10).grant("c1", LEADER, a).section("c1", LEADER, a, 0).section("c1", LEADER, a, 1);
+        h.lease("c2", "k0", tk(1, 11), 0).lease("c3", "k0", tk(1, 12), 1);
+        h.at(100).op("c1", LEADER, a, "BEGIN", true, 0).op("c1", LEADER, a, "READ", true, 2)
+                .nop("c1", LEADER, "READ", 2);
+        h.at(200).start(1, "FREEZE_LONG", "target=c1 key=leader");
+        h.at(220).conn("c1", "SUSPENDED");
+        h.at(1300).grant("c2", LEADER, b).section("c2", LEADER, b, 2);
+        h.at(1350).conn("c1", "LOST").lost("c1", LEADER, a).session("c1", 0x12);
+        h.at(1400).end(1, "FREEZE_LONG", "target=c1 key=leader");
+        h.at(1500).op("c1", LEADER, a, "WRITE", false, 3).nop("c1", LEADER, "WRITE", 3);
+        h.at(2000).release("c2", LEADER, b).grant("c3", LEADER, c).section("c3", LEADER, c, 3);
+        h.at(2100).lease("c1", "k1", tk(1, 40), 0).lease("c2", "k1", tk(1, 41), 1).lease("c3", "k1", tk(1, 42), 2);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertClean(v);
+        Figures f = v.figures();
+        assertEquals(5, f.acquisitions()); // locks only
+        LeaderFigures lf = f.leader();
+        assertEquals(3, lf.terms());
+        assertEquals(2, lf.handovers());
+        assertEquals(1, lf.lost());
+        assertEquals(1, lf.resigned());
+        assertEquals(4, lf.sections());
+        assertEquals(1, lf.staleOps());
+        assertEquals(1, lf.naiveViolations());
+        assertEquals(1, lf.overlaps()); // c1 believed it led until 1350, c2 led from 1300
+        assertEquals(1, lf.faultsAimed());
+        assertEquals(1, lf.faultsAimedBit());
+        assertEquals(1, lf.faultsEndedTerm());
+        assertEquals(607, ms(lf.healToCommit())); // c3's commit at 2007, heal at 1400
+        assertEquals(Map.of("WRITE", 1L), f.staleOps());
+        assertEquals(1, f.naiveViolations());
+        assertEquals(0, f.overlaps()); // locks only
+        assertEquals(1, f.lossNotices());
+        assertEquals(1151, ms(f.lossMax())); // from the start of the fault to the notice at 1351
+        assertTrue(v.summary().contains("leader scope: 3 terms, 2 handovers, 4 sections"), v.summary());
+    }
+
+    /**
+     * Two terms' records interleaved: c2's whole section is accepted between c1's begin and commit,
+     * and c1's write and commit after it. Every store invariant sees it, and so does
+     * DOUBLE_SINGLETON_RUN.
+     */
+    @Test
+    void twoTermsInterleavedAtTheResource() {
+        long a = tk(1, 10);
+        long b = tk(1, 20);
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "stubborn", 0x11).client("c2", AT_LOST, "diligent", 0x22);
+        h.lease("c1", "k0", tk(1, 1), 0).lease("c2", "k0", tk(1, 2), 1);
+        h.grant("c1", LEADER, a).op("c1", LEADER, a, "BEGIN", true, 0).op("c1", LEADER, a, "READ", true, 0);
+        h.grant("c2", LEADER, b).section("c2", LEADER, b, 0);
+        h.op("c1", LEADER, a, "WRITE", true, 1).op("c1", LEADER, a, "COMMIT", true, 0);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(DOUBLE_SINGLETON_RUN, 1L, INTERLEAVING, 1L, TOKEN_ORDER, 2L, LOST_UPDATE, 1L));
+        assertTrue(v.examples(DOUBLE_SINGLETON_RUN).get(0).contains("WRITE of the term of c1 token=0x1:0xa ACCEPTED"
+                + " after that term was taken over at #"), v.report());
+        assertTrue(v.examples(DOUBLE_SINGLETON_RUN).get(0).contains("by the term of c2 token=0x1:0x14"), v.report());
+        assertTrue(v.summary().startsWith("FAIL TOKEN_ORDER=2 INTERLEAVING=1 DOUBLE_SINGLETON_RUN=1 LOST_UPDATE=1"), v.summary());
+    }
+
+    /** A stale term, already told of its loss, runs a whole section after the next term's: accepted. */
+    @Test
+    void aStaleTermAcceptedAfterANewerOne() {
+        long a = tk(1, 10);
+        long b = tk(1, 20);
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "stubborn", 0x11).client("c2", AT_LOST, "diligent", 0x22);
+        h.lease("c1", "k0", tk(1, 1), 0).lease("c2", "k0", tk(1, 2), 1);
+        h.grant("c1", LEADER, a).section("c1", LEADER, a, 0).lost("c1", LEADER, a);
+        h.grant("c2", LEADER, b).section("c2", LEADER, b, 1);
+        h.section("c1", LEADER, a, 2); // the fence should have refused all of it
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(DOUBLE_SINGLETON_RUN, 1L, TOKEN_ORDER, 4L));
+        assertTrue(v.examples(DOUBLE_SINGLETON_RUN).get(0).contains("BEGIN of the term of c1"), v.report());
+        assertEquals(4, v.figures().acceptedAfterLoss());
+        assertEquals(3, v.figures().leader().sections());
+    }
+
+    /**
+     * Two clients believe they lead with the same token and take turns between sections: no
+     * token decreases and no section encloses another's operation, so only the duplicate grant
+     * and DOUBLE_SINGLETON_RUN see it; without c2's GRANT (a phantom term), only the latter.
+     */
+    @Test
+    void twoTermsSharingATokenTakeTurns() {
+        for (boolean reported : new boolean[] {true, false}) {
+            long a = tk(1, 10);
+            H h = new H();
+            h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "diligent", 0x22);
+            h.lease("c1", "k0", tk(1, 1), 0).lease("c2", "k0", tk(1, 2), 1);
+            h.grant("c1", LEADER, a);
+            if (reported) {
+                h.grant("c2", LEADER, a);
+            }
+            h.section("c1", LEADER, a, 0).section("c2", LEADER, a, 1).section("c1", LEADER, a, 2);
+            h.finish(0);
+
+            Verdict v = h.check();
+            assertViolations(v, reported ? Map.of(DOUBLE_SINGLETON_RUN, 1L, DUPLICATE_TOKEN, 1L)
+                    : Map.of(DOUBLE_SINGLETON_RUN, 1L));
+            assertTrue(v.examples(DOUBLE_SINGLETON_RUN).get(0).contains("of the term of c1 token=0x1:0xa ACCEPTED"),
+                    v.report());
+        }
+    }
+
+    /** A leader whose session was expired is never told: LOSS_NOTICE holds for terms as for leases. */
+    @Test
+    void aTermNeverToldOfItsLoss() {
+        long a = tk(1, 10);
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "diligent", 0x22);
+        h.grant("c1", LEADER, a).section("c1", LEADER, a, 0);
+        h.at(100).start(1, "EXPIRE", "target=c1 key=leader").conn("c1", "LOST").session("c1", 0x12)
+                .end(1, "EXPIRE", "target=c1 key=leader");
+        h.at(200).grant("c2", LEADER, tk(1, 20)).section("c2", LEADER, tk(1, 20), 1);
+        h.lease("c1", "k0", tk(1, 21), 0).lease("c2", "k0", tk(1, 22), 1);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(LOSS_NOTICE, 1L));
+        assertTrue(v.examples(LOSS_NOTICE).get(0).startsWith("lease c1 leader token=0x1:0xa"), v.report());
+        assertEquals(1, v.figures().bit("EXPIRE"));
+        assertEquals(1, v.figures().leader().faultsAimed());
+        assertEquals(0, v.figures().leader().faultsEndedTerm()); // no LOST came
+    }
+
+    /**
+     * After the heal only the stale term's section commits (it was told of its loss): nobody leads
+     * again. Each client is granted a lock, so only the leader's liveness fails.
+     */
+    @Test
+    void noTermCommitsAfterTheHeal() {
+        long a = tk(1, 10);
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "stubborn", 0x11).client("c2", AT_LOST, "diligent", 0x22);
+        h.grant("c1", LEADER, a).section("c1", LEADER, a, 0);
+        h.at(100).start(1, "EXPIRE", "target=c1 key=leader").conn("c1", "LOST").lost("c1", LEADER, a)
+                .session("c1", 0x12).end(1, "EXPIRE", "target=c1 key=leader");
+        h.at(200).section("c1", LEADER, a, 1);
+        h.lease("c1", "k0", tk(1, 21), 0).lease("c2", "k0", tk(1, 22), 1);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(LIVENESS, 1L));
+        assertTrue(v.examples(LIVENESS).get(0).startsWith("leader: no term committed after heal #"), v.report());
+    }
+
+    /** The leader's liveness is judged only when the run elects leaders; a slow first commit fails it. */
+    @Test
+    void aLeaderCommittingLateAfterTheHeal() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11);
+        h.grant("c1", LEADER, tk(1, 10)).section("c1", LEADER, tk(1, 10), 0);
+        h.at(100).start(1, "RESTART", "target=server").conn("c1", "SUSPENDED").lost("c1", LEADER, tk(1, 10));
+        h.at(200).end(1, "RESTART", "target=server").conn("c1", "RECONNECTED");
+        h.at(300).lease("c1", "k0", tk(1, 11), 0);
+        h.at(6000).grant("c1", LEADER, tk(1, 12)).section("c1", LEADER, tk(1, 12), 1);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(LIVENESS, 1L));
+        assertTrue(v.examples(LIVENESS).get(0).contains("first commit of a term after heal"), v.report());
+        assertEquals(5806, ms(v.figures().leader().healToCommit()));
     }
 
     @Test

@@ -10,7 +10,9 @@ import java.time.Duration;
 /**
  * A safety-run client in its own JVM, so that the whole process can be frozen with SIGSTOP.
  * Commands on standard input: {@code LONGJOB} (the next critical section works for two session
- * timeouts), {@code STOP} (close and exit); end of input also stops it.
+ * timeouts), {@code LEADERJOB} (the same for the next section of its singleton job, when it leads),
+ * {@code RESIGN} (leave the election and join it again), {@code STOP} (close and exit); end of
+ * input also stops it.
  *
  * <p>Arguments: id policy stubborn(true|false) connectString sessionTimeoutMs keys seed storePort namespace
  */
@@ -28,6 +30,10 @@ public final class ChildMain {
                 while ((line = in.readLine()) != null) {
                     if (line.equals("LONGJOB")) {
                         worker.requestLongJob();
+                    } else if (line.equals("LEADERJOB")) {
+                        worker.requestLongLeaderJob();
+                    } else if (line.equals("RESIGN")) {
+                        worker.resign();
                     } else if (line.equals("STOP")) {
                         break;
                     }

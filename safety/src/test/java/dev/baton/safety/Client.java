@@ -101,6 +101,23 @@ final class Client implements Closeable {
         }
     }
 
+    void requestLongLeaderJob() throws IOException {
+        if (worker != null) {
+            worker.requestLongLeaderJob();
+        } else {
+            command("LEADERJOB");
+        }
+    }
+
+    /** The client leaves the election (resigning if it leads) and joins it again, at the back of the queue. */
+    void resign() throws IOException {
+        if (worker != null) {
+            worker.resign();
+        } else {
+            command("RESIGN");
+        }
+    }
+
     private void command(String line) throws IOException {
         OutputStream in = process.getOutputStream();
         in.write((line + "\n").getBytes(StandardCharsets.UTF_8));

@@ -9,7 +9,7 @@ package dev.baton.safety;
  * @param nanos    when it was recorded, in nanoseconds since the run started (test process clock)
  * @param client   who it concerns: a client id ({@code c1}, {@code c2}, ...), or {@code injector}
  * @param type     what happened
- * @param key      the lock key / store register ({@code k0} ...), for GRANT, LOST, RELEASE, OP, NOP
+ * @param key      the lock key / store register ({@code k0} ...), or {@link #LEADER}, for GRANT, LOST, RELEASE, OP, NOP
  * @param token    the fencing token, for GRANT, LOST, RELEASE, OP; the fault id for FAULT_START/END
  * @param session  the ZooKeeper session id, for CLIENT, SESSION, CONN, GRANT
  * @param op       BEGIN, READ, WRITE, COMMIT for OP; READ, WRITE for NOP; the fault kind for FAULT_*;
@@ -20,6 +20,13 @@ package dev.baton.safety;
  */
 public record Event(long seq, long nanos, String client, Type type, String key, long token, long session,
                     String op, boolean accepted, long value, String detail) {
+
+    /**
+     * The key of the leader scope: every client joins one election, and its singleton job works on
+     * this register only while it leads. A GRANT on it is the start of a term (its token is the
+     * term's), LOST and RELEASE its end; one term runs many sections with its one token.
+     */
+    public static final String LEADER = "leader";
 
     /** What an event records. */
     public enum Type {

@@ -17,6 +17,11 @@ import java.util.function.Predicate;
  * as FAULT_START / FAULT_END. Waits are bounded polls on what the {@link StoreServer} has seen;
  * the only timed pauses are the fault durations themselves (how long a server stays down or a
  * connection stays frozen).
+ *
+ * <p>A fault is aimed either at a lock holder in a long critical section, or at the elected
+ * leader in a long section of its singleton job (on {@link Event#LEADER}; the fault's detail then
+ * says {@code key=leader}). When the leader is not a client the fault may take, it is asked to
+ * resign (and rejoin) until one is.
  */
 final class Injector {
     /** The faults a run can inject; see ../shared/SAFETY.md for the sign that each bit. */
@@ -71,17 +76,20 @@ final class Injector {
         return out;
     }
 
-    /** Injects one fault and heals it. */
-    void inject(Fault fault, long id) throws Exception {
+    /**
+     * Injects one fault and heals it; {@code atLeader}: aimed at the elected leader's singleton
+     * job rather than at a lock holder.
+     */
+    void inject(Fault fault, long id, boolean atLeader) throws Exception {
         switch (fault) {
-            case EXPIRE -> expire(id);
-            case RESTART -> restart(id);
-            case KILL_LEADER, KILL_FOLLOWER -> kill(fault, id);
-            case FREEZE_SHORT -> freezeShort(id);
-            case FREEZE_LONG -> cutOffLongJob(fault, id, c -> true);
+            case EXPIRE -> expire(id, atLeader);
+            case RESTART -> restart(id, atLeader);
+            case KILL_LEADER, KILL_FOLLOWER -> kill(fault, id, atLeader);
+            case FREEZE_SHORT -> freezeShort(id, atLeader);
+            case FREEZE_LONG -> cutOffLongJob(fault, id, c -> true, atLeader);
             // a stubborn child: it writes after it resumes, which is what the fence must stop (a
             // diligent one is aborted instead; expiry and freezes cover that)
-            case PAUSE -> cutOffLongJob(fault, id, c -> c.spec.child() && c.spec.stubborn());
+            case PAUSE -> cutOffLongJob(fault, id, c -> c.spec.child() && c.spec.stubborn(), atLeader);
             default -> throw new IllegalArgumentException(fault.name());
         }
     }
@@ -123,6 +131,88 @@ final class Injector {
     }
 
     /**
+     * What a fault is aimed at: {@code client} in the middle of a long job, a critical section on
+     * a lock's key or a section of its singleton job on {@link Event#LEADER} ({@code job.key()}).
+     */
+    private record Aim(Client client, StoreServer.Section job) {
+        String id() {
+            return client.spec.id();
+        }
+
+        boolean leader() {
+            return job.key().equals(Event.LEADER);
+        }
+
+        /** For the fault's detail. */
+        String describe() {
+            return "target=" + id() + " key=" + job.key();
+        }
+    }
+
+    /**
+     * Picks the target of a fault among the clients {@code eligible} accepts and gets it into a
+     * long job: a lock holder ({@link #pick}), or with {@code atLeader} the elected leader
+     * ({@link #leader}). Returns null (recorded as a problem) if none got into one.
+     */
+    private Aim aim(Predicate<Client> eligible, boolean atLeader, long id) throws Exception {
+        if (!atLeader) {
+            Client target = pick(eligible);
+            StoreServer.Section job = longJob(target, id);
+            return job == null ? null : new Aim(target, job);
+        }
+        // stubborn leaders three times out of four, as for lock holders: they write after their term
+        Predicate<Client> wanted = random.nextInt(4) != 0 && clients.stream().anyMatch(c -> eligible.test(c)
+                && c.spec.stubborn()) ? eligible.and(c -> c.spec.stubborn()) : eligible;
+        Client leader = leader(wanted, id);
+        if (leader == null) {
+            return null;
+        }
+        String c = leader.spec.id();
+        long asked = history.now();
+        leader.requestLongLeaderJob();
+        java.util.concurrent.atomic.AtomicReference<StoreServer.Section> job = new java.util.concurrent.atomic.AtomicReference<>();
+        await(() -> {
+            StoreServer.Section s = store.jobsWorking().get(c);
+            if (s != null && s.longJob() && s.started() > asked) {
+                job.set(s);
+                return true;
+            }
+            return false;
+        }, session.multipliedBy(10));
+        if (job.get() == null) {
+            problems.add("fault#" + id + ": leader " + c + " never started its long job");
+            return null;
+        }
+        return new Aim(leader, job.get());
+    }
+
+    /**
+     * The elected leader, once one is in a term and {@code eligible} accepts it: a leader that it
+     * does not accept is asked to resign (it rejoins at the back of the queue) until one is.
+     * Returns null (recorded as a problem) if none came to lead.
+     */
+    private Client leader(Predicate<Client> eligible, long id) throws Exception {
+        for (int turn = 0; turn <= clients.size(); turn++) {
+            String[] now = new String[1];
+            if (!await(() -> (now[0] = store.leader()) != null, session.multipliedBy(10))) {
+                problems.add("fault#" + id + ": no client led within " + session.multipliedBy(10));
+                return null;
+            }
+            Client leader = client(now[0]);
+            if (eligible.test(leader)) {
+                return leader;
+            }
+            leader.resign();
+            await(() -> {
+                String next = store.leader();
+                return next != null && !next.equals(now[0]);
+            }, session.multipliedBy(5));
+        }
+        problems.add("fault#" + id + ": no eligible client came to lead after " + clients.size() + " resignations");
+        return null;
+    }
+
+    /**
      * A fault aimed at a holder in the middle of a long job: asks {@code target} for one and waits
      * until it has read its register in it, so the fault lands while it holds the lock and has work
      * left. Returns the section, or null (recorded as a problem) if the job never started.
@@ -149,12 +239,22 @@ final class Injector {
     /**
      * Lets a targeted holder finish (or abort) its long job before the next fault, so its late
      * write belongs to this fault. A stubborn holder works on after it is told of the loss; its
-     * next grant shows that the job is over.
+     * next grant shows that the job is over (for a leader: the end of its job's section).
      */
-    private void awaitJobOver(Client target, long id) throws InterruptedException {
-        String c = target.spec.id();
-        long jobGranted = store.lastGrant(c);
-        if (!await(() -> store.lastGrant(c) > jobGranted, session.multipliedBy(8))) {
+    private void awaitJobOver(Aim aim, long id) throws InterruptedException {
+        String c = aim.id();
+        boolean over;
+        if (aim.leader()) {
+            long ended = store.jobsEnded(c);
+            StoreServer.Section now = store.jobsWorking().get(c);
+            // the long section has ended once a section has ended since it was last seen going on
+            over = now == null || now.started() != aim.job().started()
+                    || await(() -> store.jobsEnded(c) > ended, session.multipliedBy(8));
+        } else {
+            long jobGranted = store.lastGrant(c);
+            over = await(() -> store.lastGrant(c) > jobGranted, session.multipliedBy(8));
+        }
+        if (!over) {
             problems.add("fault#" + id + ": " + c + " did not get past its long job");
         }
     }
@@ -173,14 +273,13 @@ final class Injector {
 
     // ------------------------------------------------------------------------------------- faults
 
-    private void expire(long id) throws Exception {
-        Client target = pick(c -> true);
-        StoreServer.Section job = longJob(target, id);
-        if (job == null) {
+    private void expire(long id, boolean atLeader) throws Exception {
+        Aim aim = aim(c -> true, atLeader, id);
+        if (aim == null) {
             return;
         }
-        String c = target.spec.id();
-        String detail = "target=" + c + " key=" + job.key();
+        String c = aim.id();
+        String detail = aim.describe();
         StoreServer.Credentials credentials = store.credentials(c);
         long before = store.lastNewSession(c);
         start(Fault.EXPIRE, id, detail);
@@ -201,26 +300,31 @@ final class Injector {
         if (!await(() -> store.lastNewSession(c) > before, session.multipliedBy(5))) {
             problems.add("fault#" + id + ": " + c + " did not come back on a new session");
         }
-        awaitJobOver(target, id);
+        awaitJobOver(aim, id);
     }
 
-    private void restart(long id) throws Exception {
-        Client busy = pick(c -> true);
-        longJob(busy, id); // so that at least one holder is mid-job when the server goes
+    private void restart(long id, boolean atLeader) throws Exception {
+        Aim busy = aim(c -> true, atLeader, id); // so that at least one holder is mid-job when the server goes
         Ensemble.Single single = (Ensemble.Single) ensemble;
         Duration down = between(0.3, 1.5);
-        String detail = "target=server down=" + down.toMillis() + "ms";
+        String detail = "target=server down=" + down.toMillis() + "ms" + busy(busy);
         start(Fault.RESTART, id, detail);
         single.stop();
         hold(down);
         single.start();
         end(Fault.RESTART, id, detail);
-        awaitJobOver(busy, id);
+        if (busy != null) {
+            awaitJobOver(busy, id);
+        }
     }
 
-    private void kill(Fault fault, long id) throws Exception {
-        Client busy = pick(c -> true);
-        longJob(busy, id); // so that at least one holder is mid-job when the server goes
+    /** For the detail of a fault that hits every client: who was mid-job, on which key. */
+    private static String busy(Aim busy) {
+        return busy == null ? "" : " busy=" + busy.id() + " key=" + busy.job().key();
+    }
+
+    private void kill(Fault fault, long id, boolean atLeader) throws Exception {
+        Aim busy = aim(c -> true, atLeader, id); // so that at least one holder is mid-job when the server goes
         Ensemble.Cluster cluster = (Ensemble.Cluster) ensemble;
         int[] leader = {-1};
         if (!await(() -> (leader[0] = cluster.leader()) >= 0, Duration.ofSeconds(30))) {
@@ -241,7 +345,7 @@ final class Injector {
         }
         Duration down = between(0.5, 2.0);
         String detail = "target=server" + victim + (fault == Fault.KILL_LEADER ? " (leader)" : " (follower)")
-                + " down=" + down.toMillis() + "ms";
+                + " down=" + down.toMillis() + "ms" + busy(busy);
         start(fault, id, detail);
         cluster.kill(victim);
         hold(down);
@@ -251,16 +355,18 @@ final class Injector {
             problems.add("fault#" + id + ": server" + victim + " did not rejoin");
         }
         end(fault, id, detail);
-        awaitJobOver(busy, id);
+        if (busy != null) {
+            awaitJobOver(busy, id);
+        }
     }
 
-    private void freezeShort(long id) throws Exception {
-        Client target = pick(c -> true);
-        StoreServer.Section job = longJob(target, id);
-        if (job == null) {
+    private void freezeShort(long id, boolean atLeader) throws Exception {
+        Aim aim = aim(c -> true, atLeader, id);
+        if (aim == null) {
             return;
         }
-        String detail = "target=" + target.spec.id() + " key=" + job.key();
+        Client target = aim.client();
+        String detail = aim.describe();
         long since = history.now();
         start(Fault.FREEZE_SHORT, id, detail);
         target.freeze();
@@ -269,24 +375,24 @@ final class Injector {
         boolean noticed = await(() -> store.lastSuspended(target.spec.id()) > since, session.multipliedBy(2));
         target.resume();
         end(Fault.FREEZE_SHORT, id, detail + (noticed ? "" : " (never suspended)"));
-        awaitJobOver(target, id);
+        awaitJobOver(aim, id);
     }
 
     /**
      * FREEZE_LONG and PAUSE: make a client (stubborn ones preferred, they keep writing) start a
      * long job, cut it off in the middle of it (connection frozen, or process stopped) until
-     * another client has begun a critical section on the same key, then let it go on: its late
-     * write must be rejected.
+     * another client has begun a critical section on the same key (for the leader scope: a new
+     * leader has begun a section), then let it go on: its late write must be rejected.
      */
-    private void cutOffLongJob(Fault fault, long id, Predicate<Client> eligible) throws Exception {
-        Client target = pick(eligible);
-        StoreServer.Section job = longJob(target, id);
-        if (job == null) {
+    private void cutOffLongJob(Fault fault, long id, Predicate<Client> eligible, boolean atLeader) throws Exception {
+        Aim aim = aim(eligible, atLeader, id);
+        if (aim == null) {
             return;
         }
-        String c = target.spec.id();
-        String key = job.key();
-        String detail = "target=" + c + " key=" + key;
+        Client target = aim.client();
+        String c = aim.id();
+        String key = aim.job().key();
+        String detail = aim.describe();
         store.watchBegins(key);
         start(fault, id, detail);
         if (fault == Fault.PAUSE) {
@@ -301,6 +407,6 @@ final class Injector {
             target.resume();
         }
         end(fault, id, detail + (takenOver ? "" : " (nobody took the key over)"));
-        awaitJobOver(target, id);
+        awaitJobOver(aim, id);
     }
 }

@@ -25,21 +25,24 @@ import java.util.concurrent.ConcurrentHashMap;
  * HELLO id                      CLIENT session detail...      SESSION session passwordHex
  * CONN state session            GRANT key token session [long-job]   LOST key token reason
  * RELEASE key token             CLOSED
+ * JOB key token [long-job]      JOBEND key token              (not recorded)
  * F op key token value   -&gt;  OK value | STALE highest      (fenced store)
  * N op key value         -&gt;  OK value                      (naive store)
  * </pre>
  *
- * <p>It also keeps what the fault injector needs to aim: each client's session credentials and
- * where each client is in its critical section.
+ * <p>It also keeps what the fault injector needs to aim: each client's session credentials, where
+ * each client is in its critical section, which client leads (GRANT, LOST and RELEASE on
+ * {@link Event#LEADER} are a term's start and end) and where its singleton job is (JOB and JOBEND
+ * frame each of the job's sections; they are not part of the history).
  */
 final class StoreServer implements Closeable {
     /**
      * Where a client is: holding {@code key} with {@code token}, in {@code phase} (GRANTED, WORKING,
-     * WRITTEN), and whether this section is a long job.
+     * WRITTEN), whether this section is a long job, and when (history time) the section started.
      */
-    record Section(String key, long token, String phase, boolean longJob) {
+    record Section(String key, long token, String phase, boolean longJob, long started) {
         Section in(String newPhase) {
-            return new Section(key, token, newPhase, longJob);
+            return new Section(key, token, newPhase, longJob, started);
         }
     }
 
@@ -60,6 +63,10 @@ final class StoreServer implements Closeable {
     private final Map<String, Long> lastNewSession = new HashMap<>();
     private final Map<String, Long> lastSuspended = new HashMap<>();
     private final Map<String, Set<String>> beganSince = new HashMap<>();
+    private final Map<String, Long> openTerms = new HashMap<>();
+    private final Map<String, Section> jobs = new HashMap<>();
+    private final Map<String, Long> jobsEnded = new HashMap<>();
+    private long lastLeaderCommit = -1;
 
     StoreServer(History history, Stores stores) throws IOException {
         this.history = history;
@@ -91,7 +98,33 @@ final class StoreServer implements Closeable {
         return out;
     }
 
-    /** History time of the client's last grant, or -1. */
+    /** Clients in the middle of a section of their singleton job (between its read and its write). */
+    synchronized Map<String, Section> jobsWorking() {
+        Map<String, Section> out = new HashMap<>();
+        jobs.forEach((c, s) -> {
+            if (s.phase().equals("WORKING")) {
+                out.put(c, s);
+            }
+        });
+        return out;
+    }
+
+    /** How many sections of its singleton job the client has ended. */
+    synchronized long jobsEnded(String client) {
+        return jobsEnded.getOrDefault(client, 0L);
+    }
+
+    /** The client whose term began last among those not yet ended (the highest token), or null. */
+    synchronized String leader() {
+        return openTerms.entrySet().stream().max(Map.Entry.comparingByValue()).map(Map.Entry::getKey).orElse(null);
+    }
+
+    /** History time of the last COMMIT the fenced store accepted on the leader scope, or -1. */
+    synchronized long lastLeaderCommit() {
+        return lastLeaderCommit;
+    }
+
+    /** History time of the client's last grant of a lock (terms are not counted), or -1. */
     synchronized long lastGrant(String client) {
         return lastGrant.getOrDefault(client, -1L);
     }
@@ -203,18 +236,37 @@ final class StoreServer implements Closeable {
                 history.record(client, Event.Type.GRANT, w[1], token, Long.parseLong(w[3]), null, false, 0,
                         longJob ? "long-job" : null);
                 synchronized (this) {
-                    sections.put(client, new Section(w[1], token, "GRANTED", longJob));
-                    lastGrant.put(client, history.now());
+                    if (w[1].equals(Event.LEADER)) {
+                        openTerms.put(client, token);
+                    } else {
+                        sections.put(client, new Section(w[1], token, "GRANTED", longJob, history.now()));
+                        lastGrant.put(client, history.now());
+                    }
                 }
                 return "OK";
             }
             case "LOST":
                 history.record(client, Event.Type.LOST, w[1], Long.parseLong(w[2]), 0, w[3], false, 0, null);
-                endSection(client, Long.parseLong(w[2]));
+                endSection(client, w[1], Long.parseLong(w[2]));
                 return "OK";
             case "RELEASE":
                 history.record(client, Event.Type.RELEASE, w[1], Long.parseLong(w[2]), 0, null, false, 0, null);
-                endSection(client, Long.parseLong(w[2]));
+                endSection(client, w[1], Long.parseLong(w[2]));
+                return "OK";
+            case "JOB":
+                synchronized (this) {
+                    jobs.put(client, new Section(w[1], Long.parseLong(w[2]), "GRANTED",
+                            w.length > 3 && w[3].equals("long-job"), history.now()));
+                }
+                return "OK";
+            case "JOBEND":
+                synchronized (this) {
+                    Section s = jobs.get(client);
+                    if (s != null && s.token() == Long.parseLong(w[2])) {
+                        jobs.remove(client);
+                    }
+                    jobsEnded.merge(client, 1L, Long::sum);
+                }
                 return "OK";
             case "CLOSED":
                 history.record(client, Event.Type.CLOSED, null, 0, 0, null, false, 0, null);
@@ -225,20 +277,29 @@ final class StoreServer implements Closeable {
     }
 
     private synchronized void noteAccepted(String client, String op, String key, long token) {
-        Section s = sections.get(client);
+        boolean leader = key.equals(Event.LEADER);
+        Map<String, Section> where = leader ? jobs : sections;
+        Section s = where.get(client);
         if (s != null && s.token() == token) {
             if (op.equals("READ")) {
-                sections.put(client, s.in("WORKING"));
+                where.put(client, s.in("WORKING"));
             } else if (op.equals("WRITE")) {
-                sections.put(client, s.in("WRITTEN"));
+                where.put(client, s.in("WRITTEN"));
             }
+        }
+        if (leader && op.equals("COMMIT")) {
+            lastLeaderCommit = history.now();
         }
         if (op.equals("BEGIN") && beganSince.containsKey(key)) {
             beganSince.get(key).add(client);
         }
     }
 
-    private synchronized void endSection(String client, long token) {
+    private synchronized void endSection(String client, String key, long token) {
+        if (key.equals(Event.LEADER)) {
+            openTerms.remove(client, token);
+            return;
+        }
         Section s = sections.get(client);
         if (s != null && s.token() == token) {
             sections.remove(client);

@@ -28,6 +28,12 @@ record Verdict(Map<Invariant, Finding> findings, Figures figures) {
         TOKEN_ORDER,
         /** Per key, no accepted operation of another token between an accepted begin(t) and commit(t). */
         INTERLEAVING,
+        /**
+         * On the leader scope, the fenced store accepts one term's records at a time: once another
+         * term (client and token) has had an operation accepted, no earlier term ever has one
+         * accepted again (SAFETY.md invariant 7: 0 double singleton runs).
+         */
+        DOUBLE_SINGLETON_RUN,
         /** Per key, accepted writes are 1, 2, 3, ... in history order. */
         LOST_UPDATE,
         /** No two grants on the same key carry the same token. */
@@ -36,7 +42,10 @@ record Verdict(Map<Invariant, Finding> findings, Figures figures) {
         LOSS_NOTICE,
         /** No znode left at the end. */
         ZNODES,
-        /** Every client is granted again within the bound after the last fault heals. */
+        /**
+         * Every client is granted a lock again, and some term of the election commits on the leader
+         * scope, within the bound after the last fault heals.
+         */
         LIVENESS
     }
 
@@ -67,12 +76,33 @@ record Verdict(Map<Invariant, Finding> findings, Figures figures) {
     }
 
     /**
+     * The leader scope's figures (all 0 when nobody led).
+     *
+     * @param terms             GRANTs on the leader scope: terms whose singleton job ran
+     * @param handovers         terms whose previous term was another client's
+     * @param lost              terms that ended with a loss notice (LOST)
+     * @param resigned          terms that ended with a resignation (RELEASE)
+     * @param sections          accepted COMMITs on the leader scope: sections the singleton job completed
+     * @param staleOps          rejected fenced operations on the leader scope
+     * @param naiveViolations   naive-store violations on the leader scope
+     * @param overlaps          pairs of terms of different clients whose lifetimes overlap (believed-leader overlaps)
+     * @param faultsAimed       faults aimed at the elected leader's singleton job ({@code key=leader})
+     * @param faultsAimedBit    of those, how many bit
+     * @param faultsEndedTerm   of those, how many were followed (before the next fault) by a loss of the target's term
+     * @param healToCommit      from the last heal to the first commit on the leader scope of a term not told of its loss
+     */
+    record LeaderFigures(long terms, long handovers, long lost, long resigned, long sections, long staleOps,
+                         long naiveViolations, long overlaps, int faultsAimed, int faultsAimedBit, int faultsEndedTerm,
+                         Duration healToCommit) {
+    }
+
+    /**
      * The measured figures.
      *
      * @param events              events in the history
      * @param runLength           time of the last event
      * @param clients             clients that recorded a CLIENT event
-     * @param acquisitions        GRANT events
+     * @param acquisitions        GRANT events of locks (terms are counted in {@code leader})
      * @param acceptedWrites      accepted fenced WRITEs (the N of the rule of three)
      * @param faults              per fault kind, sorted by kind
      * @param leaderKills         KILL_LEADER faults whose epoch could be compared (grants before and after)
@@ -81,9 +111,9 @@ record Verdict(Map<Invariant, Finding> findings, Figures figures) {
      * @param reconnected         CONN RECONNECTED events
      * @param connLost            CONN LOST events
      * @param sessionChanges      SESSION events with a new id for a client that already had one
-     * @param staleOps            rejected fenced operations by operation (BEGIN, READ, WRITE, COMMIT)
-     * @param naiveViolations     naive-store writes that are not the previous naive write + 1
-     * @param overlaps            pairs of leases of different clients on one key whose lifetimes overlap
+     * @param staleOps            rejected fenced operations by operation (BEGIN, READ, WRITE, COMMIT), all scopes
+     * @param naiveViolations     naive-store writes that are not the previous naive write + 1, all scopes
+     * @param overlaps            pairs of leases of different clients on one lock's key whose lifetimes overlap
      * @param acceptedAfterLoss   accepted fenced operations with a token after that lease's LOST (stubborn
      *                            bodies, or a racing diligent one); judged only by the store invariants
      * @param lossNotices         leases that had to be told of a loss (invariant LOSS_NOTICE)
@@ -94,13 +124,14 @@ record Verdict(Map<Invariant, Finding> findings, Figures figures) {
      * @param healToGrantMax      over clients, the largest time from the heal to its first grant after it
      * @param violationRateBound  the rule of three: 3/N, the 95% upper bound on the violation rate when
      *                            0 of N accepted writes violated (at most 1.0; 1.0 when N is 0)
+     * @param leader              the leader scope's figures
      */
     record Figures(long events, Duration runLength, int clients, long acquisitions, long acceptedWrites,
                    Map<String, FaultFigure> faults, int leaderKills, int leaderKillsNewEpoch,
                    long suspended, long reconnected, long connLost, long sessionChanges,
                    Map<String, Long> staleOps, long naiveViolations, long overlaps, long acceptedAfterLoss,
                    int lossNotices, int lossTold, Duration lossP50, Duration lossP99, Duration lossMax,
-                   Duration healToGrantMax, double violationRateBound) {
+                   Duration healToGrantMax, double violationRateBound, LeaderFigures leader) {
         Figures {
             faults = Map.copyOf(faults);
             staleOps = Map.copyOf(staleOps);
@@ -177,6 +208,13 @@ record Verdict(Map<Invariant, Finding> findings, Figures figures) {
                         + " believed-holder overlaps %d",
                 totalViolations(), f.acquisitions(), f.acceptedWrites(), f.faultsBit(), f.faultCount(), kinds,
                 f.staleTotal(), f.naiveViolations(), f.lossTold(), ms(f.lossMax()), f.overlaps()));
+        LeaderFigures lf = f.leader();
+        if (lf.terms() > 0) {
+            b.append(String.format(Locale.ROOT, "; leader scope: %d terms, %d handovers, %d sections, %d stale ops"
+                            + " rejected, naive-store violations %d, faults aimed at the leader %d (bit %d, ended its term %d)",
+                    lf.terms(), lf.handovers(), lf.sections(), lf.staleOps(), lf.naiveViolations(), lf.faultsAimed(),
+                    lf.faultsAimedBit(), lf.faultsEndedTerm()));
+        }
         if (ok()) {
             // the bound only means something for a clean run
             b.append(String.format(Locale.ROOT, ", violation rate <= %.2g (95%%, 3/N)", f.violationRateBound()));
@@ -217,6 +255,14 @@ record Verdict(Map<Invariant, Finding> findings, Figures figures) {
         l.add(String.format(Locale.ROOT, "  loss notices due %d, told %d; delay p50 %s, p99 %s, max %s",
                 f.lossNotices(), f.lossTold(), ms(f.lossP50()), ms(f.lossP99()), ms(f.lossMax())));
         l.add(String.format(Locale.ROOT, "  heal to first grant, max over clients: %s", ms(f.healToGrantMax())));
+        LeaderFigures lf = f.leader();
+        l.add(String.format(Locale.ROOT, "  leader scope: terms %d (lost %d, resigned %d), handovers %d, sections committed %d,"
+                        + " stale ops rejected %d, naive-store violations %d, believed-leader overlaps %d",
+                lf.terms(), lf.lost(), lf.resigned(), lf.handovers(), lf.sections(), lf.staleOps(), lf.naiveViolations(),
+                lf.overlaps()));
+        l.add(String.format(Locale.ROOT, "    faults aimed at the leader %d, bit %d, followed by the loss of its term %d;"
+                + " heal to first commit of a term %s", lf.faultsAimed(), lf.faultsAimedBit(), lf.faultsEndedTerm(),
+                ms(lf.healToCommit())));
         l.add(String.format(Locale.ROOT, "  rule of three: 3/%d = %.4g", f.acceptedWrites(), f.violationRateBound()));
         return String.join("\n", l);
     }

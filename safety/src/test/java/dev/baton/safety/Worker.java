@@ -1,16 +1,22 @@
 package dev.baton.safety;
 
+import dev.baton.lock.LeaderElection;
+import dev.baton.lock.Leadership;
+import dev.baton.lock.LeadershipListener;
 import dev.baton.lock.Lease;
 import dev.baton.lock.LockException;
 import dev.baton.lock.LockKey;
 import dev.baton.lock.LockLostException;
 import dev.baton.lock.LockOptions;
 import dev.baton.lock.LockTimeoutException;
+import dev.baton.lock.LossReason;
 import dev.baton.lock.zk.LossPolicy;
 import dev.baton.lock.zk.ZkLockService;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.state.ConnectionState;
+import org.apache.curator.framework.state.SessionConnectionStateErrorPolicy;
+import org.apache.curator.framework.state.StandardConnectionStateErrorPolicy;
 import org.apache.curator.retry.ExponentialBackoffRetry;
 import org.apache.zookeeper.ZooKeeper;
 
@@ -27,9 +33,16 @@ import java.util.concurrent.locks.LockSupport;
  * and commits, on the fenced store (carrying its token) and on the naive store. Everything it
  * sees (grants, losses, releases, connection changes) is reported to the {@link StoreServer}.
  *
+ * <p>Every client also joins the election {@value #ELECTION} on the same service and session, with
+ * a singleton job ({@code WHILE_LEADER}) that runs the same section on the register
+ * {@link Event#LEADER} with its term's token, over and over while it leads. It reports the term's
+ * start as a GRANT on that scope (once per term, from a leadership listener), its loss as LOST
+ * (from the term's onLost), and a resignation as RELEASE.
+ *
  * <p>Two styles. A <em>diligent</em> client uses {@code withLock}: its work is interruptible, so
  * a loss aborts it. A <em>stubborn</em> client acquires, ignores every loss notification and
- * always finishes, as careless code would: only the fence stands between it and the data.
+ * always finishes, as careless code would: only the fence stands between it and the data. Its
+ * singleton job likewise ignores the interrupt that ends its term and finishes its section.
  */
 final class Worker implements Runnable {
     /** What a client is: its id, loss policy, style, and whether it runs in a child JVM. */
@@ -40,6 +53,9 @@ final class Worker implements Runnable {
         }
     }
 
+    /** The election every client joins. */
+    static final String ELECTION = "safety-leader";
+
     private final Spec spec;
     private final String connectString;
     private final Duration sessionTimeout;
@@ -49,6 +65,11 @@ final class Worker implements Runnable {
     private final String namespace;
     private volatile boolean stopping;
     private volatile boolean longJobNext;
+    private volatile boolean longLeaderJobNext;
+    private volatile ZkLockService locks;
+    private volatile StoreClient store;
+    private LeaderElection election; // guarded by this
+    private final Random jobRandom;
     private volatile Thread thread;
     private volatile CuratorFramework curator;
     private long lastSession;
@@ -62,11 +83,53 @@ final class Worker implements Runnable {
         this.seed = seed;
         this.storePort = storePort;
         this.namespace = namespace;
+        this.jobRandom = new Random(seed * 17 + 1);
     }
 
     /** Makes the next critical section a long job (two session timeouts of work). */
     void requestLongJob() {
         longJobNext = true;
+    }
+
+    /** Makes the next section of its singleton job (when it leads) a long job. */
+    void requestLongLeaderJob() {
+        longLeaderJobNext = true;
+    }
+
+    /**
+     * Leaves the election (resigning, if it leads, so the next participant takes over at once)
+     * and joins it again, at the back of the queue.
+     */
+    synchronized void resign() {
+        if (stopping || election == null) {
+            return;
+        }
+        election.close();
+        election = null;
+        try {
+            join();
+        } catch (IllegalStateException e) {
+            // the service is closing
+        }
+    }
+
+    /** Joins the election, reports each term's start and end, and registers the singleton job. */
+    private synchronized void join() {
+        StoreClient store = this.store;
+        election = locks.election(ELECTION, spec.id());
+        election.addListener(new LeadershipListener() {
+            @Override
+            public void gained(Leadership term) {
+                // told before the term's job starts (and before its end), on the thread that began it
+                String key = Event.LEADER;
+                long t = term.token().value();
+                store.request("GRANT " + key + " " + t + " " + session());
+                // a resignation is the holder's own release; anything else is a loss
+                term.onLost(e -> store.request(e.reason() == LossReason.RESIGNED ? "RELEASE " + key + " " + t
+                        : "LOST " + key + " " + t + " " + e.reason()));
+            }
+        });
+        election.runAsSingleton("safety-job", LeaderElection.Repeat.WHILE_LEADER, this::leaderJob);
     }
 
     /** Asks the loop to end; it closes its service and reports CLOSED. */
@@ -90,6 +153,10 @@ final class Worker implements Runnable {
                     // keep the connect string we were given (our proxies): the tracker would replace
                     // it with the servers' own addresses from the ensemble's config
                     .ensembleTracker(false)
+                    // as a service built from a connect string does: the election's latch keeps a
+                    // LOSE_AT_LOST term through a suspension and leaves its end to the service
+                    .connectionStateErrorPolicy(spec.policy() == LossPolicy.LOSE_AT_LOST
+                            ? new SessionConnectionStateErrorPolicy() : new StandardConnectionStateErrorPolicy())
                     .build();
             this.curator = curator;
             curator.getConnectionStateListenable().addListener((c, state) -> reportState(store, c, state));
@@ -106,8 +173,11 @@ final class Worker implements Runnable {
                 store.request("SESSION " + zk.getSessionId() + " " + HexFormat.of().formatHex(zk.getSessionPasswd()));
                 try (ZkLockService locks = ZkLockService.builder().client(curator).namespace(namespace)
                         .lossPolicy(spec.policy()).connectionTimeout(sessionTimeout).build()) {
+                    this.store = store;
+                    this.locks = locks;
+                    join();
                     loop(store, locks);
-                }
+                } // closes the election first (a term still going on ends as RESIGNED: RELEASE)
                 store.request("CLOSED");
             } finally {
                 curator.close();
@@ -154,7 +224,7 @@ final class Worker implements Runnable {
                                  boolean longJob) throws InterruptedException {
         locks.withLock(LockKey.of("safety", key), wait, lease -> {
             granted(store, key, lease, longJob);
-            section(store, key, lease, work, true);
+            section(store, key, lease.token().value(), work, true);
             finished(store, key, lease);
             return null;
         });
@@ -165,7 +235,7 @@ final class Worker implements Runnable {
         Lease lease = locks.acquire(LockKey.of("safety", key), wait);
         try {
             granted(store, key, lease, longJob);
-            section(store, key, lease, work, false);
+            section(store, key, lease.token().value(), work, false);
             finished(store, key, lease);
         } finally {
             lease.close();
@@ -173,15 +243,44 @@ final class Worker implements Runnable {
     }
 
     private void granted(StoreClient store, String key, Lease lease, boolean longJob) {
-        // the session the grant was verified on: the reports of a session change may still be on their way
-        long session;
-        try {
-            session = curator.getZookeeperClient().getZooKeeper().getSessionId();
-        } catch (Exception e) {
-            session = 0;
-        }
-        store.request("GRANT " + key + " " + lease.token().value() + " " + session + (longJob ? " long-job" : ""));
+        store.request("GRANT " + key + " " + lease.token().value() + " " + session() + (longJob ? " long-job" : ""));
         lease.onLost(e -> store.request("LOST " + key + " " + e.token().value() + " " + e.reason()));
+    }
+
+    /** The session a grant was verified on: the reports of a session change may still be on their way. */
+    private long session() {
+        try {
+            return curator.getZookeeperClient().getZooKeeper().getSessionId();
+        } catch (Exception e) {
+            return 0;
+        }
+    }
+
+    /**
+     * One run of the singleton job: one section on the leader scope with the term's token. Runs
+     * never overlap on one participant (the election starts a term's runs only after the previous
+     * term's run has ended, so a stubborn run that overran delays the next term's first section).
+     */
+    private void leaderJob(Leadership term) throws InterruptedException {
+        StoreClient store = this.store;
+        String key = Event.LEADER;
+        long t = term.token().value();
+        boolean longJob = longLeaderJobNext;
+        longLeaderJobNext = false;
+        long work = longJob ? sessionTimeout.multipliedBy(2).toMillis() : 5 + jobRandom.nextInt(35);
+        store.request("JOB " + key + " " + t + (longJob ? " long-job" : ""));
+        boolean committed;
+        try {
+            committed = section(store, key, t, work, !spec.stubborn());
+        } finally {
+            store.request("JOBEND " + key + " " + t);
+        }
+        if (!committed) {
+            // refused by the fence: another term has used the register. The election runs the job
+            // again at once while this term lasts; pace it, or a leader that has not yet learnt of
+            // its loss would spin on refused begins
+            Thread.sleep(5 + jobRandom.nextInt(35));
+        }
     }
 
     /**
@@ -195,16 +294,18 @@ final class Worker implements Runnable {
         }
     }
 
-    /** Begin, read, work, write read+1, commit; stops at the first operation the fence rejects. */
-    private static void section(StoreClient store, String key, Lease lease, long workMillis, boolean interruptible)
+    /**
+     * Begin, read, work, write read+1, commit; stops at the first operation the fence rejects.
+     * Returns whether the commit was accepted.
+     */
+    private static boolean section(StoreClient store, String key, long t, long workMillis, boolean interruptible)
             throws InterruptedException {
-        long t = lease.token().value();
         if (store.fenced("BEGIN", key, t, 0) == null) {
-            return;
+            return false;
         }
         Long value = store.fenced("READ", key, t, 0);
         if (value == null) {
-            return;
+            return false;
         }
         long naive = store.naive("READ", key, 0);
         if (interruptible) {
@@ -217,9 +318,9 @@ final class Worker implements Runnable {
         }
         store.naive("WRITE", key, naive + 1); // what would happen without a fence
         if (store.fenced("WRITE", key, t, value + 1) == null) {
-            return;
+            return false;
         }
-        store.fenced("COMMIT", key, t, 0);
+        return store.fenced("COMMIT", key, t, 0) != null;
     }
 
     private void reportState(StoreClient store, CuratorFramework curator, ConnectionState state) {

@@ -190,14 +190,16 @@ final class ZkLeaderElection extends AbstractElection {
 
     /**
      * Why the latch gave up leadership, judged from the connection right now. Curator's own
-     * connected flag is cleared before it reports a suspension; ZooKeeper's handle may still say
-     * CONNECTED for a while after its socket broke.
+     * connected flag is cleared before it reports a suspension (ZooKeeper's handle may still say
+     * CONNECTED for a while after its socket broke). A latch whose client treats SUSPENDED as no
+     * error gives up only when the session is lost.
      */
     private LossReason reasonNow() {
-        if (!client.getZookeeperClient().isConnected()) {
-            return LossReason.CONNECTION_SUSPENDED;
+        if (client.getZookeeperClient().isConnected()) {
+            return LossReason.REVOKED;
         }
-        return LossReason.REVOKED;
+        return client.getConnectionStateErrorPolicy().isErrorState(ConnectionState.SUSPENDED)
+                ? LossReason.CONNECTION_SUSPENDED : LossReason.SESSION_EXPIRED;
     }
 
     private void stateChanged(ConnectionState state) {
