@@ -124,6 +124,12 @@ public final class Demo {
                 return 2;
             }
         }
+        // lock-core logs through System.Logger, by default into java.util.logging (the console):
+        // send that into SLF4J, which the demo's profile points at a file, so the story stays readable
+        if (!org.slf4j.bridge.SLF4JBridgeHandler.isInstalled()) {
+            org.slf4j.bridge.SLF4JBridgeHandler.removeHandlersForRootLogger();
+            org.slf4j.bridge.SLF4JBridgeHandler.install();
+        }
         long start = System.nanoTime();
         TestingServer server = null;
         Demo demo = null;
