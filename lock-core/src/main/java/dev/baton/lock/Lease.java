@@ -1,5 +1,6 @@
 package dev.baton.lock;
 
+import java.util.Map;
 import java.util.concurrent.Executor;
 import java.util.function.Consumer;
 
@@ -18,11 +19,20 @@ import java.util.function.Consumer;
  * <p>Thread-safe.
  */
 public interface Lease extends AutoCloseable {
-    /** The key this lease holds. */
+    /** The key this lease holds; for a lease over several keys, the first of {@link #keys()}. */
     LockKey key();
 
-    /** The mode this lease holds its key in. */
+    /** The mode this lease holds its {@link #key()} in. */
     LockMode mode();
+
+    /**
+     * Every key this lease holds with its mode, coarse keys first (by depth, then by name): one
+     * entry for a lease from {@code acquire}, several for one from
+     * {@link LockService#acquireAll(java.util.Map, LockOptions) acquireAll}. Unmodifiable.
+     */
+    default Map<LockKey, LockMode> keys() {
+        return Map.of(key(), mode());
+    }
 
     /**
      * The fencing token of this grant: strictly greater than the token of every earlier

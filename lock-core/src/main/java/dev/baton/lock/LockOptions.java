@@ -16,9 +16,8 @@ import java.util.Optional;
  * {@link LockService#withLock withLock} body when its lease is lost, no lease time, no stale
  * breaking.
  *
- * <p><b>Current behaviour:</b> {@link LockMode#SHARED}, {@link #leaseTime} and
- * {@link #staleAfter} are part of the contract but not implemented yet: an {@code acquire} with
- * any of them fails with {@link UnsupportedOperationException} before anything is written.
+ * <p><b>Current behaviour:</b> {@link #leaseTime} and {@link #staleAfter} are part of the contract but not implemented yet: an {@code acquire} with
+ * either of them fails with {@link UnsupportedOperationException} before anything is written.
  *
  * <p>Immutable and thread-safe. Invalid values fail at once with a message that names them.
  */

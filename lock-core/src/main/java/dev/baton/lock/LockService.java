@@ -1,8 +1,11 @@
 package dev.baton.lock;
 
 import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * Grants named locks, each with a {@link FencingToken}, and tells holders when they lose them.
@@ -13,8 +16,10 @@ import java.util.Optional;
  * }
  * }</pre>
  *
- * <p><b>Guarantees.</b> While the lock store works, at most one valid exclusive lease exists per
- * key, and each grant's token is greater than every earlier grant's on the same key. When the
+ * <p><b>Guarantees.</b> While the lock store works, no two valid leases conflict (an exclusive
+ * lease on a key shares neither that key nor an ancestor or descendant of it with any other
+ * lease), and each grant's token is greater than the token of every earlier grant it conflicts
+ * with, at whatever level they conflict. When the
  * store can no longer vouch for a lease (connection suspended, session expired, service closed),
  * the lease is marked lost and its holder told; a holder that is paused and learns nothing is
  * stopped by the token at a {@link Fence}. Nothing is promised about code that ignores both.
@@ -31,8 +36,17 @@ import java.util.Optional;
  * {@code acquire} on a closed service with {@link IllegalStateException}; in each case nothing
  * is written to the lock store.
  *
- * <p><b>Current behaviour:</b> keys are independent locks (a lock on {@code billing} does not
- * exclude {@code billing/account/42}), and only {@link LockMode#EXCLUSIVE} is supported.
+ * <p><b>Coarse to fine.</b> Keys form a hierarchy, and a lock on a key covers everything under
+ * it: an exclusive lock on {@code billing} excludes every lock on {@code billing/account/42}
+ * (and the reverse), while {@code billing/account/42} and {@code billing/account/43} are locked
+ * in parallel. {@link LockMode#SHARED} locks on the same key, or on a key and its descendants,
+ * are held together; {@link LockMode#EXCLUSIVE} excludes every other lock on the key, its
+ * ancestors and its descendants. This is multi-granularity locking with intention modes: a
+ * request takes an intention on every ancestor of its key, and is granted only when no
+ * <em>earlier</em> conflicting request is still there, at any level. So a request never
+ * overtakes an earlier conflicting one (a coarse lock is not starved by a stream of fine ones),
+ * and no set of requests can deadlock, whatever keys they name, as long as each thread holds at
+ * most one lease at a time or takes several keys together with {@link #acquireAll}.
  *
  * <p>Implementations are thread-safe.
  */
@@ -50,6 +64,44 @@ public interface LockService extends AutoCloseable {
      * @throws LockException if the lock store failed in a way that retries did not overcome
      */
     Lease acquire(LockKey key, LockOptions options) throws InterruptedException;
+
+    /**
+     * Acquires every key of {@code keys}, all in {@link LockOptions#mode()}, as one lease: granted
+     * all together or not at all. See {@link #acquireAll(Map, LockOptions)}.
+     *
+     * @throws IllegalArgumentException if {@code keys} is empty or has more than
+     *     {@link #MAX_KEYS_PER_REQUEST} keys
+     */
+    default Lease acquireAll(Set<LockKey> keys, LockOptions options) throws InterruptedException {
+        Objects.requireNonNull(keys, "keys must not be null");
+        Objects.requireNonNull(options, "options must not be null");
+        Map<LockKey, LockMode> modes = new LinkedHashMap<>();
+        for (LockKey key : keys) {
+            modes.put(Objects.requireNonNull(key, "keys must not contain a null key"), options.mode());
+        }
+        return acquireAll(modes, options);
+    }
+
+    /**
+     * Acquires several keys, each in its own mode, as one lease: the request is granted when all of
+     * them can be, at once, and waits holding none of them meanwhile (nothing is granted
+     * piecemeal). Callers may list keys in any order: two {@code acquireAll} calls naming the same
+     * keys in opposite orders cannot deadlock. Keys may nest ({@code billing} shared with
+     * {@code billing/account/42} exclusive). The lease's {@link Lease#key()} is the first of its
+     * {@link Lease#keys()}, coarse keys first; its token is greater than that of every earlier
+     * grant that conflicts with any of its keys. {@link LockOptions#mode()} is not used.
+     *
+     * <p>Waiting, timeouts, interrupts, cleanup and bad input are as for
+     * {@link #acquire(LockKey, LockOptions)}.
+     *
+     * @throws IllegalArgumentException if {@code keys} is empty or has more than
+     *     {@link #MAX_KEYS_PER_REQUEST} keys (an implementation may refuse smaller requests it
+     *     cannot send in one piece, saying why)
+     */
+    Lease acquireAll(Map<LockKey, LockMode> keys, LockOptions options) throws InterruptedException;
+
+    /** The most keys one {@link #acquireAll} request may name. */
+    int MAX_KEYS_PER_REQUEST = 128;
 
     /** Acquires {@code key} exclusively, waiting without limit. See {@link #acquire(LockKey, LockOptions)}. */
     default Lease acquire(LockKey key) throws InterruptedException {

@@ -8,7 +8,10 @@ import dev.baton.lock.LockMode;
 import dev.baton.lock.LossReason;
 
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.Executor;
 import java.util.function.Consumer;
@@ -28,6 +31,7 @@ public abstract class AbstractLease implements Lease {
 
     private final LockKey key;
     private final LockMode mode;
+    private final Map<LockKey, LockMode> keys;
     private final FencingToken token;
 
     private State state = State.VALID;
@@ -38,7 +42,29 @@ public abstract class AbstractLease implements Lease {
     protected AbstractLease(LockKey key, LockMode mode, FencingToken token) {
         this.key = Objects.requireNonNull(key, "key");
         this.mode = Objects.requireNonNull(mode, "mode");
+        this.keys = Map.of(key, mode);
         this.token = Objects.requireNonNull(token, "token");
+    }
+
+    /** A valid lease over several keys, given coarse keys first; {@link #key()} is the first. */
+    protected AbstractLease(Map<LockKey, LockMode> keys, FencingToken token) {
+        if (keys.size() == 1) {
+            Map.Entry<LockKey, LockMode> only = keys.entrySet().iterator().next();
+            this.key = only.getKey();
+            this.mode = only.getValue();
+            this.keys = Map.of(key, mode);
+        } else {
+            this.keys = Collections.unmodifiableMap(new LinkedHashMap<>(keys));
+            Map.Entry<LockKey, LockMode> first = this.keys.entrySet().iterator().next();
+            this.key = first.getKey();
+            this.mode = first.getValue();
+        }
+        this.token = Objects.requireNonNull(token, "token");
+    }
+
+    @Override
+    public final Map<LockKey, LockMode> keys() {
+        return keys;
     }
 
     @Override
@@ -172,7 +198,7 @@ public abstract class AbstractLease implements Lease {
     @Override
     public String toString() {
         synchronized (this) {
-            return getClass().getSimpleName() + "{" + key + ", " + mode + ", " + token + ", "
+            return getClass().getSimpleName() + "{" + (keys.size() == 1 ? key + ", " + mode : keys) + ", " + token + ", "
                     + (state == State.LOST ? "LOST " + loss.reason() : state) + "}";
         }
     }

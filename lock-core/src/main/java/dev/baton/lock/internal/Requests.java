@@ -5,6 +5,7 @@ import dev.baton.lock.LockMode;
 import dev.baton.lock.LockOptions;
 
 import java.time.Duration;
+import java.util.Map;
 import java.util.Objects;
 
 /** Argument checks and time arithmetic shared by the implementations. Not part of Baton's API. */
@@ -27,6 +28,18 @@ public final class Requests {
     }
 
     /**
+     * Starts an {@code acquireAll}: checks the keys ({@link Granule#checkAll}) and the options, as
+     * {@link #begin} does for one key.
+     *
+     * @return the keys in {@link Granule#ORDER}; the deadline is {@link #deadline} of the wait
+     */
+    public static Map<LockKey, LockMode> checkAll(Map<LockKey, LockMode> keys, LockOptions options) {
+        Map<LockKey, LockMode> ordered = Granule.checkAll(keys, dev.baton.lock.LockService.MAX_KEYS_PER_REQUEST);
+        checkAcquire(ordered.keySet().iterator().next(), options);
+        return ordered;
+    }
+
+    /**
      * Checks an acquire request before anything is done with it: nulls, and options that are part
      * of the contract but not implemented yet.
      *
@@ -36,10 +49,6 @@ public final class Requests {
     public static void checkAcquire(LockKey key, LockOptions options) {
         Objects.requireNonNull(key, "key must not be null");
         Objects.requireNonNull(options, "options must not be null");
-        if (options.mode() != LockMode.EXCLUSIVE) {
-            throw new UnsupportedOperationException("LockMode." + options.mode() + " on " + key
-                    + " is not supported yet: only EXCLUSIVE locks are implemented");
-        }
         if (options.leaseTime().isPresent()) {
             throw new UnsupportedOperationException("leaseTime (" + options.leaseTime().get() + ") on " + key
                     + " is not supported yet: a lease lasts as long as its session");

@@ -58,6 +58,11 @@ public final class InMemoryLockService implements LockService {
     }
 
     @Override
+    public Lease acquireAll(java.util.Map<LockKey, dev.baton.lock.LockMode> keys, LockOptions options) {
+        throw new UnsupportedOperationException("acquireAll: not yet"); // TODO hierarchy engine
+    }
+
+    @Override
     public Lease acquire(LockKey key, LockOptions options) throws InterruptedException {
         long deadline = Requests.begin(key, options);
         lock.lockInterruptibly();

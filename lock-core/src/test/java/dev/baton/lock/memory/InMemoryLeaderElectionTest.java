@@ -69,6 +69,11 @@ class InMemoryLeaderElectionTest extends LeaderElectionContract {
         }
 
         @Override
+        public Lease acquireAll(java.util.Map<LockKey, dev.baton.lock.LockMode> keys, LockOptions options) {
+            throw new UnsupportedOperationException("this test's sessions only join elections");
+        }
+
+        @Override
         public synchronized LeaderElection election(String name, String participantId) {
             if (closed) {
                 throw new IllegalStateException("LockService is closed: cannot join election " + name);

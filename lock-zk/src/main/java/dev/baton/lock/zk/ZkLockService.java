@@ -229,6 +229,11 @@ public final class ZkLockService implements LockService {
         }
     }
 
+    @Override
+    public Lease acquireAll(java.util.Map<LockKey, LockMode> keys, LockOptions options) {
+        throw new UnsupportedOperationException("acquireAll: not yet"); // TODO hierarchy engine
+    }
+
     /** Interrupts a thread still waiting in {@code acquire}, recording why; the first reason wins. */
     private void interrupt(Thread thread, Waiter waiter, Interruption why) {
         synchronized (stateLock) {
