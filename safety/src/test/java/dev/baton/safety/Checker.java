@@ -5,6 +5,7 @@ import dev.baton.safety.Verdict.Figures;
 import dev.baton.safety.Verdict.Finding;
 import dev.baton.safety.Verdict.Invariant;
 import dev.baton.safety.Verdict.LeaderFigures;
+import dev.baton.safety.Verdict.Mix;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -27,13 +28,19 @@ import java.util.TreeMap;
  * sections its job runs (so a second GRANT of a token is a DUPLICATE_TOKEN), LOST or RELEASE its
  * end. On top of them, DOUBLE_SINGLETON_RUN (SAFETY.md invariant 7) and a liveness check: after
  * the last fault heals, some term commits again within the bound.
+ *
+ * <p>Locks are hierarchical: a GRANT's key is a lease spec (see {@link Scopes}), and the store's
+ * registers are leaf scopes, each operation in the mode its lease holds the leaf in. The store
+ * invariants are judged per register across levels, with the conflict rule of the modes (two
+ * shared operations never conflict); the grant invariants with the conflict rule of the specs.
+ * On top of them: GRANT_ORDER, CONFLICTING_GRANTS and STUCK_REQUEST (no deadlock).
  */
 final class Checker {
     /** At most this many examples are kept per invariant. */
     static final int MAX_EXAMPLES = 10;
 
-    /** Fault kinds that affect every client (a server goes away). */
-    static final Set<String> GLOBAL_FAULTS = Set.of("RESTART", "KILL_LEADER", "KILL_FOLLOWER");
+    /** Fault kinds that affect every client (a server goes away; an in-memory service loses every lease). */
+    static final Set<String> GLOBAL_FAULTS = Set.of("RESTART", "KILL_LEADER", "KILL_FOLLOWER", "LOSE_ALL");
 
     private Checker() {
     }
@@ -44,9 +51,12 @@ final class Checker {
      * @param sessionTimeout the ZooKeeper session timeout of the clients
      * @param lossMargin     how much later than the session timeout a loss notice may come
      * @param livenessBound  how soon after the last fault heals every client must be granted again
+     * @param requestMargin  how much longer than its wait a request may take to end
      */
-    static Verdict check(List<Event> events, Duration sessionTimeout, Duration lossMargin, Duration livenessBound) {
-        return new Run(events, sessionTimeout.toNanos(), lossMargin.toNanos(), livenessBound.toNanos()).check();
+    static Verdict check(List<Event> events, Duration sessionTimeout, Duration lossMargin, Duration livenessBound,
+                         Duration requestMargin) {
+        return new Run(events, sessionTimeout.toNanos(), lossMargin.toNanos(), livenessBound.toNanos(),
+                requestMargin.toNanos()).check();
     }
 
     /** Violations of one invariant: a count and the first few examples. */
@@ -69,11 +79,18 @@ final class Checker {
     /** One lease: a GRANT, its end (LOST or RELEASE), and the first event that obliged a loss notice. */
     private static final class Lease {
         final Event grant;
+        final List<Scopes.Part> parts;
         Event end;
         Event trigger;
 
         Lease(Event grant) {
             this.grant = grant;
+            this.parts = Scopes.parse(grant.key());
+        }
+
+        /** Whether this lease covers the register {@code leaf}. */
+        boolean covers(String leaf) {
+            return parts.stream().anyMatch(p -> Scopes.covers(p.key(), leaf));
         }
 
         String name() {
@@ -138,9 +155,51 @@ final class Checker {
         }
     }
 
+    /** One request: its REQUEST and its end (GRANT, TIMEOUT or FAILED). */
+    private static final class Request {
+        final Event start;
+        Event end;
+
+        Request(Event start) {
+            this.start = start;
+        }
+    }
+
+    /**
+     * The tokens granted on one key in one mode, in history order, with the running maximum: what
+     * GRANT_ORDER compares a later request with.
+     */
+    private static final class Granted {
+        final List<Long> seqs = new ArrayList<>();
+        final List<Event> maxBy = new ArrayList<>();
+
+        void add(Event grant) {
+            Event max = maxBy.isEmpty() ? null : maxBy.get(maxBy.size() - 1);
+            seqs.add(grant.seq());
+            maxBy.add(max == null || grant.token() > max.token() ? grant : max);
+        }
+
+        /** The grant with the greatest token among those before {@code seq}, or null. */
+        Event maxBefore(long seq) {
+            int lo = 0;
+            int hi = seqs.size(); // first index with seqs >= seq
+            while (lo < hi) {
+                int mid = (lo + hi) >>> 1;
+                if (seqs.get(mid) < seq) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            return lo == 0 ? null : maxBy.get(lo - 1);
+        }
+    }
+
     /** The fenced and naive registers of one key. */
     private static final class Register {
+        /** The accepted operation with the greatest token, and the exclusive one with the greatest token. */
         Event maxBy;
+        Event maxExclusiveBy;
         long lastWrite;
         boolean broken;
         final List<Event> accepted = new ArrayList<>();
@@ -154,12 +213,17 @@ final class Checker {
         final long sessionTimeout;
         final long lossMargin;
         final long livenessBound;
+        final long requestMargin;
 
         final Map<Invariant, Tally> tallies = new EnumMap<>(Invariant.class);
         final Map<String, Client> clients = new LinkedHashMap<>();
         final Map<String, Register> registers = new HashMap<>();
-        final Map<String, Lease> leaseById = new HashMap<>();
-        final Map<String, Event> grantByKeyToken = new HashMap<>();
+        /** Leases by client and token: an operation's lease is the one of them that covers its register. */
+        final Map<String, List<Lease>> leasesByToken = new HashMap<>();
+        final Map<Long, List<Event>> grantsByToken = new HashMap<>();
+        /** For GRANT_ORDER: by key, the grants of that key exclusive (index 0) and shared (1). */
+        final Map<String, Granted[]> grantedByKey = new HashMap<>();
+        final Map<String, Request> requests = new LinkedHashMap<>();
         final List<Lease> leases = new ArrayList<>();
         final List<Fault> faults = new ArrayList<>();
         final Map<Long, Fault> faultById = new HashMap<>();
@@ -186,11 +250,17 @@ final class Checker {
         /** For each term another one took over from at the resource: the first accepted operation of the next. */
         final Map<String, Event> supersededBy = new HashMap<>();
 
-        Run(List<Event> events, long sessionTimeout, long lossMargin, long livenessBound) {
+        long acquireAll;
+        long mismatched;
+        long excusedOverlaps;
+        final Map<String, Long> byModeDepth = new TreeMap<>();
+
+        Run(List<Event> events, long sessionTimeout, long lossMargin, long livenessBound, long requestMargin) {
             this.events = events;
             this.sessionTimeout = sessionTimeout;
             this.lossMargin = lossMargin;
             this.livenessBound = livenessBound;
+            this.requestMargin = requestMargin;
             for (Invariant i : Invariant.values()) {
                 tallies.put(i, new Tally());
             }
@@ -210,6 +280,8 @@ final class Checker {
                     case CLIENT -> onClient(e);
                     case SESSION -> onSession(e);
                     case CONN -> onConn(e);
+                    case REQUEST -> requests.putIfAbsent(requestId(e), new Request(e));
+                    case TIMEOUT, FAILED -> onRequestEnd(e);
                     case GRANT -> onGrant(e);
                     case LOST, RELEASE -> onEnd(e);
                     case OP -> onOp(e);
@@ -233,7 +305,8 @@ final class Checker {
             List<Long> delays = judgeLossNotices();
             judgeZnodes();
             long healToGrantMax = judgeLiveness();
-            return new Verdict(findings(), figures(delays, healToGrantMax));
+            Mix mix = judgeRequests();
+            return new Verdict(findings(), figures(delays, healToGrantMax, mix));
         }
 
         Map<Invariant, Finding> findings() {
@@ -314,20 +387,194 @@ final class Checker {
             }
             Client c = client(e.client());
             c.grants.add(e);
-            Event earlier = grantByKeyToken.putIfAbsent(e.key() + "|" + e.token(), e);
+            List<Event> sameToken = grantsByToken.computeIfAbsent(e.token(), t -> new ArrayList<>());
+            Event earlier = sameToken.stream().filter(g -> Scopes.conflict(g.key(), e.key())).findFirst().orElse(null);
             if (earlier != null) {
                 tally(Invariant.DUPLICATE_TOKEN).add(String.format(Locale.ROOT,
-                        "#%d GRANT %s token=%s to %s: token already granted at #%d to %s",
-                        e.seq(), e.key(), tok(e.token()), e.client(), earlier.seq(), earlier.client()));
+                        "#%d GRANT %s token=%s to %s: token already granted at #%d to %s (%s)",
+                        e.seq(), e.key(), tok(e.token()), e.client(), earlier.seq(), earlier.client(), earlier.key()));
             }
+            sameToken.add(e);
             Lease l = new Lease(e);
-            String id = leaseId(e);
+            if (!leader(e)) {
+                onLockGrant(e, l);
+            }
             Lease again = c.held.put(e.key() + "|" + e.token(), l);
             if (again != null && again.end == null) {
                 again.end = e; // a repeated grant of a held lease supersedes it
             }
-            leaseById.put(id, l);
+            leasesByToken.computeIfAbsent(e.client() + "|" + e.token(), k -> new ArrayList<>()).add(l);
             leases.add(l);
+        }
+
+        /** The grant of a lock (not a term): its request, GRANT_ORDER, CONFLICTING_GRANTS and the workload's figures. */
+        void onLockGrant(Event e, Lease l) {
+            Request r = requests.get(requestId(e));
+            if (r != null && r.end == null) {
+                r.end = e;
+            }
+            if (l.parts.size() > 1) {
+                acquireAll++;
+            }
+            if (attr(e.detail(), "granted") != null) {
+                mismatched++;
+            }
+            for (Scopes.Part p : l.parts) {
+                byModeDepth.merge((p.shared() ? "S" : "X") + Scopes.depth(p.key()), 1L, Long::sum);
+            }
+            if (r != null) {
+                judgeGrantOrder(e, l, r.start.seq());
+            }
+            for (Scopes.Part p : l.parts) {
+                grantedByKey.computeIfAbsent(p.key(), k -> new Granted[] {new Granted(), new Granted()})
+                        [p.shared() ? 1 : 0].add(e);
+            }
+            for (Client other : clients.values()) {
+                if (other.id.equals(e.client())) {
+                    continue;
+                }
+                for (Lease held : other.held.values()) {
+                    if (held.end != null || leader(held.grant) || !Scopes.conflict(held.grant.key(), e.key())) {
+                        continue;
+                    }
+                    String why = excuse(other, held, e);
+                    if (why != null) {
+                        excusedOverlaps++;
+                        continue;
+                    }
+                    tally(Invariant.CONFLICTING_GRANTS).add(String.format(Locale.ROOT,
+                            "#%d GRANT %s token=%s to %s while %s was held, with no fault or connection trouble of %s"
+                                    + " since", e.seq(), e.key(), tok(e.token()), e.client(), held.name(), other.id));
+                }
+            }
+        }
+
+        /**
+         * Invariant GRANT_ORDER for the grant {@code e} of a request made at {@code requested}:
+         * every conflicting grant reported before the request was certainly granted before it, so
+         * its token must be lower.
+         */
+        void judgeGrantOrder(Event e, Lease l, long requested) {
+            Event worst = null;
+            for (Scopes.Part p : l.parts) {
+                for (Map.Entry<String, Granted[]> k : grantedByKey.entrySet()) {
+                    if (!Scopes.related(p.key(), k.getKey())) {
+                        continue;
+                    }
+                    for (int mode = 0; mode < 2; mode++) {
+                        if (p.shared() && mode == 1) {
+                            continue; // shared and shared do not conflict
+                        }
+                        Event max = k.getValue()[mode].maxBefore(requested);
+                        if (max != null && max.token() >= e.token() && (worst == null || max.token() > worst.token())) {
+                            worst = max;
+                        }
+                    }
+                }
+            }
+            if (worst != null) {
+                tally(Invariant.GRANT_ORDER).add(String.format(Locale.ROOT,
+                        "#%d GRANT %s token=%s to %s, requested at #%d after the conflicting GRANT %s token=%s to %s"
+                                + " at #%d: a later conflicting grant needs a greater token",
+                        e.seq(), e.key(), tok(e.token()), e.client(), requested, worst.key(), tok(worst.token()),
+                        worst.client(), worst.seq()));
+            }
+        }
+
+        /**
+         * Why {@code held} (of client {@code c}) may legitimately still look held when the
+         * conflicting {@code grant} is made, or null: a fault affecting {@code c} that started
+         * before the grant and had not ended more than the loss margin before {@code held} was
+         * granted; a connection or session event of {@code c} since {@code held} was granted; or
+         * {@code c}'s connection not back when it was.
+         */
+        String excuse(Client c, Lease held, Event grant) {
+            long from = held.grant.seq();
+            if (held.trigger != null) {
+                return "trigger #" + held.trigger.seq();
+            }
+            for (Fault f : faults) {
+                if (f.start.seq() < grant.seq() && f.affects(c.id)
+                        && (f.end == null || f.end.nanos() + lossMargin >= held.grant.nanos())) {
+                    return f.name();
+                }
+            }
+            Event lastConn = null;
+            for (Event x : c.conn) {
+                if (x.seq() > from) {
+                    return "connection " + x.op() + " #" + x.seq();
+                }
+                lastConn = x;
+            }
+            if (lastConn != null && !"RECONNECTED".equals(lastConn.op()) && !"CONNECTED".equals(lastConn.op())) {
+                return "connection " + lastConn.op() + " #" + lastConn.seq() + " when granted";
+            }
+            if (within(c.sessionChanges, from, grant.seq())) {
+                return "session change";
+            }
+            return null;
+        }
+
+        void onRequestEnd(Event e) {
+            Request r = requests.get(requestId(e));
+            if (r != null && r.end == null) {
+                r.end = e;
+            }
+        }
+
+        /**
+         * Invariant STUCK_REQUEST: every request ended, within its wait plus the margin plus the
+         * time its client was paused meanwhile. Returns the workload's figures.
+         */
+        Mix judgeRequests() {
+            Tally t = tally(Invariant.STUCK_REQUEST);
+            long granted = 0;
+            long timedOut = 0;
+            long early = 0;
+            long maxOverrun = 0;
+            Map<String, Long> failed = new TreeMap<>();
+            for (Request r : requests.values()) {
+                Event s = r.start;
+                long wait = s.value() * 1_000_000L;
+                if (r.end == null) {
+                    t.add(String.format(Locale.ROOT, "%s request %s (#%d %s, wait %d ms) never ended", s.client(),
+                            attr(s.detail(), "req"), s.seq(), s.key(), s.value()));
+                    continue;
+                }
+                switch (r.end.type()) {
+                    case GRANT -> granted++;
+                    case TIMEOUT -> timedOut++;
+                    default -> failed.merge(String.valueOf(r.end.op()), 1L, Long::sum);
+                }
+                long took = r.end.nanos() - s.nanos();
+                if (r.end.type() == Event.Type.TIMEOUT && took < wait) {
+                    early++;
+                }
+                long overrun = took - wait;
+                maxOverrun = Math.max(maxOverrun, overrun);
+                long paused = pausedDuring(s.client(), s.nanos(), r.end.nanos());
+                if (overrun > requestMargin + paused) {
+                    t.add(String.format(Locale.ROOT, "%s request %s (#%d %s, wait %d ms) ended at #%d (%s) after %s,"
+                                    + " margin %s%s", s.client(), attr(s.detail(), "req"), s.seq(), s.key(), s.value(),
+                            r.end.seq(), r.end.type(), Verdict.ms(nanos(took)), Verdict.ms(nanos(requestMargin)),
+                            paused == 0 ? "" : " + paused " + Verdict.ms(nanos(paused))));
+                }
+            }
+            return new Mix(requests.size(), granted, timedOut, failed, acquireAll, byModeDepth, mismatched,
+                    nanos(maxOverrun), early, excusedOverlaps);
+        }
+
+        /** How long faults that stop {@code client}'s process (PAUSE) overlapped [from, to]. */
+        long pausedDuring(String client, long from, long to) {
+            long total = 0;
+            for (Fault f : faults) {
+                if ("PAUSE".equals(f.kind) && client.equals(f.target)) {
+                    long a = Math.max(from, f.start.nanos());
+                    long b = Math.min(to, f.end == null ? to : f.end.nanos());
+                    total += Math.max(0, b - a);
+                }
+            }
+            return total;
         }
 
         void onEnd(Event e) {
@@ -358,14 +605,19 @@ final class Checker {
                 onSingletonRecord(e);
             }
             Register r = registers.computeIfAbsent(e.key(), k -> new Register());
-            if (r.maxBy != null && e.token() < r.maxBy.token()) {
+            boolean shared = shared(e);
+            Event above = shared ? r.maxExclusiveBy : r.maxBy; // what this operation conflicts with
+            if (above != null && e.token() < above.token()) {
                 tally(Invariant.TOKEN_ORDER).add(String.format(Locale.ROOT,
-                        "#%d %s %s token=%s ACCEPTED by %s below token=%s accepted at #%d (%s)",
-                        e.seq(), e.key(), e.op(), tok(e.token()), e.client(), tok(r.maxBy.token()), r.maxBy.seq(),
-                        r.maxBy.client()));
+                        "#%d %s %s%s token=%s ACCEPTED by %s below token=%s accepted at #%d (%s%s)",
+                        e.seq(), e.key(), e.op(), shared ? " shared" : "", tok(e.token()), e.client(),
+                        tok(above.token()), above.seq(), above.client(), shared(above) ? ", shared" : ""));
             }
             if (r.maxBy == null || e.token() > r.maxBy.token()) {
                 r.maxBy = e;
+            }
+            if (!shared && (r.maxExclusiveBy == null || e.token() > r.maxExclusiveBy.token())) {
+                r.maxExclusiveBy = e;
             }
             int at = r.accepted.size();
             r.accepted.add(e);
@@ -381,17 +633,18 @@ final class Checker {
                         int intruders = 0;
                         for (int j = begin + 1; j < at; j++) {
                             Event o = r.accepted.get(j);
-                            if (o.token() != e.token()) {
+                            if (o.token() != e.token() && !(shared && shared(o))) {
                                 intruders++;
                                 first = first == null ? o : first;
                             }
                         }
                         if (first != null) {
                             tally(Invariant.INTERLEAVING).add(String.format(Locale.ROOT,
-                                    "%s: BEGIN #%d and COMMIT #%d of token=%s (%s) enclose %d accepted op(s) of other"
-                                            + " tokens, first #%d %s token=%s (%s)",
+                                    "%s: BEGIN #%d and COMMIT #%d of token=%s (%s%s) enclose %d accepted conflicting"
+                                            + " op(s) of other tokens, first #%d %s token=%s (%s%s)",
                                     e.key(), r.accepted.get(begin).seq(), e.seq(), tok(e.token()), e.client(),
-                                    intruders, first.seq(), first.op(), tok(first.token()), first.client()));
+                                    shared ? ", shared" : "", intruders, first.seq(), first.op(), tok(first.token()),
+                                    first.client(), shared(first) ? ", shared" : ""));
                         }
                     }
                 }
@@ -408,7 +661,7 @@ final class Checker {
                 default -> {
                 }
             }
-            Lease l = leaseById.get(leaseId(e));
+            Lease l = leaseOf(e);
             if (l != null && l.end != null && l.end.type() == Event.Type.LOST && l.end.seq() < e.seq()) {
                 acceptedAfterLoss++;
             }
@@ -608,11 +861,17 @@ final class Checker {
                 case "FREEZE_LONG" -> {
                     return target != null && within(target.sessionChanges, from, to)
                             && (f.key == null || grants.stream().anyMatch(g -> in(g, from, to)
-                            && f.key.equals(g.key()) && !f.target.equals(g.client())));
+                            && Scopes.conflict(f.key, g.key()) && !f.target.equals(g.client())));
                 }
                 case "PAUSE" -> {
                     long after = f.end != null ? f.end.seq() : from;
                     return target != null && within(target.rejected, after, to);
+                }
+                case "LOSE_ALL" -> {
+                    long until = f.end != null ? f.end.seq() : from;
+                    long next = faults.indexOf(f) + 1 < faults.size() ? faults.get(faults.indexOf(f) + 1).start.seq()
+                            : Long.MAX_VALUE;
+                    return events.stream().anyMatch(e -> e.type() == Event.Type.LOST && in(e, from, Math.max(until, next)));
                 }
                 default -> {
                     return false;
@@ -620,9 +879,23 @@ final class Checker {
             }
         }
 
+        /** The lease an operation was made under: its client's lease with its token that covers its register. */
+        Lease leaseOf(Event op) {
+            List<Lease> ls = leasesByToken.get(op.client() + "|" + op.token());
+            if (ls == null) {
+                return null;
+            }
+            for (int i = ls.size() - 1; i >= 0; i--) {
+                if (ls.get(i).covers(op.key())) {
+                    return ls.get(i);
+                }
+            }
+            return null;
+        }
+
         /** Whether {@code e} was made in a term that was granted and not yet told of its loss. */
         boolean inTerm(Event e) {
-            Lease l = leaseById.get(leaseId(e));
+            Lease l = leaseOf(e);
             return l != null && (l.end == null || l.end.type() != Event.Type.LOST || l.end.seq() > e.seq());
         }
 
@@ -630,7 +903,7 @@ final class Checker {
             return events.isEmpty() ? 0 : events.get(events.size() - 1).nanos();
         }
 
-        Figures figures(List<Long> delays, long healToGrantMax) {
+        Figures figures(List<Long> delays, long healToGrantMax, Mix mix) {
             Map<String, List<Fault>> byKind = new TreeMap<>();
             for (Fault f : faults) {
                 byKind.computeIfAbsent(f.kind, k -> new ArrayList<>()).add(f);
@@ -670,7 +943,7 @@ final class Checker {
                     staleOps, naiveViolations, overlaps(false), acceptedAfterLoss,
                     (int) leases.stream().filter(l -> l.trigger != null).count(), sorted.size(),
                     nanos(percentile(sorted, 0.50)), nanos(percentile(sorted, 0.99)), nanos(percentile(sorted, 1.0)),
-                    nanos(healToGrantMax), Math.min(1.0, 3.0 / Math.max(1, acceptedWrites)), leaderFigures());
+                    nanos(healToGrantMax), Math.min(1.0, 3.0 / Math.max(1, acceptedWrites)), leaderFigures(), mix);
         }
 
         LeaderFigures leaderFigures() {
@@ -715,21 +988,20 @@ final class Checker {
         }
 
         /**
-         * Pairs of leases on one key, of different clients, whose [GRANT, LOST or RELEASE) overlap:
-         * on the leader scope ({@code leader}), believed-leader overlaps of terms; else on the locks' keys.
+         * Pairs of conflicting leases of different clients whose [GRANT, LOST or RELEASE) overlap:
+         * on the leader scope ({@code leader}), believed-leader overlaps of terms; else of locks.
          */
         long overlaps(boolean leader) {
-            Map<String, List<Lease>> active = new HashMap<>();
+            List<Lease> open = new ArrayList<>();
             long pairs = 0;
             for (Lease l : leases) { // in grant order
                 if (leader(l.grant) != leader) {
                     continue;
                 }
-                List<Lease> open = active.computeIfAbsent(l.grant.key(), k -> new ArrayList<>());
                 long start = l.grant.seq();
                 open.removeIf(o -> o.end != null && o.end.seq() <= start);
                 for (Lease o : open) {
-                    if (!o.grant.client().equals(l.grant.client())) {
+                    if (!o.grant.client().equals(l.grant.client()) && Scopes.conflict(o.grant.key(), l.grant.key())) {
                         pairs++;
                     }
                 }
@@ -765,8 +1037,14 @@ final class Checker {
         return Event.LEADER.equals(e.key());
     }
 
-    static String leaseId(Event e) {
-        return e.client() + "|" + e.key() + "|" + e.token();
+    /** Whether an operation was made in shared mode. */
+    static boolean shared(Event e) {
+        return "S".equals(attr(e.detail(), "mode"));
+    }
+
+    /** A request's identity: its client and number. */
+    static String requestId(Event e) {
+        return e.client() + "|" + attr(e.detail(), "req");
     }
 
     /** A token as epoch:counter, e.g. {@code 0x1:0x2a}. */

@@ -1,12 +1,15 @@
 package dev.baton.safety;
 
 import static dev.baton.safety.Event.LEADER;
+import static dev.baton.safety.Verdict.Invariant.CONFLICTING_GRANTS;
 import static dev.baton.safety.Verdict.Invariant.DOUBLE_SINGLETON_RUN;
 import static dev.baton.safety.Verdict.Invariant.DUPLICATE_TOKEN;
+import static dev.baton.safety.Verdict.Invariant.GRANT_ORDER;
 import static dev.baton.safety.Verdict.Invariant.INTERLEAVING;
 import static dev.baton.safety.Verdict.Invariant.LIVENESS;
 import static dev.baton.safety.Verdict.Invariant.LOSS_NOTICE;
 import static dev.baton.safety.Verdict.Invariant.LOST_UPDATE;
+import static dev.baton.safety.Verdict.Invariant.STUCK_REQUEST;
 import static dev.baton.safety.Verdict.Invariant.TOKEN_ORDER;
 import static dev.baton.safety.Verdict.Invariant.ZNODES;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -30,6 +33,7 @@ class CheckerTest {
     static final Duration SESSION = Duration.ofMillis(1000);
     static final Duration MARGIN = Duration.ofMillis(500);
     static final Duration BOUND = Duration.ofMillis(5000);
+    static final Duration REQUEST_MARGIN = Duration.ofMillis(500);
 
     static final String AT_SUSPENDED = "LOSE_AT_SUSPENDED";
     static final String AT_LOST = "LOSE_AT_LOST";
@@ -107,6 +111,30 @@ class CheckerTest {
             return grant(c, key, token).section(c, key, token, read).release(c, key, token);
         }
 
+        H request(String c, String spec, long waitMs, int req) {
+            return add(c, Type.REQUEST, spec, 0, 0, null, false, waitMs, "req=" + req);
+        }
+
+        /** The grant of request {@code req}. */
+        H grant(String c, String spec, long token, int req) {
+            return add(c, Type.GRANT, spec, token, sessions.get(c), null, false, 0, "req=" + req);
+        }
+
+        H timeout(String c, String spec, int req) {
+            return add(c, Type.TIMEOUT, spec, 0, 0, null, false, 0, "req=" + req);
+        }
+
+        /** An operation in shared mode. */
+        H sop(String c, String leaf, long token, String op, boolean accepted, long value) {
+            return add(c, Type.OP, leaf, token, 0, op, accepted, value, "mode=S");
+        }
+
+        /** A whole accepted read-only section in shared mode. */
+        H readOnly(String c, String leaf, long token, long read) {
+            return sop(c, leaf, token, "BEGIN", true, 0).sop(c, leaf, token, "READ", true, read)
+                    .sop(c, leaf, token, "COMMIT", true, 0);
+        }
+
         H start(long id, String kind, String detail) {
             return add("injector", Type.FAULT_START, null, id, 0, kind, false, 0, detail);
         }
@@ -135,7 +163,7 @@ class CheckerTest {
         }
 
         Verdict check() {
-            return Checker.check(events(), SESSION, MARGIN, BOUND);
+            return Checker.check(events(), SESSION, MARGIN, BOUND, REQUEST_MARGIN);
         }
     }
 
@@ -217,7 +245,8 @@ class CheckerTest {
 
     /**
      * An accepted op of another token between begin(t) and commit(t) is always also a token-order violation
-     * (it is either below t, or t's commit comes below it), so this history violates both.
+     * (it is either below t, or t's commit comes below it), so this history violates both; and c2 was
+     * granted k0 while c1 held it, with no fault to explain it.
      */
     @Test
     void interleavingViolation() {
@@ -229,8 +258,8 @@ class CheckerTest {
         h.finish(0);
 
         Verdict v = h.check();
-        assertViolations(v, Map.of(INTERLEAVING, 1L, TOKEN_ORDER, 1L));
-        assertTrue(v.examples(INTERLEAVING).get(0).contains("enclose 4 accepted op(s)"), v.report());
+        assertViolations(v, Map.of(INTERLEAVING, 1L, TOKEN_ORDER, 1L, CONFLICTING_GRANTS, 1L));
+        assertTrue(v.examples(INTERLEAVING).get(0).contains("enclose 4 accepted conflicting op(s)"), v.report());
     }
 
     @Test
@@ -567,7 +596,7 @@ class CheckerTest {
         h.finish(0);
 
         Verdict v = h.check();
-        assertClean(v);
+        assertViolations(v, Map.of(CONFLICTING_GRANTS, 2L)); // no fault explains them
         assertEquals(2, v.figures().overlaps()); // c1/c2 and c2/c3 on k0
     }
 
@@ -779,6 +808,256 @@ class CheckerTest {
         assertViolations(v, Map.of(LIVENESS, 1L));
         assertTrue(v.examples(LIVENESS).get(0).contains("first commit of a term after heal"), v.report());
         assertEquals(5806, ms(v.figures().leader().healToCommit()));
+    }
+
+    // ------------------------------------------------------------------------------- hierarchy
+
+    /**
+     * The mixed workload across levels: shared holders of a coarse and a fine key read together (their
+     * tokens in either order), an exclusive holder of a leaf comes after them with a greater token, an
+     * acquireAll holds a shared key and an exclusive one, a request times out, one waits on a key that
+     * conflicts with nothing. Every operation on a leaf, in the mode its lease holds it.
+     */
+    @Test
+    void cleanMixedHistoryAcrossLevels() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "stubborn", 0x22)
+                .client("c3", AT_SUSPENDED, "diligent", 0x33);
+        h.at(10).request("c1", "acct=S", 2000, 1).request("c2", "acct/a/1=S", 2000, 1)
+                .grant("c2", "acct/a/1=S", tk(1, 6), 1).grant("c1", "acct=S", tk(1, 5), 1);
+        h.readOnly("c2", "acct/a/1", tk(1, 6), 0).readOnly("c1", "acct/a/1", tk(1, 5), 0)
+                .readOnly("c1", "acct/a/2", tk(1, 5), 0).readOnly("c1", "acct/b/1", tk(1, 5), 0);
+        h.request("c3", "acct/a/1", 0, 1).timeout("c3", "acct/a/1", 1);
+        h.request("c3", "acct/a/1", 2000, 2);
+        h.release("c1", "acct=S", tk(1, 5)).release("c2", "acct/a/1=S", tk(1, 6));
+        h.grant("c3", "acct/a/1", tk(1, 7), 2).section("c3", "acct/a/1", tk(1, 7), 0)
+                .release("c3", "acct/a/1", tk(1, 7));
+        h.request("c1", "acct/b=S,acct/a", 2000, 2).grant("c1", "acct/b=S,acct/a", tk(1, 8), 2)
+                .readOnly("c1", "acct/b/1", tk(1, 8), 0).section("c1", "acct/a/1", tk(1, 8), 1)
+                .section("c1", "acct/a/2", tk(1, 8), 0);
+        h.request("c2", "k0", 2000, 2).grant("c2", "k0", tk(1, 9), 2).section("c2", "k0", tk(1, 9), 0)
+                .release("c2", "k0", tk(1, 9));
+        h.release("c1", "acct/b=S,acct/a", tk(1, 8));
+        h.request("c2", "acct/b/1", 2000, 3)
+                .add("c2", Type.GRANT, "acct/b/1", tk(1, 10), 0x22, null, false, 0, "req=3 granted=acct/b/1=S")
+                .section("c2", "acct/b/1", tk(1, 10), 0).release("c2", "acct/b/1", tk(1, 10));
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertClean(v);
+        Verdict.Mix m = v.figures().mix();
+        assertEquals(7, m.requests());
+        assertEquals(6, m.granted());
+        assertEquals(1, m.timedOut());
+        assertEquals(1, m.acquireAll());
+        assertEquals(1, m.mismatched());
+        assertEquals(Map.of("S1", 1L, "S3", 1L, "X3", 2L, "S2", 1L, "X2", 1L, "X1", 1L), m.byModeDepth());
+        assertEquals(3, m.keys("S"));
+        assertEquals(2, m.keysAtDepth(1));
+        assertEquals(0, v.figures().overlaps()); // the two shared holders do not conflict
+        assertEquals(5, v.figures().acceptedWrites());
+        assertTrue(v.summary().contains("requests 7: granted 6, timed out 1, failed 0"), v.summary());
+    }
+
+    /**
+     * A shared read below an exclusive token, and an exclusive write below a shared token, are accepted:
+     * both violate token order; a shared read below another shared token does not.
+     */
+    @Test
+    void tokenOrderAcrossModes() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "diligent", 0x22)
+                .client("c3", AT_LOST, "diligent", 0x33);
+        h.sop("c1", "acct/a/1", tk(1, 12), "READ", true, 0).sop("c2", "acct/a/1", tk(1, 11), "READ", true, 0);
+        h.op("c3", "acct/a/1", tk(1, 10), "WRITE", true, 1); // below a shared 12
+        h.op("c3", "acct/a/2", tk(1, 20), "WRITE", true, 1).sop("c1", "acct/a/2", tk(1, 19), "READ", true, 1);
+        h.lease("c1", "k0", tk(1, 30), 0).lease("c2", "k0", tk(1, 31), 1).lease("c3", "k0", tk(1, 32), 2);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(TOKEN_ORDER, 2L));
+        assertTrue(v.examples(TOKEN_ORDER).get(0).startsWith("#"), v.report());
+        assertTrue(v.examples(TOKEN_ORDER).get(0).contains("acct/a/1 WRITE token=0x1:0xa ACCEPTED by c3 below"
+                + " token=0x1:0xc accepted at #6 (c1, shared)"), v.report());
+        assertTrue(v.examples(TOKEN_ORDER).get(1).contains("acct/a/2 READ shared token=0x1:0x13"), v.report());
+    }
+
+    /**
+     * c1 holds acct/a exclusively and begins on its leaf acct/a/1; c2, granted acct/a/1 shared while c1
+     * holds it (no fault), reads that leaf inside c1's section, and c1's commit is accepted after it.
+     * Shared operations of another token inside a shared section are no interleaving.
+     */
+    @Test
+    void interleavingOfACoarseAndAFineHolderAtALeaf() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "stubborn", 0x11).client("c2", AT_LOST, "diligent", 0x22)
+                .client("c3", AT_LOST, "diligent", 0x33);
+        h.grant("c1", "acct/a", tk(1, 10)).op("c1", "acct/a/1", tk(1, 10), "BEGIN", true, 0);
+        h.grant("c2", "acct/a/1=S", tk(1, 11)).readOnly("c2", "acct/a/1", tk(1, 11), 0);
+        h.op("c1", "acct/a/1", tk(1, 10), "COMMIT", true, 0).release("c1", "acct/a", tk(1, 10));
+        h.release("c2", "acct/a/1=S", tk(1, 11));
+        h.grant("c3", "acct/b=S", tk(1, 20)).sop("c3", "acct/b/1", tk(1, 20), "BEGIN", true, 0);
+        h.grant("c2", "acct=S", tk(1, 19)).readOnly("c2", "acct/b/1", tk(1, 19), 0);
+        h.sop("c3", "acct/b/1", tk(1, 20), "COMMIT", true, 0);
+        h.release("c3", "acct/b=S", tk(1, 20)).release("c2", "acct=S", tk(1, 19));
+        h.lease("c1", "k0", tk(1, 30), 0).lease("c2", "k0", tk(1, 31), 1).lease("c3", "k0", tk(1, 32), 2);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(INTERLEAVING, 1L, TOKEN_ORDER, 1L, CONFLICTING_GRANTS, 1L));
+        assertTrue(v.examples(INTERLEAVING).get(0).startsWith("acct/a/1: BEGIN #"), v.report());
+        assertTrue(v.examples(INTERLEAVING).get(0).contains("enclose 3 accepted conflicting op(s) of other tokens,"
+                + " first #9 BEGIN token=0x1:0xb (c2, shared)"), v.report());
+        assertTrue(v.examples(CONFLICTING_GRANTS).get(0).contains("GRANT acct/a/1=S token=0x1:0xb to c2 while c1"
+                + " acct/a token=0x1:0xa"), v.report());
+        assertEquals(1, v.figures().overlaps());
+    }
+
+    /** The same token on a coarse and a fine grant that conflict; shared grants may share one. */
+    @Test
+    void duplicateTokenAcrossLevels() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "diligent", 0x22);
+        h.grant("c1", "acct/a", tk(1, 5)).section("c1", "acct/a/1", tk(1, 5), 0).release("c1", "acct/a", tk(1, 5));
+        h.grant("c2", "acct/a/1=S", tk(1, 5)).readOnly("c2", "acct/a/1", tk(1, 5), 1)
+                .release("c2", "acct/a/1=S", tk(1, 5));
+        h.grant("c1", "acct=S", tk(1, 7)).grant("c2", "acct/b=S,k0=S", tk(1, 7));
+        h.release("c1", "acct=S", tk(1, 7)).release("c2", "acct/b=S,k0=S", tk(1, 7));
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(DUPLICATE_TOKEN, 1L));
+        assertTrue(v.examples(DUPLICATE_TOKEN).get(0).contains("GRANT acct/a/1=S token=0x1:0x5 to c2: token already"
+                + " granted at #4 to c1 (acct/a)"), v.report());
+    }
+
+    /**
+     * A coarse grant after a fine one, and a fine grant after a coarse one, each requested after the
+     * earlier grant was reported, with a lower token. Not judged: grants that do not conflict (shared
+     * and shared, unrelated keys), and a request made before the earlier grant was reported.
+     */
+    @Test
+    void grantOrderCoarseAfterFineAndTheReverse() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "diligent", 0x22)
+                .client("c3", AT_LOST, "diligent", 0x33);
+        h.request("c1", "acct/a/1", 100, 1).grant("c1", "acct/a/1", tk(1, 20), 1).release("c1", "acct/a/1", tk(1, 20));
+        h.request("c2", "acct=S", 100, 1).grant("c2", "acct=S", tk(1, 15), 1).release("c2", "acct=S", tk(1, 15));
+        h.request("c1", "acct", 100, 2).grant("c1", "acct", tk(1, 30), 2).release("c1", "acct", tk(1, 30));
+        h.request("c3", "k0,acct/b/1=S", 100, 1).grant("c3", "k0,acct/b/1=S", tk(1, 25), 1)
+                .release("c3", "k0,acct/b/1=S", tk(1, 25));
+        h.request("c1", "acct/a/2=S", 100, 3).grant("c1", "acct/a/2=S", tk(1, 40), 3)
+                .release("c1", "acct/a/2=S", tk(1, 40));
+        h.request("c2", "acct=S", 100, 2).grant("c2", "acct=S", tk(1, 35), 2).release("c2", "acct=S", tk(1, 35));
+        h.request("c3", "acct/b", 100, 2); // asked before the next grant was reported: it may come first
+        h.request("c1", "k1", 100, 4).grant("c1", "k1", tk(1, 50), 4).release("c1", "k1", tk(1, 50));
+        h.grant("c3", "acct/b", tk(1, 36), 2).release("c3", "acct/b", tk(1, 36));
+        h.request("c2", "acct/b/1=S", 100, 3).grant("c2", "acct/b/1=S", tk(1, 45), 3)
+                .release("c2", "acct/b/1=S", tk(1, 45));
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(GRANT_ORDER, 2L));
+        assertTrue(v.examples(GRANT_ORDER).get(0).contains("GRANT acct=S token=0x1:0xf to c2, requested at #"),
+                v.report());
+        assertTrue(v.examples(GRANT_ORDER).get(0).contains("after the conflicting GRANT acct/a/1 token=0x1:0x14"),
+                v.report());
+        assertTrue(v.examples(GRANT_ORDER).get(1).contains("GRANT k0,acct/b/1=S token=0x1:0x19 to c3"), v.report());
+        assertTrue(v.examples(GRANT_ORDER).get(1).contains("conflicting GRANT acct token=0x1:0x1e"), v.report());
+    }
+
+    /**
+     * c2 is granted a leaf under c1's coarse lease while c1 is cut off (a fault explains it), and later,
+     * with no fault, while c1 holds another coarse lease: only the second is a violation. A grant while
+     * c3's connection is suspended is explained too.
+     */
+    @Test
+    void conflictingGrantsAreJudgedOutsideFaults() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "stubborn", 0x11).client("c2", AT_LOST, "diligent", 0x22)
+                .client("c3", AT_LOST, "diligent", 0x33);
+        h.at(10).grant("c1", "acct", tk(1, 10));
+        h.at(100).start(1, "FREEZE_LONG", "target=c1 key=acct");
+        h.at(1200).grant("c2", "acct/a/1", tk(1, 11)).section("c2", "acct/a/1", tk(1, 11), 0)
+                .release("c2", "acct/a/1", tk(1, 11));
+        h.at(1300).lost("c1", "acct", tk(1, 10)).session("c1", 0x12);
+        h.at(1400).end(1, "FREEZE_LONG", "target=c1 key=acct");
+        h.at(3000).grant("c1", "acct/b", tk(1, 20));
+        h.at(3100).grant("c2", "acct/b/1=S", tk(1, 21)).release("c2", "acct/b/1=S", tk(1, 21));
+        h.release("c1", "acct/b", tk(1, 20));
+        h.at(3200).grant("c3", "k0", tk(1, 30)).conn("c3", "SUSPENDED");
+        h.at(3300).grant("c1", "k0", tk(1, 31)).release("c1", "k0", tk(1, 31));
+        h.at(3400).conn("c3", "RECONNECTED").lost("c3", "k0", tk(1, 30));
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(CONFLICTING_GRANTS, 1L));
+        assertTrue(v.examples(CONFLICTING_GRANTS).get(0).startsWith("#"), v.report());
+        assertTrue(v.examples(CONFLICTING_GRANTS).get(0).contains("GRANT acct/b/1=S token=0x1:0x15 to c2 while c1"
+                + " acct/b token=0x1:0x14"), v.report());
+        assertEquals(2, v.figures().mix().excusedOverlaps());
+        assertEquals(3, v.figures().overlaps());
+    }
+
+    /**
+     * Requests that never end, or end long after their wait (granted or timed out), are stuck; one whose
+     * client was paused meanwhile is given the pause. A timeout before the wait has passed is counted.
+     */
+    @Test
+    void stuckRequests() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "diligent", 0x22)
+                .client("c3", AT_LOST, "stubborn", 0x33);
+        h.at(10).request("c1", "acct", 100, 1).request("c2", "acct/a=S", 100, 1).request("c3", "k0", 100, 1);
+        h.at(50).timeout("c1", "acct", 1); // early
+        h.at(100).start(1, "PAUSE", "target=c3 key=k1");
+        h.at(700).grant("c2", "acct/a=S", tk(1, 1), 1).release("c2", "acct/a=S", tk(1, 1));
+        h.at(2100).end(1, "PAUSE", "target=c3 key=k1");
+        h.at(2300).timeout("c3", "k0", 1); // 2.29 s, paused 2 s of it
+        h.at(2400).request("c1", "acct/b", 1000, 2).request("c2", "k0", 0, 2).request("c3", "k0", 0, 2);
+        h.at(2410).timeout("c2", "k0", 2);
+        h.at(3000).timeout("c3", "k0", 2); // 600 ms for a try-once
+        h.at(3100).lease("c1", "k1", tk(1, 2), 0).lease("c2", "k1", tk(1, 3), 1).lease("c3", "k1", tk(1, 4), 2);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertViolations(v, Map.of(STUCK_REQUEST, 3L));
+        List<String> x = v.examples(STUCK_REQUEST);
+        assertTrue(x.get(0).startsWith("c2 request 1 (#"), v.report());
+        assertTrue(x.get(0).contains("ended at #"), v.report());
+        assertTrue(x.get(0).contains("(GRANT) after 689.0 ms, margin 500.0 ms"), v.report());
+        assertTrue(x.get(1).startsWith("c1 request 2 (#"), v.report());
+        assertTrue(x.get(1).contains("acct/b, wait 1000 ms) never ended"), v.report());
+        assertTrue(x.get(2).startsWith("c3 request 2"), v.report());
+        assertTrue(x.get(2).contains("(TIMEOUT) after 598.0 ms"), v.report());
+        Verdict.Mix m = v.figures().mix();
+        assertEquals(6, m.requests());
+        assertEquals(1, m.earlyTimeouts());
+        assertEquals(4, m.timedOut());
+        assertEquals(1, m.granted());
+        assertEquals(2188, ms(m.maxOverrun())); // c3's first, explained by its pause
+    }
+
+    /** LOSE_ALL (in-memory runs) bit when some lease was lost in its window; it explains a conflicting grant. */
+    @Test
+    void loseAllBitesByALossAndExplainsTheNextGrant() {
+        H h = new H();
+        h.at(0).client("c1", AT_LOST, "stubborn", 0x11).client("c2", AT_LOST, "diligent", 0x22);
+        h.at(10).grant("c1", "acct/a", tk(1, 1));
+        h.at(100).start(1, "LOSE_ALL", "reason=SESSION_EXPIRED").end(1, "LOSE_ALL", "reason=SESSION_EXPIRED");
+        h.grant("c2", "acct/a/2", tk(1, 2)).section("c2", "acct/a/2", tk(1, 2), 0);
+        h.add("c1", Type.LOST, "acct/a", tk(1, 1), 0, "SESSION_EXPIRED", false, 0, null);
+        h.release("c2", "acct/a/2", tk(1, 2));
+        h.at(200).start(2, "LOSE_ALL", "reason=CONNECTION_SUSPENDED").end(2, "LOSE_ALL", "reason=CONNECTION_SUSPENDED");
+        h.at(300).lease("c1", "k0", tk(1, 3), 0).lease("c2", "k0", tk(1, 4), 1);
+        h.finish(0);
+
+        Verdict v = h.check();
+        assertClean(v);
+        assertEquals(2, v.figures().faults("LOSE_ALL"));
+        assertEquals(1, v.figures().bit("LOSE_ALL"));
+        assertEquals(1, v.figures().mix().excusedOverlaps());
+        assertEquals(1, v.figures().lossTold());
     }
 
     @Test

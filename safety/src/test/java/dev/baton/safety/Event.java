@@ -9,14 +9,20 @@ package dev.baton.safety;
  * @param nanos    when it was recorded, in nanoseconds since the run started (test process clock)
  * @param client   who it concerns: a client id ({@code c1}, {@code c2}, ...), or {@code injector}
  * @param type     what happened
- * @param key      the lock key / store register ({@code k0} ...), or {@link #LEADER}, for GRANT, LOST, RELEASE, OP, NOP
+ * @param key      for REQUEST, TIMEOUT, FAILED, GRANT, LOST, RELEASE: the lease spec ({@code k0},
+ *                 {@code acct/a=S,acct/b/1}, see {@link Scopes}) or {@link #LEADER}; for OP, NOP: the
+ *                 store register (a leaf, or {@link #LEADER})
  * @param token    the fencing token, for GRANT, LOST, RELEASE, OP; the fault id for FAULT_START/END
- * @param session  the ZooKeeper session id, for CLIENT, SESSION, CONN, GRANT
+ * @param session  the ZooKeeper session id, for CLIENT, SESSION, CONN, GRANT (0 in an in-memory run)
  * @param op       BEGIN, READ, WRITE, COMMIT for OP; READ, WRITE for NOP; the fault kind for FAULT_*;
- *                 SUSPENDED, RECONNECTED, LOST for CONN; the loss reason for LOST
+ *                 SUSPENDED, RECONNECTED, LOST for CONN; the loss reason for LOST; the exception for FAILED
  * @param accepted for OP: whether the fenced store accepted it
- * @param value    for OP/NOP READ: the value read; WRITE: the value written; for ZNODES: the count
- * @param detail   free text: CLIENT "policy=LOSE_AT_LOST style=stubborn jvm=child"; FAULT_* "target=c2 key=k1"
+ * @param value    for OP/NOP READ: the value read; WRITE: the value written; for ZNODES: the count;
+ *                 for REQUEST: the wait asked for, in milliseconds
+ * @param detail   free text: CLIENT "policy=LOSE_AT_LOST style=stubborn jvm=child"; FAULT_* "target=c2 key=k1";
+ *                 OP "mode=S" for an operation in shared mode; REQUEST, TIMEOUT, FAILED "req=N" (the
+ *                 client's request number); GRANT "req=N" and, if the lease's keys differ from what
+ *                 was asked, "granted=spec"
  */
 public record Event(long seq, long nanos, String client, Type type, String key, long token, long session,
                     String op, boolean accepted, long value, String detail) {
@@ -36,6 +42,12 @@ public record Event(long seq, long nanos, String client, Type type, String key, 
         SESSION,
         /** A client's connection state changed ({@code op}: SUSPENDED, RECONNECTED, LOST). */
         CONN,
+        /** A client asks for the lease {@code key}, waiting at most {@code value} ms. */
+        REQUEST,
+        /** A request's wait ran out (the client's LockTimeoutException). */
+        TIMEOUT,
+        /** A request ended without a grant otherwise ({@code op}: the exception). */
+        FAILED,
         /** A lease on {@code key} with {@code token} was granted to {@code client}. */
         GRANT,
         /** The client was told (onLost) that the lease {@code key}/{@code token} was lost; {@code op} is the reason. */
@@ -77,6 +89,9 @@ public record Event(long seq, long nanos, String client, Type type, String key, 
         }
         if (session != 0) {
             b.append(" session=0x").append(Long.toHexString(session));
+        }
+        if (type == Type.REQUEST) {
+            b.append(" wait=").append(value).append("ms");
         }
         if (type == Type.OP || type == Type.NOP || type == Type.ZNODES) {
             b.append(" value=").append(value);

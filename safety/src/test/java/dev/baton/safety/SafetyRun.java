@@ -54,6 +54,14 @@ final class SafetyRun {
             return sessionTimeout.plusSeconds(1);
         }
 
+        /**
+         * A request ends within its wait plus this: a request whose client lost its connection may
+         * first wait for a call to the ensemble to fail.
+         */
+        Duration requestMargin() {
+            return sessionTimeout.multipliedBy(4);
+        }
+
         /** Every client acquires again within this of the last fault's end. */
         Duration livenessBound() {
             return sessionTimeout.multipliedBy(5).plusSeconds(10);
@@ -159,7 +167,8 @@ final class SafetyRun {
             header.add("replay: mvn -pl safety -am verify -Dtest=SafetyTest -Dsurefire.failIfNoSpecifiedTests=false"
                     + " -Dbaton.safety.seed=" + config.seed());
         }
-        verdict = Checker.check(history.events(), st, config.lossMargin(), config.livenessBound());
+        verdict = Checker.check(history.events(), st, config.lossMargin(), config.livenessBound(),
+                config.requestMargin());
         Duration took = Duration.ofNanos(System.nanoTime() - started);
         String summary = tag + " (" + took.toSeconds() + " s): " + verdict.summary()
                 + (problems.isEmpty() ? "" : " PROBLEMS " + problems);

@@ -24,9 +24,17 @@ record Verdict(Map<Invariant, Finding> findings, Figures figures) {
 
     /** The invariants; each must have 0 violations. */
     enum Invariant {
-        /** Per key, the tokens of accepted fenced operations never decrease. */
+        /**
+         * Per register, the tokens of accepted fenced operations never decrease between operations
+         * that conflict: an exclusive one is at least every token accepted before it, a shared one
+         * at least every exclusive token accepted before it.
+         */
         TOKEN_ORDER,
-        /** Per key, no accepted operation of another token between an accepted begin(t) and commit(t). */
+        /**
+         * Per register, no accepted operation of another token that conflicts (one of the two
+         * exclusive) between an accepted begin(t) and commit(t): two conflicting holders never
+         * interleave at the resource, whatever the levels of their locks.
+         */
         INTERLEAVING,
         /**
          * On the leader scope, the fenced store accepts one term's records at a time: once another
@@ -36,12 +44,32 @@ record Verdict(Map<Invariant, Finding> findings, Figures figures) {
         DOUBLE_SINGLETON_RUN,
         /** Per key, accepted writes are 1, 2, 3, ... in history order. */
         LOST_UPDATE,
-        /** No two grants on the same key carry the same token. */
+        /** No two conflicting grants (the same key, or nested keys, one of them exclusive) carry the same token. */
         DUPLICATE_TOKEN,
+        /**
+         * A grant's token is greater than that of every conflicting grant reported before the
+         * request was made (so certainly granted earlier), at whatever level they conflict: a
+         * coarse grant after a fine one and the reverse. Terms are not requests: not judged here.
+         */
+        GRANT_ORDER,
+        /**
+         * No lock is granted while a conflicting lease of another client is held (granted, not yet
+         * released or lost), unless a fault or connection trouble of that holder's explains it: a
+         * fault affecting it that started before the grant and had not ended more than the loss
+         * margin before the lease was granted, or a connection or session event of its since the
+         * lease was granted (or a connection not back when it was). Believed-holder overlaps that
+         * faults explain are measured, not judged.
+         */
+        CONFLICTING_GRANTS,
         /** Every holder whose session expired or connection was suspended (by its policy) was told in time. */
         LOSS_NOTICE,
-        /** No znode left at the end. */
+        /** No znode left at the end (in an in-memory run: every key of the tree is free once the clients have stopped). */
         ZNODES,
+        /**
+         * No deadlock: every request ends (GRANT, TIMEOUT or FAILED) within its wait plus the
+         * request margin, plus the time its client was paused meanwhile.
+         */
+        STUCK_REQUEST,
         /**
          * Every client is granted a lock again, and some term of the election commits on the leader
          * scope, within the bound after the last fault heals.
@@ -97,6 +125,43 @@ record Verdict(Map<Invariant, Finding> findings, Figures figures) {
     }
 
     /**
+     * The workload's figures.
+     *
+     * @param requests        REQUEST events
+     * @param granted         requests that ended with a GRANT
+     * @param timedOut        requests that ended with a TIMEOUT
+     * @param failed          requests that ended with a FAILED, by exception
+     * @param acquireAll      grants of more than one key
+     * @param byModeDepth     keys granted by mode and depth ({@code X1} ... {@code S3}), every key of
+     *                        an {@code acquireAll} counted (terms are not counted)
+     * @param mismatched      grants whose lease's keys or modes differ from what was asked
+     * @param maxOverrun      the largest time by which a request outlasted its wait (0 if none did)
+     * @param earlyTimeouts   TIMEOUTs that came before the wait had passed
+     * @param excusedOverlaps grants made while a conflicting lease of another client was still held,
+     *                        explained by a fault (see {@link Invariant#CONFLICTING_GRANTS})
+     */
+    record Mix(long requests, long granted, long timedOut, Map<String, Long> failed, long acquireAll,
+               Map<String, Long> byModeDepth, long mismatched, Duration maxOverrun, long earlyTimeouts,
+               long excusedOverlaps) {
+        Mix {
+            failed = Map.copyOf(failed);
+            byModeDepth = Map.copyOf(byModeDepth);
+        }
+
+        /** Keys granted in {@code mode} ({@code X} or {@code S}), all depths. */
+        long keys(String mode) {
+            return byModeDepth.entrySet().stream().filter(e -> e.getKey().startsWith(mode))
+                    .mapToLong(Map.Entry::getValue).sum();
+        }
+
+        /** Keys granted at {@code depth}, both modes. */
+        long keysAtDepth(int depth) {
+            return byModeDepth.entrySet().stream().filter(e -> e.getKey().substring(1).equals(String.valueOf(depth)))
+                    .mapToLong(Map.Entry::getValue).sum();
+        }
+    }
+
+    /**
      * The measured figures.
      *
      * @param events              events in the history
@@ -113,7 +178,7 @@ record Verdict(Map<Invariant, Finding> findings, Figures figures) {
      * @param sessionChanges      SESSION events with a new id for a client that already had one
      * @param staleOps            rejected fenced operations by operation (BEGIN, READ, WRITE, COMMIT), all scopes
      * @param naiveViolations     naive-store writes that are not the previous naive write + 1, all scopes
-     * @param overlaps            pairs of leases of different clients on one lock's key whose lifetimes overlap
+     * @param overlaps            pairs of conflicting leases of different clients whose lifetimes overlap
      * @param acceptedAfterLoss   accepted fenced operations with a token after that lease's LOST (stubborn
      *                            bodies, or a racing diligent one); judged only by the store invariants
      * @param lossNotices         leases that had to be told of a loss (invariant LOSS_NOTICE)
@@ -125,13 +190,14 @@ record Verdict(Map<Invariant, Finding> findings, Figures figures) {
      * @param violationRateBound  the rule of three: 3/N, the 95% upper bound on the violation rate when
      *                            0 of N accepted writes violated (at most 1.0; 1.0 when N is 0)
      * @param leader              the leader scope's figures
+     * @param mix                 the workload's figures
      */
     record Figures(long events, Duration runLength, int clients, long acquisitions, long acceptedWrites,
                    Map<String, FaultFigure> faults, int leaderKills, int leaderKillsNewEpoch,
                    long suspended, long reconnected, long connLost, long sessionChanges,
                    Map<String, Long> staleOps, long naiveViolations, long overlaps, long acceptedAfterLoss,
                    int lossNotices, int lossTold, Duration lossP50, Duration lossP99, Duration lossMax,
-                   Duration healToGrantMax, double violationRateBound, LeaderFigures leader) {
+                   Duration healToGrantMax, double violationRateBound, LeaderFigures leader, Mix mix) {
         Figures {
             faults = Map.copyOf(faults);
             staleOps = Map.copyOf(staleOps);
@@ -208,6 +274,11 @@ record Verdict(Map<Invariant, Finding> findings, Figures figures) {
                         + " believed-holder overlaps %d",
                 totalViolations(), f.acquisitions(), f.acceptedWrites(), f.faultsBit(), f.faultCount(), kinds,
                 f.staleTotal(), f.naiveViolations(), f.lossTold(), ms(f.lossMax()), f.overlaps()));
+        Mix m = f.mix();
+        b.append(String.format(Locale.ROOT, "; requests %d: granted %d, timed out %d, failed %d; keys granted %s,"
+                        + " acquireAll %d", m.requests(), m.granted(), m.timedOut(),
+                m.failed().values().stream().mapToLong(Long::longValue).sum(), new TreeMap<>(m.byModeDepth()),
+                m.acquireAll()));
         LeaderFigures lf = f.leader();
         if (lf.terms() > 0) {
             b.append(String.format(Locale.ROOT, "; leader scope: %d terms, %d handovers, %d sections, %d stale ops"
@@ -255,6 +326,13 @@ record Verdict(Map<Invariant, Finding> findings, Figures figures) {
         l.add(String.format(Locale.ROOT, "  loss notices due %d, told %d; delay p50 %s, p99 %s, max %s",
                 f.lossNotices(), f.lossTold(), ms(f.lossP50()), ms(f.lossP99()), ms(f.lossMax())));
         l.add(String.format(Locale.ROOT, "  heal to first grant, max over clients: %s", ms(f.healToGrantMax())));
+        Mix m = f.mix();
+        l.add(String.format(Locale.ROOT, "  requests %d: granted %d, timed out %d (early %d), failed %s; longest overrun"
+                        + " of a wait %s", m.requests(), m.granted(), m.timedOut(), m.earlyTimeouts(),
+                new TreeMap<>(m.failed()), ms(m.maxOverrun())));
+        l.add(String.format(Locale.ROOT, "  keys granted by mode and depth %s; acquireAll grants %d; grants unlike"
+                        + " their request %d; conflicting grants explained by faults %d", new TreeMap<>(m.byModeDepth()),
+                m.acquireAll(), m.mismatched(), m.excusedOverlaps()));
         LeaderFigures lf = f.leader();
         l.add(String.format(Locale.ROOT, "  leader scope: terms %d (lost %d, resigned %d), handovers %d, sections committed %d,"
                         + " stale ops rejected %d, naive-store violations %d, believed-leader overlaps %d",
