@@ -15,6 +15,7 @@ import java.time.Duration;
  * input also stops it.
  *
  * <p>Arguments: id policy stubborn(true|false) connectString sessionTimeoutMs keys seed storePort namespace
+ * workload(FLAT|MIXED)
  */
 public final class ChildMain {
     private ChildMain() {
@@ -22,8 +23,10 @@ public final class ChildMain {
 
     public static void main(String[] args) throws Exception {
         Worker.Spec spec = new Worker.Spec(args[0], LossPolicy.valueOf(args[1]), Boolean.parseBoolean(args[2]), true);
-        Worker worker = new Worker(spec, args[3], Duration.ofMillis(Long.parseLong(args[4])),
-                Integer.parseInt(args[5]), Long.parseLong(args[6]), Integer.parseInt(args[7]), args[8]);
+        Duration session = Duration.ofMillis(Long.parseLong(args[4]));
+        Workload workload = new Workload(Workload.Kind.valueOf(args[9]), Integer.parseInt(args[5]), session);
+        Worker worker = new Worker(spec, args[3], session, workload, Long.parseLong(args[6]),
+                Integer.parseInt(args[7]), args[8]);
         Thread commands = new Thread(() -> {
             try (BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
                 String line;

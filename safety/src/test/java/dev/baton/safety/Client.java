@@ -17,7 +17,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * The test process's handle on one client: its proxies to every server (so its connection can be
  * frozen), and its {@link Worker}, running either on a thread here or in a child JVM (which can
- * be paused with SIGSTOP).
+ * be paused with SIGSTOP). In an in-memory run there are no proxies, the worker runs on a thread,
+ * and a pause stops its sections before their writes.
  */
 final class Client implements Closeable {
     final Worker.Spec spec;
@@ -30,8 +31,20 @@ final class Client implements Closeable {
         this.spec = spec;
     }
 
-    static Client start(Worker.Spec spec, List<InetSocketAddress> servers, Duration sessionTimeout, int keys,
-                        long seed, int storePort, String namespace, Path logDir) throws IOException {
+    /** A client of the in-memory {@code service} that every client of the run shares. */
+    static Client inMemory(Worker.Spec spec, dev.baton.lock.LockService service, Duration sessionTimeout,
+                           Workload workload, long seed, int storePort) {
+        Client c = new Client(spec);
+        c.worker = new Worker(spec, service, sessionTimeout, workload, seed, storePort);
+        c.thread = new Thread(c.worker, "client-" + spec.id());
+        c.thread.setDaemon(true);
+        c.thread.start();
+        return c;
+    }
+
+    static Client start(Worker.Spec spec, List<InetSocketAddress> servers, Duration sessionTimeout,
+                        Workload workload, int keys, long seed, int storePort, String namespace, Path logDir)
+            throws IOException {
         Client c = new Client(spec);
         StringJoiner connect = new StringJoiner(",");
         for (InetSocketAddress server : servers) {
@@ -49,13 +62,13 @@ final class Client implements Closeable {
                     ChildMain.class.getName(),
                     spec.id(), spec.policy().name(), String.valueOf(spec.stubborn()), connect.toString(),
                     String.valueOf(sessionTimeout.toMillis()), String.valueOf(keys), String.valueOf(seed),
-                    String.valueOf(storePort), namespace));
+                    String.valueOf(storePort), namespace, workload.kind().name()));
             c.process = new ProcessBuilder(command)
                     .redirectErrorStream(true)
                     .redirectOutput(logDir.resolve(spec.id() + ".out").toFile())
                     .start();
         } else {
-            c.worker = new Worker(spec, connect.toString(), sessionTimeout, keys, seed, storePort, namespace);
+            c.worker = new Worker(spec, connect.toString(), sessionTimeout, workload, seed, storePort, namespace);
             c.thread = new Thread(c.worker, "client-" + spec.id());
             c.thread.setDaemon(true);
             c.thread.start();
@@ -72,14 +85,22 @@ final class Client implements Closeable {
         proxies.forEach(TcpProxy::resume);
     }
 
-    /** SIGSTOP: the whole child process stops (its heartbeats too). */
+    /** SIGSTOP: the whole child process stops (its heartbeats too); in-process, the worker's sections stop. */
     void pause() throws IOException, InterruptedException {
-        signal("-STOP");
+        if (worker != null) {
+            worker.pause();
+        } else {
+            signal("-STOP");
+        }
     }
 
     /** SIGCONT. */
     void unpause() throws IOException, InterruptedException {
-        signal("-CONT");
+        if (worker != null) {
+            worker.unpause();
+        } else {
+            signal("-CONT");
+        }
     }
 
     private void signal(String signal) throws IOException, InterruptedException {

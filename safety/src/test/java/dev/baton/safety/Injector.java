@@ -1,5 +1,7 @@
 package dev.baton.safety;
 
+import dev.baton.lock.LossReason;
+import dev.baton.lock.memory.InMemoryLockService;
 import org.apache.zookeeper.Watcher;
 import org.apache.zookeeper.ZooKeeper;
 
@@ -38,13 +40,22 @@ final class Injector {
         FREEZE_SHORT,
         /** A holder in a long job is cut off until its session expires and another client takes its key. */
         FREEZE_LONG,
-        /** A holder's whole process is SIGSTOPped until another client takes its key, then SIGCONTed. */
-        PAUSE
+        /**
+         * A holder's whole process is SIGSTOPped until another client takes its key, then SIGCONTed.
+         * In an in-memory run: the holder's section stops before its writes, every lease is lost
+         * (what a pause longer than a session leads to), and it goes on once another client has
+         * begun on one of its registers.
+         */
+        PAUSE,
+        /** In-memory runs: the shared service loses every lease at once, as a session loss would. */
+        LOSE_ALL
     }
 
     private final History history;
     private final StoreServer store;
     private final Ensemble ensemble;
+    /** In an in-memory run, the service every client shares (and {@link #ensemble} is null). */
+    private final InMemoryLockService memory;
     private final List<Client> clients;
     private final Duration session;
     private final Random random;
@@ -52,9 +63,21 @@ final class Injector {
 
     Injector(History history, StoreServer store, Ensemble ensemble, List<Client> clients, Duration session,
              Random random, List<String> problems) {
+        this(history, store, ensemble, null, clients, session, random, problems);
+    }
+
+    /** For an in-memory run: faults on the service every client shares. */
+    Injector(History history, StoreServer store, InMemoryLockService memory, List<Client> clients, Duration session,
+             Random random, List<String> problems) {
+        this(history, store, null, memory, clients, session, random, problems);
+    }
+
+    private Injector(History history, StoreServer store, Ensemble ensemble, InMemoryLockService memory,
+                     List<Client> clients, Duration session, Random random, List<String> problems) {
         this.history = history;
         this.store = store;
         this.ensemble = ensemble;
+        this.memory = memory;
         this.clients = clients;
         this.session = session;
         this.random = random;
@@ -89,7 +112,9 @@ final class Injector {
             case FREEZE_LONG -> cutOffLongJob(fault, id, c -> true, atLeader);
             // a stubborn child: it writes after it resumes, which is what the fence must stop (a
             // diligent one is aborted instead; expiry and freezes cover that)
-            case PAUSE -> cutOffLongJob(fault, id, c -> c.spec.child() && c.spec.stubborn(), atLeader);
+            case PAUSE -> cutOffLongJob(fault, id, c -> (memory != null || c.spec.child()) && c.spec.stubborn(),
+                    atLeader);
+            case LOSE_ALL -> loseAll(id, atLeader);
             default -> throw new IllegalArgumentException(fault.name());
         }
     }
@@ -399,20 +424,41 @@ final class Injector {
         String c = aim.id();
         String key = aim.job().key();
         String detail = aim.describe();
-        store.watchBegins(key);
+        store.watchBegins(c, key);
         start(fault, id, detail);
+        String lost = "";
         if (fault == Fault.PAUSE) {
             target.pause();
+            if (memory != null) {
+                // no session to expire: lose every lease, as a pause longer than a session would
+                lost = " lost=" + memory.loseAll(LossReason.SESSION_EXPIRED);
+            }
         } else {
             target.freeze();
         }
-        boolean takenOver = await(() -> store.otherBegan(key, c), session.multipliedBy(6));
+        boolean takenOver = await(() -> store.otherBegan(c), session.multipliedBy(6));
         if (fault == Fault.PAUSE) {
             target.unpause();
         } else {
             target.resume();
         }
-        end(fault, id, detail + (takenOver ? "" : " (nobody took the key over)"));
+        end(fault, id, detail + lost + (takenOver ? "" : " (nobody took the key over)"));
         awaitJobOver(aim, id);
+    }
+
+    /**
+     * LOSE_ALL: every lease of the in-memory service is lost, with a reason a session loss gives;
+     * every other time at a moment a holder (or the leader) is in the middle of a long job.
+     */
+    private void loseAll(long id, boolean atLeader) throws Exception {
+        Aim busy = random.nextBoolean() ? aim(c -> true, atLeader, id) : null;
+        LossReason reason = random.nextBoolean() ? LossReason.SESSION_EXPIRED : LossReason.CONNECTION_SUSPENDED;
+        String detail = "reason=" + reason + busy(busy);
+        start(Fault.LOSE_ALL, id, detail);
+        int lost = memory.loseAll(reason);
+        end(Fault.LOSE_ALL, id, detail + " lost=" + lost);
+        if (busy != null) {
+            awaitJobOver(busy, id);
+        }
     }
 }

@@ -1,5 +1,8 @@
 package dev.baton.safety;
 
+import dev.baton.lock.Lease;
+import dev.baton.lock.LockKey;
+import dev.baton.lock.memory.InMemoryLockService;
 import dev.baton.lock.zk.LossPolicy;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
@@ -15,17 +18,22 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Optional;
 import java.util.Random;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One safety run: an ensemble, a store server, N clients (some in child JVMs) contending on K keys
- * and all joining one election whose leader runs a singleton job on the leader scope, a seeded
- * schedule of faults (every other one aimed at the elected leader), then the checks: every client
- * acquires again and a leader's job commits again after the last fault, no znode is left once they
- * have all closed, and the {@link Checker} finds no violation in the history. The history is
- * written to {@code target/safety/<name>-<seed>.log}.
+ * One safety run: an ensemble, a store server, N clients (some in child JVMs) running a
+ * {@link Workload} and all joining one election whose leader runs a singleton job on the leader
+ * scope, a seeded schedule of faults (every other one aimed at the elected leader), then the
+ * checks: every client acquires again and a leader's job commits again after the last fault, no
+ * znode is left once they have all closed, and the {@link Checker} finds no violation in the
+ * history. The history is written to {@code target/safety/<name>-<seed>.log}.
+ *
+ * <p>An in-memory run has no ensemble: every client is a thread of this JVM sharing one
+ * {@link InMemoryLockService}, the faults are {@link InMemoryLockService#loseAll} at random
+ * moments and paused holders, and "nothing left behind" means every key is free at the end.
  */
 final class SafetyRun {
 
@@ -34,32 +42,51 @@ final class SafetyRun {
      * seed shuffles; otherwise faults drawn from it are injected until {@code soak} has passed.
      */
     record Config(String name, long seed, boolean cluster, int clients, int children, int keys,
-                  Duration sessionTimeout, List<Injector.Fault> faults, Duration soak) {
+                  Duration sessionTimeout, List<Injector.Fault> faults, Duration soak, Workload.Kind workload,
+                  boolean memory) {
 
         static Config shortRun(String name, long seed, boolean cluster) {
-            return new Config(name, seed, cluster, 6, 2, 4, Duration.ofSeconds(3), null, Duration.ZERO);
+            return new Config(name, seed, cluster, 6, 2, 4, Duration.ofSeconds(3), null, Duration.ZERO,
+                    Workload.Kind.FLAT, false);
+        }
+
+        /**
+         * The in-memory run: 6 clients on one service, the mixed workload, a "session" of 1 s (it
+         * scales waits and long jobs), and 4 LOSE_ALL and 3 PAUSE faults in an order set by the seed.
+         */
+        static Config memoryRun(String name, long seed) {
+            List<Injector.Fault> faults = List.of(Injector.Fault.LOSE_ALL, Injector.Fault.LOSE_ALL,
+                    Injector.Fault.LOSE_ALL, Injector.Fault.LOSE_ALL, Injector.Fault.PAUSE, Injector.Fault.PAUSE,
+                    Injector.Fault.PAUSE);
+            return new Config(name, seed, false, 6, 0, 4, Duration.ofSeconds(1), faults, Duration.ZERO,
+                    Workload.Kind.MIXED, true);
         }
 
         Config withFaults(List<Injector.Fault> f) {
-            return new Config(name, seed, cluster, clients, children, keys, sessionTimeout, f, soak);
+            return new Config(name, seed, cluster, clients, children, keys, sessionTimeout, f, soak, workload, memory);
         }
 
         Config withSoak(Duration d) {
-            return new Config(name, seed, cluster, clients, children, keys, sessionTimeout, faults, d);
+            return new Config(name, seed, cluster, clients, children, keys, sessionTimeout, faults, d, workload,
+                    memory);
+        }
+
+        Config withWorkload(Workload.Kind w) {
+            return new Config(name, seed, cluster, clients, children, keys, sessionTimeout, faults, soak, w, memory);
         }
 
         /** A loss is told within the session timeout plus this: the LOST-only policy starts its own
          *  deadline at the suspension, which comes up to 2/3 of a session timeout after the fault. */
         Duration lossMargin() {
-            return sessionTimeout.plusSeconds(1);
+            return memory ? Duration.ofMillis(500) : sessionTimeout.plusSeconds(1);
         }
 
         /**
-         * A request ends within its wait plus this: a request whose client lost its connection may
-         * first wait for a call to the ensemble to fail.
+         * A request ends within its wait plus this: in memory, at once; on ZooKeeper, a request
+         * whose client lost its connection may first wait for a call to the ensemble to fail.
          */
         Duration requestMargin() {
-            return sessionTimeout.multipliedBy(4);
+            return memory ? Duration.ofMillis(500) : sessionTimeout.multipliedBy(4);
         }
 
         /** Every client acquires again within this of the last fault's end. */
@@ -78,11 +105,14 @@ final class SafetyRun {
     private SafetyRun() {
     }
 
-    /** The clients' mix: a deterministic spread of loss policies and styles; the first {@code children} in child JVMs. */
-    static List<Worker.Spec> specs(int clients, int children) {
+    /**
+     * The clients' mix: a deterministic spread of loss policies (none in memory) and styles; the
+     * first {@code children} in child JVMs.
+     */
+    static List<Worker.Spec> specs(int clients, int children, boolean memory) {
         List<Worker.Spec> out = new ArrayList<>();
         for (int i = 1; i <= clients; i++) {
-            LossPolicy policy = i % 3 == 2 ? LossPolicy.LOSE_AT_LOST : LossPolicy.LOSE_AT_SUSPENDED;
+            LossPolicy policy = memory ? null : i % 3 == 2 ? LossPolicy.LOSE_AT_LOST : LossPolicy.LOSE_AT_SUSPENDED;
             out.add(new Worker.Spec("c" + i, policy, i % 2 == 1, i <= children));
         }
         return out;
@@ -105,20 +135,27 @@ final class SafetyRun {
         long started = System.nanoTime();
         List<String> header = new ArrayList<>();
         Verdict verdict;
+        Workload workload = new Workload(config.workload(), config.keys(), st);
+        InMemoryLockService memory = config.memory() ? new InMemoryLockService() : null;
         try (StoreServer store = new StoreServer(history, stores);
-             Ensemble ensemble = config.cluster() ? Ensemble.cluster(3, tickMs) : Ensemble.single(tickMs)) {
-            List<Worker.Spec> specs = specs(config.clients(), config.children());
+             Ensemble ensemble = memory != null ? null
+                     : config.cluster() ? Ensemble.cluster(3, tickMs) : Ensemble.single(tickMs)) {
+            List<Worker.Spec> specs = specs(config.clients(), config.children(), memory != null);
             try {
                 for (Worker.Spec spec : specs) {
-                    clients.add(Client.start(spec, ensemble.addresses(), st, config.keys(),
-                            config.seed() * 31 + spec.id().hashCode(), store.port(), namespace, logDir));
+                    long seed = config.seed() * 31 + spec.id().hashCode();
+                    clients.add(memory != null ? Client.inMemory(spec, memory, st, workload, seed, store.port())
+                            : Client.start(spec, ensemble.addresses(), st, workload, config.keys(), seed, store.port(),
+                            namespace, logDir));
                 }
                 if (!Injector.await(() -> clients.stream().allMatch(c -> store.lastGrant(c.spec.id()) >= 0)
                         && store.lastLeaderCommit() >= 0, Duration.ofSeconds(90))) {
                     problems.add("not every client got a first grant, or no leader committed, within 90 s");
                 }
 
-                Injector injector = new Injector(history, store, ensemble, clients, st, random, problems);
+                Injector injector = memory != null
+                        ? new Injector(history, store, memory, clients, st, random, problems)
+                        : new Injector(history, store, ensemble, clients, st, random, problems);
                 List<Injector.Fault> kinds = config.faults() != null ? config.faults()
                         : Injector.supported(ensemble, config.children() > 0);
                 List<Injector.Fault> schedule = new ArrayList<>();
@@ -152,20 +189,26 @@ final class SafetyRun {
                 }
                 clients.forEach(Client::close);
             }
-            List<String> left = leftoverZnodes(ensemble.connectString(), namespace, Duration.ofSeconds(60));
+            List<String> left = memory != null ? heldKeys(memory)
+                    : leftoverZnodes(ensemble.connectString(), namespace, Duration.ofSeconds(60));
             history.record("injector", Event.Type.ZNODES, null, 0, 0, null, false, left.size(),
                     left.isEmpty() ? null : "left: " + left.subList(0, Math.min(20, left.size())));
 
             header.add("run " + tag + ": " + config);
-            header.add("ensemble " + ensemble.describe() + "; clients " + specs.stream()
+            header.add("ensemble " + (memory != null ? "none (one InMemoryLockService)" : ensemble.describe())
+                    + "; workload " + config.workload() + "; clients " + specs.stream()
                     .map(s -> s.id() + "(" + s.describe() + ")").toList());
             header.add("machine " + Runtime.getRuntime().availableProcessors() + " cores, Java "
                     + System.getProperty("java.version") + ", ZooKeeper " + org.apache.zookeeper.Version.getFullVersion()
                     + ", Curator " + CuratorFramework.class.getPackage().getImplementationVersion() + ", " + Instant.now());
             header.add("session timeout " + st + ", loss notice bound " + st.plus(config.lossMargin())
-                    + ", liveness bound " + config.livenessBound());
+                    + ", liveness bound " + config.livenessBound() + ", request margin " + config.requestMargin());
             header.add("replay: mvn -pl safety -am verify -Dtest=SafetyTest -Dsurefire.failIfNoSpecifiedTests=false"
                     + " -Dbaton.safety.seed=" + config.seed());
+        } finally {
+            if (memory != null) {
+                memory.close();
+            }
         }
         verdict = Checker.check(history.events(), st, config.lossMargin(), config.livenessBound(),
                 config.requestMargin());
@@ -179,6 +222,23 @@ final class SafetyRun {
         Files.writeString(dir.resolve("summary.txt"), Instant.now() + " " + summary + "\n", StandardCharsets.UTF_8,
                 StandardOpenOption.CREATE, StandardOpenOption.APPEND);
         return new Outcome(config, verdict, List.copyOf(problems), summary, log);
+    }
+
+    /**
+     * In-memory runs, once every client has stopped: the keys the workload uses that cannot be
+     * acquired exclusively at once (something was left holding or waiting for them).
+     */
+    private static List<String> heldKeys(InMemoryLockService memory) {
+        List<String> held = new ArrayList<>();
+        for (String k : Workload.TREE) {
+            Optional<Lease> lease = memory.tryAcquire(LockKey.parse(k));
+            if (lease.isPresent()) {
+                lease.get().close();
+            } else {
+                held.add(k);
+            }
+        }
+        return held;
     }
 
     /**

@@ -22,6 +22,12 @@ class SafetyTest {
         check(SafetyRun.run(SafetyRun.Config.shortRun("single", seed(System.nanoTime()), false)));
     }
 
+    /** The mixed workload on the in-memory implementation: every lease lost at random moments, and paused holders. */
+    @Test
+    void inMemoryMixedWorkloadUnderLossesAndPauses() throws Exception {
+        check(SafetyRun.run(SafetyRun.Config.memoryRun("memory", seed(System.nanoTime()))));
+    }
+
     @Test
     void threeServerClusterUnderLeaderAndFollowerKillsFreezesAndPauses() throws Exception {
         check(SafetyRun.run(SafetyRun.Config.shortRun("cluster", seed(System.nanoTime()), true)));

@@ -40,9 +40,12 @@ final class StoreClient implements Closeable {
         }
     }
 
-    /** A fenced operation; returns the value, or null if the store rejected the token. */
-    Long fenced(String op, String key, long token, long value) {
-        String answer = request("F " + op + " " + key + " " + token + " " + value);
+    /**
+     * A fenced operation, in {@code shared} mode or exclusive; returns the value, or null if the
+     * store rejected the token.
+     */
+    Long fenced(String op, String key, long token, long value, boolean shared) {
+        String answer = request("F " + op + " " + key + " " + token + " " + value + (shared ? " S" : ""));
         return answer.startsWith("OK ") ? Long.valueOf(answer.substring(3)) : null;
     }
 

@@ -10,7 +10,6 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -23,12 +22,17 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * <pre>
  * HELLO id                      CLIENT session detail...      SESSION session passwordHex
- * CONN state session            GRANT key token session [long-job]   LOST key token reason
- * RELEASE key token             CLOSED
- * JOB key token [long-job]      JOBEND key token              (not recorded)
- * F op key token value   -&gt;  OK value | STALE highest      (fenced store)
- * N op key value         -&gt;  OK value                      (naive store)
+ * CONN state session            REQUEST spec waitMs req       TIMEOUT spec req
+ * FAILED spec req exception     GRANT spec token session [req=N] [long-job] [granted=spec]
+ * LOST spec token reason        RELEASE spec token            CLOSED
+ * WORK spec token               JOB key token [long-job]      JOBEND key token   (not recorded)
+ * F op leaf token value [S] -&gt;  OK value | STALE highest   (fenced store; S: shared mode)
+ * N op leaf value           -&gt;  OK value                   (naive store)
  * </pre>
+ *
+ * <p>A spec names the keys of a lease with their modes, a leaf one register of the stores (see
+ * {@link Scopes}); WORK says that a section (or a section of the singleton job, on
+ * {@link Event#LEADER}) has read its registers and is working.
  *
  * <p>It also keeps what the fault injector needs to aim: each client's session credentials, where
  * each client is in its critical section, which client leads (GRANT, LOST and RELEASE on
@@ -37,8 +41,9 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 final class StoreServer implements Closeable {
     /**
-     * Where a client is: holding {@code key} with {@code token}, in {@code phase} (GRANTED, WORKING,
-     * WRITTEN), whether this section is a long job, and when (history time) the section started.
+     * Where a client is: holding {@code key} (a lease spec, or {@link Event#LEADER}) with
+     * {@code token}, in {@code phase} (GRANTED, WORKING, WRITTEN), whether this section is a long
+     * job, and when (history time) the section started.
      */
     record Section(String key, long token, String phase, boolean longJob, long started) {
         Section in(String newPhase) {
@@ -62,7 +67,7 @@ final class StoreServer implements Closeable {
     private final Map<String, Long> lastGrant = new HashMap<>();
     private final Map<String, Long> lastNewSession = new HashMap<>();
     private final Map<String, Long> lastSuspended = new HashMap<>();
-    private final Map<String, Set<String>> beganSince = new HashMap<>();
+    private final Map<String, Watch> watches = new HashMap<>();
     private final Map<String, Long> openTerms = new HashMap<>();
     private final Map<String, Section> jobs = new HashMap<>();
     private final Map<String, Long> jobsEnded = new HashMap<>();
@@ -139,15 +144,28 @@ final class StoreServer implements Closeable {
         return lastSuspended.getOrDefault(client, -1L);
     }
 
-    /** Starts tracking which clients begin a critical section on {@code key} from now on. */
-    synchronized void watchBegins(String key) {
-        beganSince.put(key, new HashSet<>());
+    /** Which registers a client's section covers (TRUE: only shared), and whether another has begun on one. */
+    private static final class Watch {
+        final Map<String, Boolean> leaves;
+        boolean otherBegan;
+
+        Watch(Map<String, Boolean> leaves) {
+            this.leaves = leaves;
+        }
     }
 
-    /** Whether a client other than {@code except} has had a BEGIN accepted on {@code key} since {@link #watchBegins}. */
-    synchronized boolean otherBegan(String key, String except) {
-        Set<String> who = beganSince.get(key);
-        return who != null && who.stream().anyMatch(c -> !c.equals(except));
+    /**
+     * Starts tracking whether a client other than {@code target} begins, in a conflicting mode, on
+     * one of the registers the section {@code spec} covers (see {@link Scopes#leaves}).
+     */
+    synchronized void watchBegins(String target, String spec) {
+        watches.put(target, new Watch(Scopes.leaves(spec)));
+    }
+
+    /** Whether, since {@link #watchBegins}, another client had a BEGIN accepted that conflicts with {@code target}'s section. */
+    synchronized boolean otherBegan(String target) {
+        Watch w = watches.get(target);
+        return w != null && w.otherBegan;
     }
 
     // ------------------------------------------------------------------------------ serving
@@ -202,9 +220,10 @@ final class StoreServer implements Closeable {
                 String op = w[1];
                 String key = w[2];
                 long token = Long.parseLong(w[3]);
-                Stores.Result r = stores.fenced(client, op, key, token, Long.parseLong(w[4]));
+                boolean shared = w.length > 5 && w[5].equals("S");
+                Stores.Result r = stores.fenced(client, op, key, token, Long.parseLong(w[4]), shared);
                 if (r.accepted()) {
-                    noteAccepted(client, op, key, token);
+                    noteAccepted(client, op, key, token, shared);
                 }
                 return (r.accepted() ? "OK " : "STALE ") + r.value();
             }
@@ -230,11 +249,31 @@ final class StoreServer implements Closeable {
                     }
                 }
                 return "OK";
+            case "REQUEST":
+                history.record(client, Event.Type.REQUEST, w[1], 0, 0, null, false, Long.parseLong(w[2]),
+                        "req=" + w[3]);
+                return "OK";
+            case "TIMEOUT":
+                history.record(client, Event.Type.TIMEOUT, w[1], 0, 0, null, false, 0, "req=" + w[2]);
+                return "OK";
+            case "FAILED":
+                history.record(client, Event.Type.FAILED, w[1], 0, 0, w[3], false, 0, "req=" + w[2]);
+                return "OK";
+            case "WORK":
+                synchronized (this) {
+                    Map<String, Section> where = w[1].equals(Event.LEADER) ? jobs : sections;
+                    Section s = where.get(client);
+                    if (s != null && s.token() == Long.parseLong(w[2])) {
+                        where.put(client, s.in("WORKING"));
+                    }
+                }
+                return "OK";
             case "GRANT": {
                 long token = Long.parseLong(w[2]);
-                boolean longJob = w.length > 4 && w[4].equals("long-job");
+                String flags = rest(line, 4);
+                boolean longJob = java.util.Arrays.asList(flags.split(" ")).contains("long-job");
                 history.record(client, Event.Type.GRANT, w[1], token, Long.parseLong(w[3]), null, false, 0,
-                        longJob ? "long-job" : null);
+                        flags.isEmpty() ? null : flags);
                 synchronized (this) {
                     if (w[1].equals(Event.LEADER)) {
                         openTerms.put(client, token);
@@ -276,22 +315,23 @@ final class StoreServer implements Closeable {
         }
     }
 
-    private synchronized void noteAccepted(String client, String op, String key, long token) {
+    private synchronized void noteAccepted(String client, String op, String key, long token, boolean shared) {
         boolean leader = key.equals(Event.LEADER);
         Map<String, Section> where = leader ? jobs : sections;
         Section s = where.get(client);
-        if (s != null && s.token() == token) {
-            if (op.equals("READ")) {
-                where.put(client, s.in("WORKING"));
-            } else if (op.equals("WRITE")) {
-                where.put(client, s.in("WRITTEN"));
-            }
+        if (s != null && s.token() == token && op.equals("WRITE")) {
+            where.put(client, s.in("WRITTEN"));
         }
         if (leader && op.equals("COMMIT")) {
             lastLeaderCommit = history.now();
         }
-        if (op.equals("BEGIN") && beganSince.containsKey(key)) {
-            beganSince.get(key).add(client);
+        if (op.equals("BEGIN")) {
+            watches.forEach((target, w) -> {
+                Boolean theirs = w.leaves.get(key);
+                if (!target.equals(client) && theirs != null && !(theirs && shared)) {
+                    w.otherBegan = true;
+                }
+            });
         }
     }
 

@@ -8,6 +8,7 @@ import dev.baton.lock.LockException;
 import dev.baton.lock.LockKey;
 import dev.baton.lock.LockLostException;
 import dev.baton.lock.LockOptions;
+import dev.baton.lock.LockService;
 import dev.baton.lock.LockTimeoutException;
 import dev.baton.lock.LossReason;
 import dev.baton.lock.zk.LossPolicy;
@@ -23,15 +24,23 @@ import org.apache.zookeeper.ZooKeeper;
 import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.HexFormat;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
 
 /**
- * One client of a safety run: its own ZooKeeper session and {@link ZkLockService}, looping over
- * random keys; in each critical section it begins, reads, works, writes the value read plus one,
- * and commits, on the fenced store (carrying its token) and on the naive store. Everything it
- * sees (grants, losses, releases, connection changes) is reported to the {@link StoreServer}.
+ * One client of a safety run: its own ZooKeeper session and {@link ZkLockService} (or, in an
+ * in-memory run, a share of one {@link dev.baton.lock.memory.InMemoryLockService}), looping over
+ * the requests its {@link Workload} draws. Each request is reported (REQUEST) before it is made and
+ * its outcome after (GRANT, TIMEOUT or FAILED). In each critical section it works on every leaf
+ * register its lease covers (see {@link Scopes}): it begins and reads each, works, then writes the
+ * value read plus one to each leaf it holds exclusively and commits each; a leaf it holds only
+ * shared is begun, read and committed, never written. Fenced operations carry its token and its
+ * mode at the leaf; the naive store sees the same reads and writes of the exclusive leaves.
+ * Everything it sees (grants, losses, releases, connection changes) is reported to the
+ * {@link StoreServer}.
  *
  * <p>Every client also joins the election {@value #ELECTION} on the same service and session, with
  * a singleton job ({@code WHILE_LEADER}) that runs the same section on the register
@@ -45,11 +54,14 @@ import java.util.concurrent.locks.LockSupport;
  * singleton job likewise ignores the interrupt that ends its term and finishes its section.
  */
 final class Worker implements Runnable {
-    /** What a client is: its id, loss policy, style, and whether it runs in a child JVM. */
+    /**
+     * What a client is: its id, loss policy (null in an in-memory run: there is no session),
+     * style, and whether it runs in a child JVM.
+     */
     record Spec(String id, LossPolicy policy, boolean stubborn, boolean child) {
         String describe() {
-            return "policy=" + policy + " style=" + (stubborn ? "stubborn" : "diligent") + " jvm="
-                    + (child ? "child" : "test");
+            return "policy=" + (policy == null ? "none" : policy) + " style=" + (stubborn ? "stubborn" : "diligent")
+                    + " jvm=" + (child ? "child" : "test");
         }
     }
 
@@ -59,14 +71,19 @@ final class Worker implements Runnable {
     private final Spec spec;
     private final String connectString;
     private final Duration sessionTimeout;
-    private final int keys;
+    private final Workload workload;
     private final long seed;
     private final int storePort;
     private final String namespace;
+    /** In an in-memory run: the service every client shares (not closed by a worker); else null. */
+    private final LockService shared;
     private volatile boolean stopping;
     private volatile boolean longJobNext;
     private volatile boolean longLeaderJobNext;
-    private volatile ZkLockService locks;
+    /** Closed while the injector "pauses" this in-memory client: sections stop before their writes. */
+    private final Object gate = new Object();
+    private boolean paused; // guarded by gate
+    private volatile LockService locks;
     private volatile StoreClient store;
     private LeaderElection election; // guarded by this
     private final Random jobRandom;
@@ -74,15 +91,30 @@ final class Worker implements Runnable {
     private volatile CuratorFramework curator;
     private long lastSession;
 
-    Worker(Spec spec, String connectString, Duration sessionTimeout, int keys, long seed, int storePort,
+    /** A client with its own ZooKeeper session, through {@code connectString}. */
+    Worker(Spec spec, String connectString, Duration sessionTimeout, Workload workload, long seed, int storePort,
            String namespace) {
+        this(spec, connectString, sessionTimeout, workload, seed, storePort, namespace, null);
+    }
+
+    /**
+     * A client of the in-memory {@code service}, shared by every client of the run;
+     * {@code sessionTimeout} only scales waits and long jobs.
+     */
+    Worker(Spec spec, LockService service, Duration sessionTimeout, Workload workload, long seed, int storePort) {
+        this(spec, null, sessionTimeout, workload, seed, storePort, null, service);
+    }
+
+    private Worker(Spec spec, String connectString, Duration sessionTimeout, Workload workload, long seed,
+                   int storePort, String namespace, LockService shared) {
         this.spec = spec;
         this.connectString = connectString;
         this.sessionTimeout = sessionTimeout;
-        this.keys = keys;
+        this.workload = workload;
         this.seed = seed;
         this.storePort = storePort;
         this.namespace = namespace;
+        this.shared = shared;
         this.jobRandom = new Random(seed * 17 + 1);
     }
 
@@ -132,9 +164,44 @@ final class Worker implements Runnable {
         election.runAsSingleton("safety-job", LeaderElection.Repeat.WHILE_LEADER, this::leaderJob);
     }
 
-    /** Asks the loop to end; it closes its service and reports CLOSED. */
+    /**
+     * In-memory runs: stops this client's sections just before their writes until {@link #unpause},
+     * as a process stop would, without interruption (a diligent section notices a loss only when
+     * it resumes).
+     */
+    void pause() {
+        synchronized (gate) {
+            paused = true;
+        }
+    }
+
+    void unpause() {
+        synchronized (gate) {
+            paused = false;
+            gate.notifyAll();
+        }
+    }
+
+    private void passGate() {
+        synchronized (gate) {
+            boolean interrupted = false;
+            while (paused) {
+                try {
+                    gate.wait();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** Asks the loop to end; it closes its service (its election, in an in-memory run) and reports CLOSED. */
     void stop() {
         stopping = true;
+        unpause();
         Thread t = thread;
         if (t != null) {
             t.interrupt();
@@ -144,6 +211,10 @@ final class Worker implements Runnable {
     @Override
     public void run() {
         thread = Thread.currentThread();
+        if (shared != null) {
+            runShared();
+            return;
+        }
         try (StoreClient store = new StoreClient(storePort, spec.id())) {
             CuratorFramework curator = CuratorFrameworkFactory.builder()
                     .connectString(connectString)
@@ -189,66 +260,202 @@ final class Worker implements Runnable {
         }
     }
 
-    private void loop(StoreClient store, ZkLockService locks) {
+    /** An in-memory client: the shared service stays open; its election is closed when the loop ends. */
+    private void runShared() {
+        try (StoreClient store = new StoreClient(storePort, spec.id())) {
+            store.request("CLIENT 0 " + spec.describe());
+            this.store = store;
+            this.locks = shared;
+            synchronized (this) {
+                join();
+            }
+            try {
+                loop(store, shared);
+            } finally {
+                synchronized (this) {
+                    if (election != null) {
+                        election.close(); // a term still going on ends as RESIGNED: RELEASE
+                        election = null;
+                    }
+                }
+            }
+            store.request("CLOSED");
+        } catch (UncheckedIOException e) {
+            // the store went away: the run is over
+        } catch (Exception e) {
+            throw new IllegalStateException(spec.id() + " failed", e);
+        }
+    }
+
+    /** One request of the loop: what it asked, its number, and whether it was granted. */
+    private static final class Attempt {
+        final Workload.Request request;
+        final long id;
+        final String spec;
+        final boolean longJob;
+        boolean granted;
+
+        Attempt(Workload.Request request, long id, boolean longJob) {
+            this.request = request;
+            this.id = id;
+            this.spec = request.spec();
+            this.longJob = longJob;
+        }
+
+        /** The options of the request: its wait, and for one key its mode. */
+        LockOptions options() {
+            LockOptions o = LockOptions.defaults().waitAtMost(request.maxWait());
+            return request.all() ? o : o.mode(request.keys().values().iterator().next());
+        }
+
+        LockKey key() {
+            return request.keys().keySet().iterator().next();
+        }
+    }
+
+    private void loop(StoreClient store, LockService locks) {
         Random random = new Random(seed);
-        LockOptions wait = LockOptions.defaults().waitAtMost(sessionTimeout.multipliedBy(2));
+        long requests = 0;
         while (!stopping) {
-            String key = "k" + random.nextInt(keys);
+            Workload.Request drawn = workload.next(random);
             boolean longJob = longJobNext;
             longJobNext = false;
+            if (longJob && drawn.maxWait().compareTo(sessionTimeout.multipliedBy(2)) < 0) {
+                // the injector waits for this job: let it wait its turn as long as a normal request
+                drawn = new Workload.Request(drawn.keys(), drawn.all(), sessionTimeout.multipliedBy(2));
+            }
             long work = longJob ? sessionTimeout.multipliedBy(2).toMillis() : 5 + random.nextInt(35);
+            Attempt a = new Attempt(drawn, ++requests, longJob);
+            store.request("REQUEST " + a.spec + " " + drawn.maxWait().toMillis() + " " + a.id);
             try {
                 if (spec.stubborn()) {
-                    stubbornSection(store, locks, key, wait, work, longJob);
+                    stubbornSection(store, locks, a, work);
                 } else {
-                    diligentSection(store, locks, key, wait, work, longJob);
+                    diligentSection(store, locks, a, work);
                 }
-            } catch (LockTimeoutException | LockLostException e) {
-                // a busy key, or an aborted critical section (its loss is reported by onLost)
+            } catch (LockTimeoutException e) {
+                ended(store, a, "TIMEOUT " + a.spec + " " + a.id);
+            } catch (LockLostException e) {
+                // an aborted critical section (its loss is reported by onLost)
+                ended(store, a, "FAILED " + a.spec + " " + a.id + " " + e.getClass().getSimpleName());
             } catch (InterruptedException e) {
+                ended(store, a, "FAILED " + a.spec + " " + a.id + " " + e.getClass().getSimpleName());
                 if (stopping) {
                     return;
                 }
             } catch (IllegalStateException e) {
+                ended(store, a, "FAILED " + a.spec + " " + a.id + " " + e.getClass().getSimpleName());
                 if (stopping) {
                     return;
                 }
                 throw e;
             } catch (LockException e) {
+                ended(store, a, "FAILED " + a.spec + " " + a.id + " " + e.getClass().getSimpleName());
                 LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(50)); // the ensemble is unreachable; try again
+            } catch (RuntimeException e) {
+                ended(store, a, "FAILED " + a.spec + " " + a.id + " " + e.getClass().getSimpleName());
+                throw e;
             }
         }
     }
 
-    private void diligentSection(StoreClient store, ZkLockService locks, String key, LockOptions wait, long work,
-                                 boolean longJob) throws InterruptedException {
-        locks.withLock(LockKey.of("safety", key), wait, lease -> {
-            granted(store, key, lease, longJob);
-            section(store, key, lease.token().value(), work, true);
-            finished(store, key, lease);
-            return null;
-        });
+    /** Reports how a request that was not granted ended; a long job asked for and not run is asked for again. */
+    private void ended(StoreClient store, Attempt a, String line) {
+        if (a.granted) {
+            return;
+        }
+        if (a.longJob) {
+            longJobNext = true;
+        }
+        store.request(line);
     }
 
-    private void stubbornSection(StoreClient store, ZkLockService locks, String key, LockOptions wait, long work,
-                                 boolean longJob) throws InterruptedException {
-        Lease lease = locks.acquire(LockKey.of("safety", key), wait);
+    private Lease acquire(LockService locks, Attempt a) throws InterruptedException {
+        return a.request.all() ? locks.acquireAll(a.request.keys(), a.options()) : locks.acquire(a.key(), a.options());
+    }
+
+    private void diligentSection(StoreClient store, LockService locks, Attempt a, long work)
+            throws InterruptedException {
+        if (!a.request.all()) {
+            locks.withLock(a.key(), a.options(), lease -> {
+                granted(store, a, lease);
+                section(store, a.spec, lease.token().value(), work, true);
+                finished(store, a.spec, lease);
+                return null;
+            });
+            return;
+        }
+        // withLock takes one key: the same, by hand, for a lease over several
+        try (Lease lease = acquire(locks, a)) {
+            Abort abort = new Abort(Thread.currentThread());
+            lease.onLost(abort);
+            granted(store, a, lease);
+            try {
+                section(store, a.spec, lease.token().value(), work, true);
+                finished(store, a.spec, lease);
+            } finally {
+                abort.finish();
+            }
+        }
+    }
+
+    /** Interrupts a diligent section when its lease is lost; never after {@link #finish}, whose interrupt it clears. */
+    private static final class Abort implements Consumer<LockLostException> {
+        private final Thread thread;
+        private boolean running = true;
+        private boolean interrupted;
+
+        Abort(Thread thread) {
+            this.thread = thread;
+        }
+
+        @Override
+        public synchronized void accept(LockLostException e) {
+            if (running) {
+                interrupted = true;
+                thread.interrupt();
+            }
+        }
+
+        synchronized void finish() {
+            running = false;
+            if (interrupted) {
+                Thread.interrupted();
+            }
+        }
+    }
+
+    private void stubbornSection(StoreClient store, LockService locks, Attempt a, long work)
+            throws InterruptedException {
+        Lease lease = acquire(locks, a);
         try {
-            granted(store, key, lease, longJob);
-            section(store, key, lease.token().value(), work, false);
-            finished(store, key, lease);
+            granted(store, a, lease);
+            section(store, a.spec, lease.token().value(), work, false);
+            finished(store, a.spec, lease);
         } finally {
             lease.close();
         }
     }
 
-    private void granted(StoreClient store, String key, Lease lease, boolean longJob) {
-        store.request("GRANT " + key + " " + lease.token().value() + " " + session() + (longJob ? " long-job" : ""));
-        lease.onLost(e -> store.request("LOST " + key + " " + e.token().value() + " " + e.reason()));
+    /**
+     * Reports the grant of a request (with {@code granted=...} when the lease's keys differ from
+     * what was asked) and registers the report of its loss.
+     */
+    private void granted(StoreClient store, Attempt a, Lease lease) {
+        a.granted = true;
+        String held = Workload.Request.spec(lease.keys());
+        boolean same = Scopes.parse(held).stream().sorted(java.util.Comparator.comparing(Scopes.Part::key)).toList()
+                .equals(Scopes.parse(a.spec).stream().sorted(java.util.Comparator.comparing(Scopes.Part::key)).toList());
+        store.request("GRANT " + a.spec + " " + lease.token().value() + " " + session() + " req=" + a.id
+                + (a.longJob ? " long-job" : "") + (same ? "" : " granted=" + held));
+        lease.onLost(e -> store.request("LOST " + a.spec + " " + e.token().value() + " " + e.reason()));
     }
 
     /** The session a grant was verified on: the reports of a session change may still be on their way. */
     private long session() {
+        if (curator == null) {
+            return 0;
+        }
         try {
             return curator.getZookeeperClient().getZooKeeper().getSessionId();
         } catch (Exception e) {
@@ -295,19 +502,32 @@ final class Worker implements Runnable {
     }
 
     /**
-     * Begin, read, work, write read+1, commit; stops at the first operation the fence rejects.
-     * Returns whether the commit was accepted.
+     * On every leaf {@code spec} covers: begin, read; then work; then write read+1 to each leaf
+     * held exclusively, and commit each leaf. Stops at the first operation the fence rejects.
+     * Returns whether every commit was accepted. A shared leaf's operations carry the shared mode
+     * and are never writes.
      */
-    private static boolean section(StoreClient store, String key, long t, long workMillis, boolean interruptible)
+    private boolean section(StoreClient store, String spec, long t, long workMillis, boolean interruptible)
             throws InterruptedException {
-        if (store.fenced("BEGIN", key, t, 0) == null) {
-            return false;
+        Map<String, Boolean> leaves = Scopes.leaves(spec);
+        Map<String, Long> read = new java.util.HashMap<>();
+        Map<String, Long> naive = new java.util.HashMap<>();
+        for (Map.Entry<String, Boolean> l : leaves.entrySet()) {
+            if (store.fenced("BEGIN", l.getKey(), t, 0, l.getValue()) == null) {
+                return false;
+            }
         }
-        Long value = store.fenced("READ", key, t, 0);
-        if (value == null) {
-            return false;
+        for (Map.Entry<String, Boolean> l : leaves.entrySet()) {
+            Long value = store.fenced("READ", l.getKey(), t, 0, l.getValue());
+            if (value == null) {
+                return false;
+            }
+            read.put(l.getKey(), value);
+            if (!l.getValue()) {
+                naive.put(l.getKey(), store.naive("READ", l.getKey(), 0));
+            }
         }
-        long naive = store.naive("READ", key, 0);
+        store.request("WORK " + spec + " " + t);
         if (interruptible) {
             Thread.sleep(workMillis);
         } else {
@@ -316,11 +536,24 @@ final class Worker implements Runnable {
                 LockSupport.parkNanos(left); // ignores interrupts, as careless code would
             }
         }
-        store.naive("WRITE", key, naive + 1); // what would happen without a fence
-        if (store.fenced("WRITE", key, t, value + 1) == null) {
-            return false;
+        passGate();
+        if (interruptible && Thread.interrupted()) {
+            throw new InterruptedException("lost while paused");
         }
-        return store.fenced("COMMIT", key, t, 0) != null;
+        for (Map.Entry<String, Boolean> l : leaves.entrySet()) {
+            if (!l.getValue()) {
+                store.naive("WRITE", l.getKey(), naive.get(l.getKey()) + 1); // what would happen without a fence
+                if (store.fenced("WRITE", l.getKey(), t, read.get(l.getKey()) + 1, false) == null) {
+                    return false;
+                }
+            }
+        }
+        for (Map.Entry<String, Boolean> l : leaves.entrySet()) {
+            if (store.fenced("COMMIT", l.getKey(), t, 0, l.getValue()) == null) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private void reportState(StoreClient store, CuratorFramework curator, ConnectionState state) {
