@@ -125,6 +125,8 @@ final class Checker {
         final String key;
         /** For a fault that hits every client: the client that was mid-job when it came, if named. */
         final String busy;
+        /** An in-memory PAUSE also loses every lease (detail {@code loseAll=reason}): it affects every client. */
+        final boolean losesAll;
         Event end;
 
         Fault(Event start) {
@@ -133,10 +135,11 @@ final class Checker {
             this.target = attr(start.detail(), "target");
             this.key = attr(start.detail(), "key");
             this.busy = attr(start.detail(), "busy");
+            this.losesAll = attr(start.detail(), "loseAll") != null;
         }
 
         boolean affects(String client) {
-            return GLOBAL_FAULTS.contains(kind) || Objects.equals(client, target);
+            return GLOBAL_FAULTS.contains(kind) || losesAll || Objects.equals(client, target);
         }
 
         /** Whether it was aimed at the elected leader's singleton job. */
@@ -723,7 +726,7 @@ final class Checker {
                 if (f == null) {
                     ref = trig.nanos();
                     from = "trigger";
-                } else if ("PAUSE".equals(f.kind) && f.end != null) {
+                } else if ("PAUSE".equals(f.kind) && f.end != null && l.grant.client().equals(f.target)) {
                     ref = f.end.nanos();
                     from = "end of " + f.name() + " #" + f.end.seq();
                 } else {

@@ -425,6 +425,9 @@ final class Injector {
         String key = aim.job().key();
         String detail = aim.describe();
         store.watchBegins(c, key);
+        if (memory != null) {
+            detail += " loseAll=" + LossReason.SESSION_EXPIRED; // it affects every client
+        }
         start(fault, id, detail);
         String lost = "";
         if (fault == Fault.PAUSE) {

@@ -379,8 +379,11 @@ final class Worker implements Runnable {
         if (!a.request.all()) {
             locks.withLock(a.key(), a.options(), lease -> {
                 granted(store, a, lease);
-                section(store, a.spec, lease.token().value(), work, true);
-                finished(store, a.spec, lease);
+                try {
+                    section(store, a.spec, lease.token().value(), work, true);
+                } finally {
+                    finished(store, a.spec, lease); // also when stopping interrupts the section
+                }
                 return null;
             });
             return;
@@ -392,9 +395,9 @@ final class Worker implements Runnable {
             granted(store, a, lease);
             try {
                 section(store, a.spec, lease.token().value(), work, true);
-                finished(store, a.spec, lease);
             } finally {
                 abort.finish();
+                finished(store, a.spec, lease);
             }
         }
     }
@@ -431,8 +434,8 @@ final class Worker implements Runnable {
         try {
             granted(store, a, lease);
             section(store, a.spec, lease.token().value(), work, false);
-            finished(store, a.spec, lease);
         } finally {
+            finished(store, a.spec, lease);
             lease.close();
         }
     }
@@ -491,9 +494,9 @@ final class Worker implements Runnable {
     }
 
     /**
-     * Reports RELEASE when the holder is done with a lease it still believes in, just before it
-     * closes it (so the history shows the holder's belief, not how long the close took); a lost
-     * lease was reported by its onLost listener.
+     * Reports RELEASE when the holder is done with a lease it still believes in (however its
+     * section ended), just before it closes it (so the history shows the holder's belief, not how
+     * long the close took); a lost lease was reported by its onLost listener.
      */
     private static void finished(StoreClient store, String key, Lease lease) {
         if (lease.isValid()) {
