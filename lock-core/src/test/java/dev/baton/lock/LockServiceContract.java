@@ -489,8 +489,6 @@ public abstract class LockServiceContract {
         assertMessage(NullPointerException.class, "waitAtMost", () -> s.acquire(key, (Duration) null));
         assertMessage(IllegalArgumentException.class, "negative", () -> s.acquire(key, Duration.ofMillis(-1)));
         assertMessage(NullPointerException.class, "body", () -> s.withLock(key, null));
-        assertMessage(UnsupportedOperationException.class, "SHARED",
-                () -> s.acquire(key, LockOptions.defaults().mode(LockMode.SHARED)));
         assertMessage(UnsupportedOperationException.class, "leaseTime",
                 () -> s.acquire(key, LockOptions.defaults().leaseTime(Duration.ofSeconds(1))));
         assertMessage(UnsupportedOperationException.class, "staleAfter",
