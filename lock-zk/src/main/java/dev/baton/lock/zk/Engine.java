@@ -160,11 +160,25 @@ final class Engine {
         }
     }
 
+    /**
+     * For tests: how many of the next successful multis have their answer lost, as if the
+     * connection broke after the server applied them (the client's socket is closed too).
+     */
+    static final java.util.concurrent.atomic.AtomicInteger LOSE_ANSWERS = new java.util.concurrent.atomic.AtomicInteger();
+
     /** Sends a {@code multi}; the future completes with its results or fails with its KeeperException. */
     static CompletableFuture<List<OpResult>> multi(ZooKeeper zk, List<Op> ops) {
         CompletableFuture<List<OpResult>> f = new CompletableFuture<>();
         zk.multi(ops, (rc, path, ctx, results) -> {
-            if (rc == KeeperException.Code.OK.intValue()) {
+            if (rc == KeeperException.Code.OK.intValue() && LOSE_ANSWERS.get() > 0
+                    && LOSE_ANSWERS.getAndDecrement() > 0) {
+                try {
+                    zk.getTestable().closeSocket();
+                } catch (java.io.IOException ignored) {
+                    // the lost answer is what matters
+                }
+                f.completeExceptionally(KeeperException.create(KeeperException.Code.CONNECTIONLOSS, path));
+            } else if (rc == KeeperException.Code.OK.intValue()) {
                 f.complete(results);
             } else {
                 f.completeExceptionally(failed(rc, ops, results));
