@@ -123,10 +123,13 @@ class ZkEngineTest {
             assertTrue(warm.isValid()); // parents exist, so the next multi is the first try
         }
         await().atMost(PATIENCE).until(() -> queue(key).isEmpty());
+        int createdBefore = observer.checkExists().forPath("/baton" + Engine.queuePath(key)).getCversion();
         Engine.LOSE_ANSWERS.set(1);
         try (Lease lease = s.acquire(key, Duration.ofSeconds(20))) {
             assertEquals(0, Engine.LOSE_ANSWERS.get(), "the answer was not lost: the test proves nothing");
             assertEquals(1, queue(key).size(), "nodes created twice: " + queue(key));
+            int changes = observer.checkExists().forPath("/baton" + Engine.queuePath(key)).getCversion() - createdBefore;
+            assertEquals(1, changes, "the queue changed more than once: the request was enqueued again, not adopted");
             Stat stat = observer.checkExists().forPath("/baton" + ZkLockService.nodeOf(lease));
             assertEquals(lease.token().value(), stat.getCzxid());
         }
