@@ -118,20 +118,22 @@ class ZkEngineTest {
     @Test
     void aMultiWhoseAnswerWasLostIsFoundByItsRequestIdNotCreatedTwice() throws Exception {
         ZkLockService s = service();
+        ZkLockService other = service();
         LockKey key = LockKey.parse("lost/answer/k");
-        try (Lease warm = s.acquire(key, Duration.ofSeconds(5))) {
-            assertTrue(warm.isValid()); // parents exist, so the next multi is the first try
-        }
-        await().atMost(PATIENCE).until(() -> queue(key).isEmpty());
-        int createdBefore = observer.checkExists().forPath("/baton" + Engine.queuePath(key)).getCversion();
-        Engine.LOSE_ANSWERS.set(1);
-        try (Lease lease = s.acquire(key, Duration.ofSeconds(20))) {
-            assertEquals(0, Engine.LOSE_ANSWERS.get(), "the answer was not lost: the test proves nothing");
-            assertEquals(1, queue(key).size(), "nodes created twice: " + queue(key));
-            int changes = observer.checkExists().forPath("/baton" + Engine.queuePath(key)).getCversion() - createdBefore;
-            assertEquals(1, changes, "the queue changed more than once: the request was enqueued again, not adopted");
-            Stat stat = observer.checkExists().forPath("/baton" + ZkLockService.nodeOf(lease));
-            assertEquals(lease.token().value(), stat.getCzxid());
+        LockOptions shared = LockOptions.defaults().mode(LockMode.SHARED).waitAtMost(Duration.ofSeconds(20));
+        try (Lease keepsTheQueue = other.acquire(key, shared)) { // so no container is missing or removed meanwhile
+            int createdBefore = observer.checkExists().forPath("/baton" + Engine.queuePath(key)).getCversion();
+            Engine.LOSE_ANSWERS.set(1);
+            try (Lease lease = s.acquire(key, shared)) {
+                assertEquals(0, Engine.LOSE_ANSWERS.get(), "the answer was not lost: the test proves nothing");
+                assertEquals(2, queue(key).size(), "nodes created twice: " + queue(key));
+                int changes = observer.checkExists().forPath("/baton" + Engine.queuePath(key)).getCversion()
+                        - createdBefore;
+                assertEquals(1, changes, "the queue changed more than once: enqueued again, not adopted");
+                Stat stat = observer.checkExists().forPath("/baton" + ZkLockService.nodeOf(lease));
+                assertEquals(lease.token().value(), stat.getCzxid());
+                assertTrue(keepsTheQueue.isValid() && lease.isValid());
+            }
         }
         await().atMost(PATIENCE).until(() -> queue(key).isEmpty());
     }
