@@ -61,14 +61,16 @@ import java.util.concurrent.TimeoutException;
  * }</pre>
  *
  * <p><b>Layout.</b> Under the namespace (default {@code /baton}), key {@code billing/account/42}
- * lives at {@code /baton/locks/billing/account/42}, and its queue of requests in the reserved child
- * {@code _q}, one ephemeral-sequential node per request (Curator's {@code InterProcessMutex}
- * algorithm: the oldest node holds the lock, each other node watches the one before it). Every
- * parent is a CONTAINER node, which the server deletes once empty, so locking many distinct keys
- * leaves nothing behind.
+ * lives at {@code /baton/locks/billing/account/42}. Its reserved child {@code _q} holds one
+ * ephemeral-sequential node per request that touches the key (the key itself, an ancestor of it,
+ * or a descendant: an intention), and {@code _s} a second node per request holding the key
+ * itself. Every parent is a CONTAINER node, which the server deletes once empty, so locking many
+ * distinct keys leaves nothing behind. The algorithm, and why it cannot deadlock, is in the
+ * package documentation.
  *
- * <p><b>Fencing token.</b> The czxid (creation zxid) of the holder's own lock node. It increases
- * from one holder of a key to the next: see {@link #acquireOnce}.
+ * <p><b>Fencing token.</b> The zxid of the one transaction that created all of a request's
+ * nodes. A request is granted only after every earlier conflicting request, at any level, has
+ * left, so conflicting grants get strictly increasing tokens.
  *
  * <p><b>Losing a lock.</b> A lock is held by this client's ZooKeeper session. Under the default
  * {@link LossPolicy#LOSE_AT_SUSPENDED} every lease is lost the moment Curator reports the
@@ -80,11 +82,10 @@ import java.util.concurrent.TimeoutException;
  *
  * <p><b>Threads.</b> Thread-safe. A lease may be closed from any thread. Do not call
  * {@code acquire} from a ZooKeeper or Curator callback: it blocks on replies those threads
- * deliver. Closing a lease waits (at most the connection timeout) for ZooKeeper to acknowledge
- * the release, except on a ZooKeeper event thread, where it only sends it.
- *
- * <p><b>Current behaviour:</b> keys are independent locks and only exclusive mode exists. Each
- * acquisition creates its own Curator mutex; no thread is kept per held lock.
+ * deliver. Closing a lease sends the release and returns without waiting for ZooKeeper's answer:
+ * this service's later requests are ordered after it; other clients see the key free once
+ * ZooKeeper has applied it (one round trip later, while the ensemble answers). No thread is kept
+ * per held lock.
  */
 public final class ZkLockService implements LockService {
     private static final Logger LOG = LoggerFactory.getLogger(ZkLockService.class);
