@@ -66,9 +66,11 @@ public interface Lease extends AutoCloseable {
 
     /**
      * Releases the lock. Idempotent; never throws for a lease that is already lost. After it
-     * returns the lease is no longer valid. If the lock store cannot be reached, the release
-     * completes in the background as soon as it can (and the store's session expiry removes the
-     * lock in any case).
+     * returns the lease is no longer valid, and later requests through the same service see the
+     * lock released. Other clients may see it released a moment later: an implementation may send
+     * the release without waiting for the lock store's answer (the ZooKeeper one does, to save a
+     * round trip), and if the store cannot be reached, the release completes in the background as
+     * soon as it can (the store's session expiry removes the lock in any case).
      */
     @Override
     void close();

@@ -16,9 +16,9 @@ import java.util.Optional;
  * {@link IllegalArgumentException} whose message names the offending segment and the rule, so a
  * bad name never reaches the lock store.
  *
- * <p><b>Current behaviour:</b> every key is an independent lock. A lock on {@code billing} does
- * <em>not</em> yet exclude a lock on {@code billing/account/42}; coarse-to-fine exclusion arrives
- * with the hierarchy work. Choose keys accordingly.
+ * <p>A lock on a key covers every key under it: an exclusive lock on {@code billing} excludes
+ * locks on {@code billing/account/42}, while {@code billing/account/42} and
+ * {@code billing/account/43} are independent (see {@link LockService}).
  *
  * <p>Instances are immutable and thread-safe; {@link #equals} and {@link #hashCode} compare the
  * segments.

@@ -11,6 +11,7 @@ import dev.baton.lock.LockService;
 import dev.baton.lock.LockTimeoutException;
 import dev.baton.lock.LossReason;
 import dev.baton.lock.internal.AbstractLease;
+import dev.baton.lock.internal.Granule;
 import dev.baton.lock.internal.Requests;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
@@ -21,7 +22,11 @@ import org.apache.curator.framework.state.SessionConnectionStateErrorPolicy;
 import org.apache.curator.framework.state.StandardConnectionStateErrorPolicy;
 import org.apache.curator.retry.ExponentialBackoffRetry;
 import org.apache.curator.utils.PathUtils;
+import org.apache.curator.utils.ZKPaths;
+import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
+import org.apache.zookeeper.OpResult;
+import org.apache.zookeeper.ZooKeeper;
 import org.apache.zookeeper.data.Stat;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -37,7 +42,6 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -57,14 +61,16 @@ import java.util.concurrent.TimeoutException;
  * }</pre>
  *
  * <p><b>Layout.</b> Under the namespace (default {@code /baton}), key {@code billing/account/42}
- * lives at {@code /baton/locks/billing/account/42}, and its queue of requests in the reserved child
- * {@code _q}, one ephemeral-sequential node per request (Curator's {@code InterProcessMutex}
- * algorithm: the oldest node holds the lock, each other node watches the one before it). Every
- * parent is a CONTAINER node, which the server deletes once empty, so locking many distinct keys
- * leaves nothing behind.
+ * lives at {@code /baton/locks/billing/account/42}. Its reserved child {@code _q} holds one
+ * ephemeral-sequential node per request that touches the key (the key itself, an ancestor of it,
+ * or a descendant: an intention), and {@code _s} a second node per request holding the key
+ * itself. Every parent is a CONTAINER node, which the server deletes once empty, so locking many
+ * distinct keys leaves nothing behind. The algorithm, and why it cannot deadlock, is in the
+ * package documentation.
  *
- * <p><b>Fencing token.</b> The czxid (creation zxid) of the holder's own lock node. It increases
- * from one holder of a key to the next: see {@link #acquireOnce}.
+ * <p><b>Fencing token.</b> The zxid of the one transaction that created all of a request's
+ * nodes. A request is granted only after every earlier conflicting request, at any level, has
+ * left, so conflicting grants get strictly increasing tokens.
  *
  * <p><b>Losing a lock.</b> A lock is held by this client's ZooKeeper session. Under the default
  * {@link LossPolicy#LOSE_AT_SUSPENDED} every lease is lost the moment Curator reports the
@@ -76,19 +82,16 @@ import java.util.concurrent.TimeoutException;
  *
  * <p><b>Threads.</b> Thread-safe. A lease may be closed from any thread. Do not call
  * {@code acquire} from a ZooKeeper or Curator callback: it blocks on replies those threads
- * deliver. Closing a lease waits (at most the connection timeout) for ZooKeeper to acknowledge
- * the release, except on a ZooKeeper event thread, where it only sends it.
- *
- * <p><b>Current behaviour:</b> keys are independent locks and only exclusive mode exists. Each
- * acquisition creates its own Curator mutex; no thread is kept per held lock.
+ * deliver. Closing a lease sends the release and returns without waiting for ZooKeeper's answer:
+ * this service's later requests are ordered after it; other clients see the key free once
+ * ZooKeeper has applied it (one round trip later, while the ensemble answers). No thread is kept
+ * per held lock.
  */
 public final class ZkLockService implements LockService {
     private static final Logger LOG = LoggerFactory.getLogger(ZkLockService.class);
 
-    static final String LOCKS = "/locks";
-    static final String QUEUE = "_q";
-
     private final CuratorFramework client;
+    private final Engine engine;
     private final CuratorFramework ownedClient;
     private final LossPolicy lossPolicy;
     private final Duration connectionTimeout;
@@ -117,16 +120,6 @@ public final class ZkLockService implements LockService {
     /** Paths of lost leases whose deletion has not been confirmed; retried on reconnection. */
     private final Set<String> orphans = ConcurrentHashMap.newKeySet();
 
-    /**
-     * Mutexes whose last attempt was not granted, by queue path, reused by the next attempt on the
-     * same key. A failed attempt leaves Curator's watch on its predecessor until that node
-     * changes; reusing the mutex reuses the same watcher object, which ZooKeeper's client keeps
-     * once per path, instead of piling up one per attempt. A granted mutex is never reused (its
-     * per-thread state would make the next acquire on that thread re-entrant).
-     */
-    private final ConcurrentMap<String, BatonMutex> spareMutexes = new ConcurrentHashMap<>();
-    static final int MAX_SPARE_MUTEXES = 1024;
-
     /** Why the service interrupted a waiting thread. */
     private enum Interruption { CLOSE, DEADLINE }
 
@@ -138,6 +131,7 @@ public final class ZkLockService implements LockService {
     private ZkLockService(CuratorFramework namespaced, CuratorFramework ownedClient, LossPolicy lossPolicy,
                           Duration connectionTimeout) {
         this.client = namespaced;
+        this.engine = new Engine(namespaced);
         this.ownedClient = ownedClient;
         this.lossPolicy = lossPolicy;
         this.connectionTimeout = connectionTimeout;
@@ -169,19 +163,54 @@ public final class ZkLockService implements LockService {
      * {@inheritDoc}
      *
      * <p>While the ensemble answers, the wait ends within {@code maxWait}. When it does not (the
-     * connection is down), Curator's retries could stretch a wait far beyond it; a watchdog on the
-     * monotonic clock ends any timed wait at most one connection timeout after its deadline, with
-     * {@link LockTimeoutException}. If the wait ended in the middle of a ZooKeeper call, the
-     * request's node is deleted in the background right after.
+     * connection is down), a watchdog on the monotonic clock ends any timed wait at most one
+     * connection timeout after its deadline, with {@link LockTimeoutException}. If the wait ended
+     * in the middle of a ZooKeeper call, the request's nodes are deleted in the background as soon
+     * as their fate is known.
      */
     @Override
     public Lease acquire(LockKey key, LockOptions options) throws InterruptedException {
         long deadline = Requests.begin(key, options);
+        return acquire(Map.of(key, options.mode()), key, options, deadline);
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>All the request's queue nodes, on every key and every ancestor, are created in one
+     * ZooKeeper {@code multi}; a request too large for one (deep keys, hundreds of keys) is
+     * refused before anything is sent.
+     */
+    @Override
+    public Lease acquireAll(Map<LockKey, LockMode> keys, LockOptions options) throws InterruptedException {
+        Map<LockKey, LockMode> ordered = Requests.checkAll(keys, options);
+        int bytes = 0;
+        for (LockKey level : Granule.plan(ordered).keySet()) {
+            bytes += 2 * (Engine.queuePath(level).length() + 40);
+        }
+        if (bytes > MAX_REQUEST_BYTES) {
+            throw new IllegalArgumentException("acquireAll of " + ordered.size() + " keys needs about " + bytes
+                    + " bytes of paths in one ZooKeeper transaction, more than the " + MAX_REQUEST_BYTES
+                    + " allowed: ask for fewer or shorter keys");
+        }
+        long deadline = Requests.deadline(options.waitAtMost().orElse(null));
+        if (Thread.interrupted()) {
+            throw new InterruptedException("Interrupted before acquiring " + ordered.keySet());
+        }
+        return acquire(ordered, ordered.keySet().iterator().next(), options, deadline);
+    }
+
+    /** Well under ZooKeeper's default 1 MB packet limit (jute.maxbuffer). */
+    static final int MAX_REQUEST_BYTES = 256 * 1024;
+
+    private Lease acquire(Map<LockKey, LockMode> keys, LockKey label, LockOptions options, long deadline)
+            throws InterruptedException {
+        Map<LockKey, Granule> plan = Granule.plan(keys);
         Thread me = Thread.currentThread();
         Waiter waiter = new Waiter();
         ScheduledFuture<?> watchdog = null;
         synchronized (stateLock) {
-            checkOpen(key);
+            checkOpen(label);
             waiting.put(me, waiter);
             long grace = Requests.remainingNanos(deadline) + connectionTimeout.toNanos();
             if (deadline != Long.MAX_VALUE && grace > 0) {
@@ -192,9 +221,9 @@ public final class ZkLockService implements LockService {
         try {
             while (true) {
                 if (Thread.interrupted()) {
-                    throw new InterruptedException("Interrupted while acquiring " + key);
+                    throw new InterruptedException("Interrupted while acquiring " + label);
                 }
-                ZkLease lease = acquireOnce(key, options, deadline);
+                ZkLease lease = acquireOnce(keys, plan, label, options, deadline);
                 if (lease != null) {
                     return lease;
                 }
@@ -205,10 +234,10 @@ public final class ZkLockService implements LockService {
                 why = waiter.interruption;
             }
             if (why == Interruption.CLOSE) {
-                throw new IllegalStateException("LockService closed while waiting for " + key, e);
+                throw new IllegalStateException("LockService closed while waiting for " + label, e);
             }
             if (why == Interruption.DEADLINE) {
-                LockTimeoutException timeout = new LockTimeoutException(key, options.waitAtMost().orElseThrow());
+                LockTimeoutException timeout = new LockTimeoutException(label, options.waitAtMost().orElseThrow());
                 timeout.initCause(e); // ZooKeeper did not answer in time
                 throw timeout;
             }
@@ -229,11 +258,6 @@ public final class ZkLockService implements LockService {
         }
     }
 
-    @Override
-    public Lease acquireAll(java.util.Map<LockKey, LockMode> keys, LockOptions options) {
-        throw new UnsupportedOperationException("acquireAll: not yet"); // TODO hierarchy engine
-    }
-
     /** Interrupts a thread still waiting in {@code acquire}, recording why; the first reason wins. */
     private void interrupt(Thread thread, Waiter waiter, Interruption why) {
         synchronized (stateLock) {
@@ -244,140 +268,453 @@ public final class ZkLockService implements LockService {
         }
     }
 
-    /**
-     * One attempt: enqueue a lock node, wait for it to come first, check that this session owns
-     * it, register the lease.
-     *
-     * <p>Why the token (the node's czxid) increases from holder to holder: the queue is served in
-     * sequence order, and a node's sequence number and its czxid are both assigned when the
-     * create is committed, so within one life of the queue node a later sequence has a later
-     * czxid. A node is granted only when every node with a lower sequence has been deleted, so
-     * the next holder's node is younger than the previous holder's, and its czxid larger. When
-     * the (container) queue node is deleted and recreated its sequence restarts, but it is
-     * deleted only once empty, so every node of the new life is created after every node of the
-     * old one: the czxid keeps growing. Nodes are found by the random prefix of Curator's
-     * protected mode, never by sequence number alone.
-     *
-     * @return the lease, or null to try again (the grant could not be trusted)
-     */
-    private ZkLease acquireOnce(LockKey key, LockOptions options, long deadline) throws InterruptedException {
-        String queue = queuePath(key);
-        BatonMutex spare = spareMutexes.remove(queue);
-        BatonMutex mutex = spare != null ? spare : new BatonMutex(client, queue);
-        boolean granted = false;
-        try {
-            if (deadline == Long.MAX_VALUE) {
-                mutex.acquire();
-                granted = true;
-            } else {
-                long nanos = Requests.remainingNanos(deadline);
-                granted = mutex.acquire((nanos + 999_999) / 1_000_000, TimeUnit.MILLISECONDS);
-            }
-        } catch (KeeperException.NoNodeException e) {
-            // our queue node vanished under us (session expired while waiting): enqueue again
-            LOG.debug("Lock node for {} vanished while waiting; retrying", key, e);
-            return retryOrTimeOut(key, options, deadline);
-        } catch (Exception e) {
-            // an acquire that ends in an exception (an interrupt, above all) may have stopped
-            // between creating its key's parent containers and its lock node
-            sweepNeverUsed(key);
-            throw failure(key, e);
-        } finally {
-            if (!granted && spareMutexes.size() < MAX_SPARE_MUTEXES) {
-                spareMutexes.putIfAbsent(queue, mutex);
-            }
-        }
-        if (!granted) {
-            // Curator has deleted our node before returning false; it returns false at once when
-            // its client is closed, and it times the wait on the wall clock: our deadline decides
-            if (client.getState() != CuratorFrameworkState.STARTED) {
-                synchronized (stateLock) {
-                    if (closed) {
-                        throw new IllegalStateException("LockService closed while waiting for " + key);
-                    }
-                }
-                throw new LockException("Could not acquire " + key + ": the Curator client is " + client.getState());
-            }
-            return retryOrTimeOut(key, options, deadline);
-        }
-        String node = mutex.lockNode();
-        long[] epoch = epoch();
-        Stat stat;
+    /** One request's nodes and progress; used by one acquiring thread. */
+    private static final class Request {
+        final Map<LockKey, Granule> plan;
+        final List<Map.Entry<LockKey, Granule>> levels;
+        final Engine.Waiting waiting = new Engine.Waiting();
+        String id;
+        /** The multi in flight or done; null before the first. */
+        CompletableFuture<List<OpResult>> multi;
+        /** Our nodes, relative paths, once known; our node's sequence in each level's queue. */
+        List<String> nodes;
+        long[] ownSequence;
+        long zxid;
         long sessionId;
-        try {
-            stat = client.checkExists().forPath(node);
-            // read after the stat: if the session changed before this line, the owner cannot match
-            sessionId = client.getZookeeperClient().getZooKeeper().getSessionId();
-        } catch (Exception e) {
-            deleteNode(node);
-            throw failure(key, e);
+        long[] epoch;
+        boolean madeContainers;
+
+        Request(Map<LockKey, Granule> plan, String id) {
+            this.plan = plan;
+            this.levels = new ArrayList<>(plan.entrySet());
+            this.id = id;
         }
-        if (stat == null || stat.getEphemeralOwner() != sessionId) {
-            // A "phantom" grant: the node Curator granted us is gone, or belongs to an earlier
-            // session of this client (Curator can grant a waiter on a node left by its own expired
-            // session). Holding it would let another client in when that session's expiry removes
-            // it. Drop it and queue again.
-            LOG.warn("Refusing grant of {} on {}: node owner {} is not this session 0x{}", key, node,
-                    stat == null ? "(gone)" : "0x" + Long.toHexString(stat.getEphemeralOwner()),
-                    Long.toHexString(sessionId));
-            deleteNode(node);
-            return retryOrTimeOut(key, options, deadline);
+    }
+
+    /** Thrown inside an attempt when its session is gone: start again on the next one. */
+    private static final class SessionGone extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        SessionGone() {
+            super(null, null, false, false);
         }
-        ZkLease lease = new ZkLease(key, FencingToken.of(stat.getCzxid()), node, sessionId);
-        LossReason refused = register(lease, epoch);
-        if (refused == null) {
-            return lease;
-        }
-        deleteNode(node);
-        if (refused == LossReason.SERVICE_CLOSED) {
-            throw new IllegalStateException("LockService closed while acquiring " + key);
-        }
-        // the connection was suspended or the session lost while we checked the grant: start over
-        return retryOrTimeOut(key, options, deadline);
     }
 
     /**
-     * Deletes the container an interrupted acquire may have left empty and never used.
+     * One attempt on one ZooKeeper session: enqueue the request's nodes in one multi, then check
+     * each level, coarse first, waiting for the node that blocks it until none does.
      *
-     * <p>Curator creates a lock node's missing parents one level at a time, as CONTAINER nodes.
-     * An acquire interrupted between two of those creates leaves the deepest one without ever a
-     * child, and the server removes only containers that have had one (unless
-     * {@code znode.container.maxNeverUsedIntervalMs} is set): measured here, interrupted acquires
-     * on fresh keys left one such node for about one acquire in ten. Deleting that deepest node is
-     * enough: its parent has then had a child and is empty, so the server's cleanup takes it and
-     * everything above. Runs on its own thread, since the failed thread may be interrupted. A
-     * client that has just created the container for itself sees NoNode, which Curator and the
-     * acquire loop answer by creating it again.
+     * @return the lease, or null to try again (the session ended, or the grant could not be trusted)
      */
-    private void sweepNeverUsed(LockKey key) {
-        List<String> chain = new ArrayList<>();
-        chain.add(queuePath(key));
-        for (LockKey k = key; k != null; k = k.parent().orElse(null)) {
-            chain.add(LOCKS + "/" + k);
+    private ZkLease acquireOnce(Map<LockKey, LockMode> keys, Map<LockKey, Granule> plan, LockKey label,
+                                LockOptions options, long deadline) throws InterruptedException {
+        ZooKeeper zk;
+        try {
+            zk = client.getZookeeperClient().getZooKeeper();
+        } catch (Exception e) {
+            throw failure(label, e);
         }
-        chain.add(LOCKS);
+        Request r = new Request(plan, engine.newRequestId());
+        boolean granted = false;
+        try {
+            List<CompletableFuture<List<String>>> listings = enqueue(zk, r, label, options, deadline);
+            for (int i = 0; i < r.levels.size(); i++) {
+                List<String> kids = listings == null ? null : await(listings.get(i));
+                while (true) {
+                    if (kids == null) {
+                        r.epoch = epoch();
+                        kids = await(Engine.children(zk, engine.full(listed(r, i))));
+                    }
+                    String blocker = blocker(zk, r, i, kids);
+                    if (blocker == null) {
+                        break;
+                    }
+                    long left = Requests.remainingNanos(deadline);
+                    if (left <= 0) {
+                        throw new LockTimeoutException(label, options.waitAtMost().orElseThrow());
+                    }
+                    if (engine.watch(zk, blocker, r.waiting)) {
+                        try {
+                            r.waiting.await(left);
+                        } finally {
+                            engine.unwatch(blocker, r.waiting);
+                        }
+                    }
+                    kids = null;
+                }
+            }
+            ZkLease lease = new ZkLease(keys, FencingToken.of(r.zxid), r.nodes, r.sessionId);
+            LossReason refused = register(lease, r.epoch);
+            if (refused == null) {
+                granted = true;
+                return lease;
+            }
+            if (refused == LossReason.SERVICE_CLOSED) {
+                throw new IllegalStateException("LockService closed while acquiring " + label);
+            }
+            // the connection was suspended or the session lost while we checked the grant: start over
+            return retryOrTimeOut(label, options, deadline);
+        } catch (SessionGone gone) {
+            LOG.debug("Session ended while acquiring {}; trying again on the next", label);
+            return retryOrTimeOut(label, options, deadline);
+        } catch (KeeperException e) {
+            throw failure(label, e);
+        } finally {
+            if (!granted) {
+                abandon(r, label);
+            }
+        }
+    }
+
+    /** The path whose children decide level {@code i}: the queue for a strong granule, else the strong index. */
+    private static String listed(Request r, int i) {
+        Map.Entry<LockKey, Granule> level = r.levels.get(i);
+        return level.getValue().isStrong() ? Engine.queuePath(level.getKey()) : Engine.strongPath(level.getKey());
+    }
+
+    /**
+     * Creates the request's nodes in one multi and sends, right behind it, the listing of every
+     * level: the server answers one session's requests in order, so the listings see the new
+     * nodes and an uncontended grant costs one round trip.
+     *
+     * @return the listings sent behind the multi, or null if the nodes were found after a
+     *     connection loss (list again)
+     */
+    private List<CompletableFuture<List<String>>> enqueue(ZooKeeper zk, Request r, LockKey label, LockOptions options,
+                                                          long deadline)
+            throws InterruptedException, KeeperException, SessionGone {
+        int missingParents = 0;
+        while (true) {
+            r.epoch = epoch();
+            r.multi = Engine.multi(zk, engine.enqueueOps(r.plan, r.id));
+            List<CompletableFuture<List<String>>> listings = new ArrayList<>(r.levels.size());
+            for (int i = 0; i < r.levels.size(); i++) {
+                listings.add(Engine.children(zk, engine.full(listed(r, i))));
+            }
+            KeeperException.Code code;
+            try {
+                List<OpResult> results = r.multi.get();
+                created(zk, r, results);
+                return listings;
+            } catch (ExecutionException e) {
+                KeeperException ke = (KeeperException) e.getCause();
+                code = ke.code();
+                if (code == KeeperException.Code.NONODE) {
+                    makeParent(ke.getPath(), label);
+                    r.madeContainers = true;
+                    // part of trying once, even with no time to wait; bounded, as the server may
+                    // remove an empty container again right after we made it
+                    if (++missingParents <= 2 * r.levels.size() + 8) {
+                        continue;
+                    }
+                } else if (code == KeeperException.Code.CONNECTIONLOSS || code == KeeperException.Code.OPERATIONTIMEOUT) {
+                    if (findOwnNodes(zk, r, label, deadline)) {
+                        return null;
+                    }
+                    // not found; if that is because time ran out, look again in the background
+                    purgeLater(r.plan, r.id);
+                    r.id = engine.newRequestId();
+                } else if (code == KeeperException.Code.SESSIONEXPIRED || code == KeeperException.Code.SESSIONMOVED) {
+                    throw new SessionGone();
+                } else {
+                    throw ke;
+                }
+            }
+            if (Requests.remainingNanos(deadline) <= 0) {
+                throw new LockTimeoutException(label, options.waitAtMost().orElseThrow());
+            }
+        }
+    }
+
+    /** Records the nodes a successful multi created; their common czxid is the request's zxid. */
+    private void created(ZooKeeper zk, Request r, List<OpResult> results) {
+        List<String> nodes = new ArrayList<>(results.size());
+        for (OpResult result : results) {
+            nodes.add(((OpResult.CreateResult) result).getPath());
+        }
+        r.zxid = ((OpResult.CreateResult) results.get(0)).getStat().getCzxid();
+        ownNodes(r, nodes);
+        r.sessionId = zk.getSessionId();
+    }
+
+    /** Stores our nodes (full paths, in enqueueOps order) as relative paths, and our queue sequences. */
+    private void ownNodes(Request r, List<String> fullPaths) {
+        List<String> relative = new ArrayList<>(fullPaths.size());
+        long[] own = new long[r.levels.size()];
+        int op = 0;
+        for (int i = 0; i < r.levels.size(); i++) {
+            String q = fullPaths.get(op++);
+            own[i] = Engine.sequenceOf(q);
+            relative.add(engine.relative(q));
+            if (r.levels.get(i).getValue().isStrong()) {
+                relative.add(engine.relative(fullPaths.get(op++)));
+            }
+        }
+        r.nodes = relative;
+        r.ownSequence = own;
+    }
+
+    /**
+     * After a connection loss hid a multi's answer: did it create our nodes? A {@code sync} first
+     * brings the server we now talk to up to date with the leader, then the levels' queues are
+     * listed for nodes carrying our request id. A multi is all or nothing, so one found node means
+     * all were created; they are adopted (the request keeps its place) rather than created twice.
+     *
+     * @return true if the nodes exist (now recorded in {@code r}), false if the multi did not apply
+     */
+    private boolean findOwnNodes(ZooKeeper zk, Request r, LockKey label, long deadline)
+            throws InterruptedException, KeeperException, SessionGone {
+        while (true) {
+            try {
+                CompletableFuture<Void> synced = new CompletableFuture<>();
+                zk.sync(engine.full(Engine.LOCKS), (rc, path, ctx) -> {
+                    if (rc == KeeperException.Code.OK.intValue()) {
+                        synced.complete(null);
+                    } else {
+                        synced.completeExceptionally(KeeperException.create(KeeperException.Code.get(rc), path));
+                    }
+                }, null);
+                await(synced);
+                List<String> found = new ArrayList<>();
+                for (Map.Entry<LockKey, Granule> level : r.levels) {
+                    String q = Engine.queuePath(level.getKey());
+                    for (String name : await(Engine.children(zk, engine.full(q)))) {
+                        if (Engine.belongsTo(name, r.id)) {
+                            found.add(engine.full(q + "/" + name));
+                        }
+                    }
+                    if (level.getValue().isStrong()) {
+                        String s = Engine.strongPath(level.getKey());
+                        for (String name : await(Engine.children(zk, engine.full(s)))) {
+                            if (Engine.belongsTo(name, r.id)) {
+                                found.add(engine.full(s + "/" + name));
+                            }
+                        }
+                    }
+                }
+                if (found.isEmpty()) {
+                    return false;
+                }
+                Stat stat = await(Engine.stat(zk, found.get(0)));
+                if (stat == null || stat.getEphemeralOwner() != zk.getSessionId()) {
+                    throw new SessionGone(); // deleted under us: only a session's end does that
+                }
+                r.zxid = stat.getCzxid();
+                r.sessionId = zk.getSessionId();
+                ownNodes(r, found);
+                LOG.debug("Found request {} for {} after a connection loss", r.id, label);
+                return true;
+            } catch (KeeperException e) {
+                if (e.code() != KeeperException.Code.CONNECTIONLOSS && e.code() != KeeperException.Code.OPERATIONTIMEOUT) {
+                    throw e;
+                }
+                if (Requests.remainingNanos(deadline) <= 0) {
+                    // cannot tell: abandon() will look for the nodes in the background
+                    return false;
+                }
+            }
+        }
+    }
+
+    /**
+     * The node that blocks level {@code i}, as a full path, or null if none does.
+     *
+     * <p>For a strong granule the level's queue lists every request on the key: the blocker is
+     * the latest node before ours whose granule is incompatible with ours. For an intention the
+     * strong index lists only requests holding the key itself (few, however many finer keys are
+     * held): nodes there are in creation order, so the first incompatible one still present
+     * decides, by its czxid: created before our request, it blocks; after, nothing does.
+     */
+    private String blocker(ZooKeeper zk, Request r, int i, List<String> kids)
+            throws InterruptedException, KeeperException, SessionGone {
+        Map.Entry<LockKey, Granule> level = r.levels.get(i);
+        Granule mine = level.getValue();
+        if (mine.isStrong()) {
+            long own = r.ownSequence[i];
+            String best = null;
+            long bestSeq = -1;
+            boolean sawOwn = false;
+            for (String name : kids) {
+                if (Engine.belongsTo(name, r.id)) {
+                    sawOwn = true;
+                    continue;
+                }
+                Granule g = Engine.granuleOf(name);
+                long seq = Engine.sequenceOf(name);
+                if (g != null && seq < own && seq > bestSeq && !mine.compatibleWith(g)) {
+                    best = name;
+                    bestSeq = seq;
+                }
+            }
+            if (!sawOwn) {
+                throw new SessionGone(); // our node is gone: only the end of our session deletes it
+            }
+            return best == null ? null : engine.full(Engine.queuePath(level.getKey()) + "/" + best);
+        }
+        List<String> candidates = new ArrayList<>();
+        for (String name : kids) {
+            Granule g = Engine.granuleOf(name);
+            if (g != null && !mine.compatibleWith(g) && !Engine.belongsTo(name, r.id)) {
+                candidates.add(name);
+            }
+        }
+        candidates.sort(java.util.Comparator.comparingLong(Engine::sequenceOf));
+        for (String name : candidates) {
+            String path = engine.full(Engine.strongPath(level.getKey()) + "/" + name);
+            Stat stat = await(Engine.stat(zk, path));
+            if (stat != null) {
+                return stat.getCzxid() < r.zxid ? path : null;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Waits for a ZooKeeper answer; unwraps its KeeperException, and turns the end of the
+     * session into {@link SessionGone}.
+     */
+    private static <T> T await(CompletableFuture<T> answer) throws InterruptedException, KeeperException, SessionGone {
+        try {
+            return answer.get();
+        } catch (ExecutionException e) {
+            KeeperException ke = (KeeperException) e.getCause();
+            if (ke.code() == KeeperException.Code.SESSIONEXPIRED || ke.code() == KeeperException.Code.SESSIONMOVED) {
+                throw new SessionGone();
+            }
+            throw ke;
+        }
+    }
+
+    /** Creates the missing parent of a queue node (and its parents), as CONTAINER nodes. */
+    private void makeParent(String fullPath, LockKey label) throws InterruptedException {
+        String parent = ZKPaths.getPathAndNode(fullPath).getPath();
+        String relative = engine.relative(parent);
+        try {
+            client.create().creatingParentContainersIfNeeded().withMode(CreateMode.CONTAINER).forPath(relative);
+        } catch (KeeperException.NodeExistsException raced) {
+            // someone else made it
+        } catch (Exception e) {
+            throw failure(label, e);
+        }
+    }
+
+    /**
+     * Cleans up after a request that will not be granted: deletes its nodes in the background
+     * once their fate is known (now, when the multi returns, or, after an unanswered multi, by
+     * looking them up by request id), and sweeps containers made for it that were never used.
+     */
+    private void abandon(Request r, LockKey label) {
+        if (r.nodes != null) {
+            deleteNodes(r.nodes);
+        } else if (r.multi != null) {
+            // unanswered when we stopped waiting, or answered before its results were recorded
+            String id = r.id;
+            r.multi.whenComplete((results, e) -> {
+                if (results != null) {
+                    List<String> nodes = new ArrayList<>(results.size());
+                    for (OpResult result : results) {
+                        nodes.add(engine.relative(((OpResult.CreateResult) result).getPath()));
+                    }
+                    deleteNodes(nodes);
+                } else if (e instanceof KeeperException.ConnectionLossException
+                        || e instanceof KeeperException.OperationTimeoutException) {
+                    purgeLater(r.plan, id);
+                }
+            });
+        }
+        if (r.madeContainers || r.nodes == null) {
+            sweepNeverUsed(r.plan.keySet());
+        }
+    }
+
+    /** Looks for, and deletes, the nodes of a request whose multi went unanswered. */
+    private void purgeLater(Map<LockKey, Granule> plan, String id) {
+        List<String> parents = new ArrayList<>();
+        for (Map.Entry<LockKey, Granule> level : plan.entrySet()) {
+            parents.add(Engine.queuePath(level.getKey()));
+            if (level.getValue().isStrong()) {
+                parents.add(Engine.strongPath(level.getKey()));
+            }
+        }
         try {
             sweeper.execute(() -> {
                 try {
-                    for (String path : chain) {
-                        Stat stat = client.checkExists().forPath(path);
-                        if (stat == null) {
-                            continue; // look one level up
+                    client.sync().forPath(Engine.LOCKS);
+                    List<String> found = new ArrayList<>();
+                    for (String parent : parents) {
+                        try {
+                            for (String name : client.getChildren().forPath(parent)) {
+                                if (Engine.belongsTo(name, id)) {
+                                    found.add(parent + "/" + name);
+                                }
+                            }
+                        } catch (KeeperException.NoNodeException none) {
+                            // nothing of ours there
                         }
-                        if (stat.getCversion() == 0 && stat.getNumChildren() == 0) {
-                            client.delete().quietly().forPath(path);
-                            LOG.debug("Deleted never-used container {}", path);
-                        }
-                        return; // the deepest existing node decides
                     }
-                } catch (KeeperException.NotEmptyException raced) {
-                    // someone is using it after all
+                    if (!found.isEmpty()) {
+                        LOG.debug("Deleting {} node(s) of abandoned request {}", found.size(), id);
+                        deleteNodes(found);
+                    }
                 } catch (Exception e) {
-                    LOG.debug("Could not sweep containers of {}", key, e);
+                    LOG.debug("Could not look for the nodes of abandoned request {}", id, e);
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            // the service is closing and its session will end: the nodes go with it
+        }
+    }
+
+    /**
+     * Deletes the containers an abandoned acquire may have left empty and never used.
+     *
+     * <p>Parents are created one level at a time, as CONTAINER nodes. An acquire interrupted
+     * between two of those creates, or whose multi failed after them, can leave one without ever
+     * a child, and the server removes only containers that have had one (unless
+     * {@code znode.container.maxNeverUsedIntervalMs} is set): measured here, interrupted acquires
+     * on fresh keys left one such node for about one acquire in ten. For each level the reserved
+     * children, then the deepest existing key node, are checked; deleting a never-used node is
+     * enough, since its parent has then had a child and is empty, so the server's cleanup takes
+     * it and everything above. Runs on its own thread, since the failed thread may be
+     * interrupted. A client that has just created a container for itself sees NoNode, which the
+     * acquire loop answers by creating it again.
+     */
+    private void sweepNeverUsed(java.util.Collection<LockKey> levels) {
+        List<LockKey> deepestFirst = new ArrayList<>(levels);
+        deepestFirst.sort(Granule.ORDER.reversed());
+        try {
+            sweeper.execute(() -> {
+                for (LockKey key : deepestFirst) {
+                    try {
+                        deleteIfNeverUsed(Engine.queuePath(key));
+                        deleteIfNeverUsed(Engine.strongPath(key));
+                        for (LockKey k = key; k != null; k = k.parent().orElse(null)) {
+                            Stat stat = client.checkExists().forPath(Engine.keyPath(k));
+                            if (stat != null) {
+                                deleteIfNeverUsed(Engine.keyPath(k));
+                                break; // the deepest existing node decides
+                            }
+                        }
+                    } catch (Exception e) {
+                        LOG.debug("Could not sweep containers of {}", key, e);
+                    }
                 }
             });
         } catch (java.util.concurrent.RejectedExecutionException closing) {
             // the service is closing; the session's end cannot remove containers, but nothing is lost
+        }
+    }
+
+    private void deleteIfNeverUsed(String path) throws Exception {
+        Stat stat = client.checkExists().forPath(path);
+        if (stat != null && stat.getCversion() == 0 && stat.getNumChildren() == 0) {
+            try {
+                client.delete().withVersion(stat.getVersion()).forPath(path);
+                LOG.debug("Deleted never-used container {}", path);
+            } catch (KeeperException.NotEmptyException | KeeperException.NoNodeException
+                     | KeeperException.BadVersionException raced) {
+                // someone is using it after all, or it is gone
+            }
         }
     }
 
@@ -445,6 +782,7 @@ public final class ZkLockService implements LockService {
 
     private void stateChanged(ConnectionState state) {
         LOG.debug("Connection state {}", state);
+        engine.wakeAll(); // waiting requests look again, and learn of a session's end
         switch (state) {
             case SUSPENDED:
             case READ_ONLY:
@@ -536,8 +874,8 @@ public final class ZkLockService implements LockService {
             }
         }
         loseAll(victims, LossReason.SESSION_EXPIRED);
-        for (String path : orphans) {
-            deleteNode(path);
+        if (!orphans.isEmpty()) {
+            deleteNodes(new ArrayList<>(orphans));
         }
     }
 
@@ -563,8 +901,8 @@ public final class ZkLockService implements LockService {
         for (ZkLease lease : victims) {
             if (lease.markLost(reason)) {
                 ended.add(lease);
-                orphans.add(lease.node);
-                deleteNode(lease.node);
+                orphans.addAll(lease.nodes);
+                deleteNodes(lease.nodes);
             }
         }
         LOG.info("Lost {} lease(s): {}", ended.size(), reason);
@@ -612,34 +950,61 @@ public final class ZkLockService implements LockService {
     // ---------------------------------------------------------------------------- release, close
 
     /**
-     * Deletes a lock node in the background, guaranteed: Curator retries until it succeeds or
-     * the node is gone. The future completes when the first attempt has been answered.
+     * Deletes a request's nodes (relative paths) in the background, in one multi on the current
+     * session, sent before this returns: the session's later requests are ordered after it. If
+     * that fails (connection trouble, or a node already gone), each node is deleted on its own
+     * with Curator's guaranteed delete, which retries until it lands or the node is gone. The
+     * future completes when the first attempt has been answered.
      */
-    private CompletableFuture<Void> deleteNode(String path) {
+    private CompletableFuture<Void> deleteNodes(List<String> nodes) {
         CompletableFuture<Void> answered = new CompletableFuture<>();
+        List<String> full = new ArrayList<>(nodes.size());
+        for (String node : nodes) {
+            full.add(engine.full(node));
+        }
         try {
-            client.delete().quietly().guaranteed().inBackground((c, event) -> {
-                int rc = event.getResultCode();
-                if (rc == KeeperException.Code.OK.intValue() || rc == KeeperException.Code.NONODE.intValue()) {
-                    orphans.remove(path);
+            Engine.deleteAll(client.getZookeeperClient().getZooKeeper(), full).whenComplete((rc, e) -> {
+                if (rc != null && rc == KeeperException.Code.OK.intValue()) {
+                    orphans.removeAll(nodes);
+                } else {
+                    for (String node : nodes) {
+                        deleteGuaranteed(node);
+                    }
                 }
                 answered.complete(null);
-            }).forPath(path);
+            });
         } catch (Exception e) {
-            // only when the client is closed, which also ends the session and its nodes
-            LOG.debug("Could not send delete of {}", path, e);
+            for (String node : nodes) {
+                deleteGuaranteed(node);
+            }
             answered.complete(null);
         }
         return answered;
     }
 
+    private void deleteGuaranteed(String node) {
+        try {
+            client.delete().quietly().guaranteed().inBackground((c, event) -> {
+                int rc = event.getResultCode();
+                if (rc == KeeperException.Code.OK.intValue() || rc == KeeperException.Code.NONODE.intValue()) {
+                    orphans.remove(node);
+                }
+            }).forPath(node);
+        } catch (Exception e) {
+            // only when the client is closed, which also ends the session and its nodes
+            LOG.debug("Could not send delete of {}", node, e);
+        }
+    }
+
+    /**
+     * Releases a lease without waiting for ZooKeeper's answer: the delete is sent before this
+     * returns, so this client's later requests come after it, and it is retried until it lands.
+     */
     private void release(ZkLease lease) {
-        boolean wait;
         synchronized (stateLock) {
             leases.remove(lease);
-            wait = connected;
         }
-        awaitAnswer(deleteNode(lease.node), wait);
+        deleteNodes(lease.nodes);
     }
 
     private void awaitAnswer(CompletableFuture<Void> answered, boolean connectedNow) {
@@ -680,7 +1045,7 @@ public final class ZkLockService implements LockService {
         for (ZkLease lease : held) {
             if (lease.markLost(LossReason.SERVICE_CLOSED)) {
                 ended.add(lease);
-                deletes.add(deleteNode(lease.node));
+                deletes.add(deleteNodes(lease.nodes));
             }
         }
         for (ZkLease lease : ended) {
@@ -726,23 +1091,41 @@ public final class ZkLockService implements LockService {
 
     /** The queue node of {@code key}, relative to the namespace. */
     static String queuePath(LockKey key) {
-        return LOCKS + "/" + key + "/" + QUEUE;
+        return Engine.queuePath(key);
     }
 
-    /** The lock node behind a lease of this service. */
+    /** The lease's node in its first key's queue, relative to the namespace. */
     static String nodeOf(Lease lease) {
-        return ((ZkLease) lease).node;
+        ZkLease zl = (ZkLease) lease;
+        String queue = Engine.queuePath(zl.key()) + "/";
+        for (String node : zl.nodes) {
+            if (node.startsWith(queue)) {
+                return node;
+            }
+        }
+        throw new IllegalStateException("no queue node for " + zl.key());
+    }
+
+    /** Every node behind a lease of this service, relative to the namespace. */
+    static List<String> nodesOf(Lease lease) {
+        return ((ZkLease) lease).nodes;
+    }
+
+    /** Paths the engine watches for waiting requests. */
+    int watchedPaths() {
+        return engine.watchedPaths();
     }
 
     // ---------------------------------------------------------------------------------- lease
 
     private final class ZkLease extends AbstractLease {
-        private final String node;
+        /** Relative paths of every node of the request. */
+        private final List<String> nodes;
         private final long sessionId;
 
-        ZkLease(LockKey key, FencingToken token, String node, long sessionId) {
-            super(key, LockMode.EXCLUSIVE, token);
-            this.node = node;
+        ZkLease(Map<LockKey, LockMode> keys, FencingToken token, List<String> nodes, long sessionId) {
+            super(keys, token);
+            this.nodes = List.copyOf(nodes);
             this.sessionId = sessionId;
         }
 

@@ -8,6 +8,7 @@ import dev.baton.lock.LockKey;
 import dev.baton.lock.LockLostException;
 import dev.baton.lock.LockMode;
 import dev.baton.lock.LockOptions;
+import dev.baton.lock.LockService;
 import dev.baton.lock.StaleTokenException;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
@@ -29,6 +30,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -282,8 +284,12 @@ class ZkLockServiceTest {
             f.get(PATIENCE.toSeconds(), SECONDS);
         }
         assertTrue(granted.get() > 0 && interrupted.get() > 0 && timedOut.get() > 0,
-                "granted " + granted + ", interrupted " + interrupted + ", timed out " + timedOut);
-        await().atMost(PATIENCE).until(() -> queueLength(key) == 0);
+                "granted " + granted + ", interrupted " + interrupted + ", timed out " + timedOut + " " + ZkTesting.dump(observer, "/baton/locks"));
+        try {
+            await().atMost(PATIENCE).until(() -> queueLength(key) == 0);
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            throw new AssertionError("left behind: " + observer.getChildren().forPath("/baton" + ZkLockService.queuePath(key)), e);
+        }
         try (Lease lease = s.acquire(key, Duration.ZERO)) {
             assertTrue(lease.isValid(), "the key is still blocked after the storm");
         }
@@ -425,8 +431,10 @@ class ZkLockServiceTest {
         assertMessage(NullPointerException.class, "key", () -> s.acquire(null));
         assertMessage(IllegalArgumentException.class, "waitAtMost",
                 () -> s.acquire(key, Duration.ofSeconds(-1)));
-        assertMessage(UnsupportedOperationException.class, "SHARED",
-                () -> s.acquire(key, LockOptions.defaults().mode(LockMode.SHARED)));
+        assertMessage(UnsupportedOperationException.class, "leaseTime",
+                () -> s.acquire(key, LockOptions.defaults().leaseTime(Duration.ofSeconds(1))));
+        assertMessage(IllegalArgumentException.class, "at least one key", () -> s.acquireAll(Set.of(), LockOptions.defaults()));
+        assertMessage(IllegalArgumentException.class, "transaction", () -> s.acquireAll(tooLong(), LockOptions.defaults()));
         assertMessage(IllegalArgumentException.class, "a b", () -> s.acquire(LockKey.parse("a b")));
         assertEquals(null, observer.checkExists().forPath("/untouched"), "a rejected request wrote to ZooKeeper");
         s.close();
@@ -461,6 +469,19 @@ class ZkLockServiceTest {
 
     private static int queueLength(LockKey key) throws Exception {
         return ZkTesting.queueLength(observer, "baton", ZkLockService.queuePath(key));
+    }
+
+    /** 128 keys of depth 16 with 100-character segments: far too big for one ZooKeeper transaction. */
+    private static Set<LockKey> tooLong() {
+        Set<LockKey> keys = new java.util.HashSet<>();
+        for (int k = 0; k < LockService.MAX_KEYS_PER_REQUEST; k++) {
+            List<String> segments = new java.util.ArrayList<>();
+            for (int d = 0; d < LockKey.MAX_DEPTH; d++) {
+                segments.add(("k" + k + "d" + d + "-").repeat(20).substring(0, 100));
+            }
+            keys.add(LockKey.of(segments));
+        }
+        return keys;
     }
 
     private static void assertMessage(Class<? extends Throwable> type, String fragment, Executable call) {

@@ -92,4 +92,21 @@ final class ZkTesting {
     static Duration millis(long ms) {
         return Duration.ofMillis(ms);
     }
+
+    /** Every znode under {@code path}, for failure messages. */
+    static String dump(CuratorFramework observer, String path) {
+        StringBuilder b = new StringBuilder();
+        try {
+            org.apache.zookeeper.data.Stat st = observer.checkExists().forPath(path);
+            b.append(path).append(st == null ? " (gone)" : " cv=" + st.getCversion()).append('\n');
+            if (st != null) {
+                for (String c : observer.getChildren().forPath(path)) {
+                    b.append(dump(observer, path + "/" + c));
+                }
+            }
+        } catch (Exception e) {
+            b.append(path).append(": ").append(e).append('\n');
+        }
+        return b.toString();
+    }
 }

@@ -1,0 +1,328 @@
+package dev.baton.lock.zk;
+
+import dev.baton.lock.LockKey;
+import dev.baton.lock.internal.Granule;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.utils.ZKPaths;
+import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.CreateOptions;
+import org.apache.zookeeper.KeeperException;
+import org.apache.zookeeper.Op;
+import org.apache.zookeeper.OpResult;
+import org.apache.zookeeper.WatchedEvent;
+import org.apache.zookeeper.Watcher;
+import org.apache.zookeeper.ZooKeeper;
+import org.apache.zookeeper.data.ACL;
+import org.apache.zookeeper.data.Stat;
+import org.apache.zookeeper.proto.CreateRequest;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The queue layout and the ZooKeeper calls of the multi-granularity lock engine; the decisions
+ * (grant, wait, give up) are {@link ZkLockService}'s. See the package documentation for the
+ * algorithm and the argument that it cannot deadlock.
+ *
+ * <p>Layout, relative to the service's namespace: key {@code billing/account/42} is the znode
+ * {@code /locks/billing/account/42} (a CONTAINER, as are all parents); in its reserved child
+ * {@code _q} every request that touches the key has one ephemeral-sequential node, named
+ * {@code <granule>-<request id>-<sequence>} ({@code IX-3f09c1a27be44d10-0000000007}); in its
+ * reserved child {@code _s} the requests holding a strong granule ({@code S}, {@code SIX},
+ * {@code X}) on the key have a second node of the same form. A request creates all its nodes in
+ * one {@code multi}, so they share one zxid: the request's fencing token.
+ *
+ * <p>ZooKeeper calls go to the raw {@link ZooKeeper} handle Curator holds, not through Curator's
+ * retrying wrappers: a retried {@code multi} after a connection loss could create a request's
+ * nodes twice, and a call on an expired handle must fail rather than move to the next session
+ * (that is how a grant is never decided on an earlier session's nodes).
+ */
+final class Engine {
+    static final String LOCKS = "/locks";
+    static final String QUEUE = "_q";
+    static final String STRONG = "_s";
+    private static final byte[] NO_DATA = new byte[0];
+
+    private final CuratorFramework client;
+    private final String namespace;
+    private final int prefixLength;
+    private final String idPrefix = String.format("%08x", ThreadLocalRandom.current().nextInt());
+    private final AtomicLong ids = new AtomicLong(ThreadLocalRandom.current().nextInt() & 0xffffffffL);
+
+    /** Waiting requests by the path whose change they wait for. */
+    private final Map<String, Set<Waiting>> watching = new ConcurrentHashMap<>();
+    private final Watcher wake = this::changed;
+
+    Engine(CuratorFramework namespaced) {
+        this.client = namespaced;
+        this.namespace = namespaced.getNamespace();
+        this.prefixLength = full(LOCKS).length() - LOCKS.length();
+    }
+
+    // --------------------------------------------------------------------------------- layout
+
+    /** The key's znode, relative to the namespace. */
+    static String keyPath(LockKey key) {
+        return LOCKS + "/" + key;
+    }
+
+    static String queuePath(LockKey key) {
+        return keyPath(key) + "/" + QUEUE;
+    }
+
+    static String strongPath(LockKey key) {
+        return keyPath(key) + "/" + STRONG;
+    }
+
+    /** {@code full} without the namespace in front, as Curator's namespaced client takes it. */
+    String relative(String full) {
+        return full.substring(prefixLength);
+    }
+
+    /** {@code relative} with the namespace in front, as the raw handle needs it. */
+    String full(String relative) {
+        return ZKPaths.fixForNamespace(namespace, relative);
+    }
+
+    /** A fresh request id: 16 hex digits, unique within this service, random across services. */
+    String newRequestId() {
+        return idPrefix + String.format("%08x", ids.incrementAndGet() & 0xffffffffL);
+    }
+
+    /** The granule in a queue node's name; null if the name is not one of ours. */
+    static Granule granuleOf(String name) {
+        int dash = name.indexOf('-');
+        if (dash <= 0) {
+            return null;
+        }
+        switch (name.substring(0, dash)) {
+            case "IS": return Granule.IS;
+            case "IX": return Granule.IX;
+            case "S": return Granule.S;
+            case "SIX": return Granule.SIX;
+            case "X": return Granule.X;
+            default: return null;
+        }
+    }
+
+    /** The sequence number ending a queue node's name, or -1. */
+    static long sequenceOf(String name) {
+        int dash = name.lastIndexOf('-');
+        try {
+            return dash < 0 ? -1 : Long.parseLong(name.substring(dash + 1));
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    static boolean belongsTo(String name, String requestId) {
+        int dash = name.indexOf('-');
+        return dash > 0 && name.startsWith(requestId, dash + 1);
+    }
+
+    // ---------------------------------------------------------------------------------- calls
+
+    /**
+     * The {@code multi} that enqueues a request: for each level, coarse first, a node in its
+     * {@code _q}, and for strong granules a second one in its {@code _s}, with the client's ACL
+     * provider's ACLs. Each op creates with a stat result, whose czxid is the request's zxid.
+     */
+    List<Op> enqueueOps(Map<LockKey, Granule> plan, String requestId) {
+        List<Op> ops = new ArrayList<>(plan.size() + 1);
+        for (Map.Entry<LockKey, Granule> level : plan.entrySet()) {
+            String name = "/" + level.getValue() + "-" + requestId + "-";
+            ops.add(create(queuePath(level.getKey()) + name));
+            if (level.getValue().isStrong()) {
+                ops.add(create(strongPath(level.getKey()) + name));
+            }
+        }
+        return ops;
+    }
+
+    private Op create(String relative) {
+        return Op.create(full(relative), NO_DATA,
+                CreateOptions.newBuilder(aclFor(relative), CreateMode.EPHEMERAL_SEQUENTIAL).build());
+    }
+
+    /** The ACL the client's ACL provider gives {@code relative}, asked through Curator's public API. */
+    private List<ACL> aclFor(String relative) {
+        try {
+            Op op = client.transactionOp().create().withMode(CreateMode.EPHEMERAL_SEQUENTIAL).forPath(relative).get();
+            return ((CreateRequest) op.toRequestRecord()).getAcl();
+        } catch (Exception e) {
+            throw new IllegalStateException("Cannot compute the ACL of " + relative, e);
+        }
+    }
+
+    /**
+     * For tests: how many of the next successful multis have their answer lost, as if the
+     * connection broke after the server applied them (the client's socket is closed too).
+     */
+    static final java.util.concurrent.atomic.AtomicInteger LOSE_ANSWERS = new java.util.concurrent.atomic.AtomicInteger();
+
+    /** Sends a {@code multi}; the future completes with its results or fails with its KeeperException. */
+    static CompletableFuture<List<OpResult>> multi(ZooKeeper zk, List<Op> ops) {
+        CompletableFuture<List<OpResult>> f = new CompletableFuture<>();
+        zk.multi(ops, (rc, path, ctx, results) -> {
+            if (rc == KeeperException.Code.OK.intValue() && LOSE_ANSWERS.get() > 0
+                    && LOSE_ANSWERS.getAndDecrement() > 0) {
+                try {
+                    zk.getTestable().closeSocket();
+                } catch (java.io.IOException ignored) {
+                    // the lost answer is what matters
+                }
+                f.completeExceptionally(KeeperException.create(KeeperException.Code.CONNECTIONLOSS, path));
+            } else if (rc == KeeperException.Code.OK.intValue()) {
+                f.complete(results);
+            } else {
+                f.completeExceptionally(failed(rc, ops, results));
+            }
+        }, null);
+        return f;
+    }
+
+    /** The exception of a failed multi, carrying the path of the op that failed. */
+    private static KeeperException failed(int rc, List<Op> ops, List<OpResult> results) {
+        if (results != null) {
+            for (int i = 0; i < results.size() && i < ops.size(); i++) {
+                OpResult r = results.get(i);
+                if (r instanceof OpResult.ErrorResult) {
+                    int err = ((OpResult.ErrorResult) r).getErr();
+                    if (err != KeeperException.Code.OK.intValue()
+                            && err != KeeperException.Code.RUNTIMEINCONSISTENCY.intValue()) {
+                        return KeeperException.create(KeeperException.Code.get(err), ops.get(i).getPath());
+                    }
+                }
+            }
+        }
+        return KeeperException.create(KeeperException.Code.get(rc));
+    }
+
+    /** Lists a znode's children; a missing znode lists as empty. */
+    static CompletableFuture<List<String>> children(ZooKeeper zk, String fullPath) {
+        CompletableFuture<List<String>> f = new CompletableFuture<>();
+        zk.getChildren(fullPath, false, (rc, path, ctx, kids) -> {
+            if (rc == KeeperException.Code.OK.intValue()) {
+                f.complete(kids);
+            } else if (rc == KeeperException.Code.NONODE.intValue()) {
+                f.complete(List.of());
+            } else {
+                f.completeExceptionally(KeeperException.create(KeeperException.Code.get(rc), path));
+            }
+        }, null);
+        return f;
+    }
+
+    /** A znode's stat, or null if it does not exist; no watch. */
+    static CompletableFuture<Stat> stat(ZooKeeper zk, String fullPath) {
+        CompletableFuture<Stat> f = new CompletableFuture<>();
+        zk.exists(fullPath, false, (rc, path, ctx, stat) -> {
+            if (rc == KeeperException.Code.OK.intValue()) {
+                f.complete(stat);
+            } else if (rc == KeeperException.Code.NONODE.intValue()) {
+                f.complete(null);
+            } else {
+                f.completeExceptionally(KeeperException.create(KeeperException.Code.get(rc), path));
+            }
+        }, null);
+        return f;
+    }
+
+    /**
+     * Sends one {@code multi} deleting every node in {@code fullPaths}; the future completes with
+     * the result code (OK, or the first failure).
+     */
+    static CompletableFuture<Integer> deleteAll(ZooKeeper zk, List<String> fullPaths) {
+        List<Op> ops = new ArrayList<>(fullPaths.size());
+        for (String p : fullPaths) {
+            ops.add(Op.delete(p, -1));
+        }
+        CompletableFuture<Integer> f = new CompletableFuture<>();
+        zk.multi(ops, (rc, path, ctx, results) -> f.complete(rc), null);
+        return f;
+    }
+
+    // --------------------------------------------------------------------------------- waking
+
+    /** A request waiting for a node to change; {@link #await} parks on it. */
+    static final class Waiting {
+        private boolean woken;
+
+        synchronized void wake() {
+            woken = true;
+            notifyAll();
+        }
+
+        /** Waits until woken or {@code nanos} pass; consumes the wake-up. */
+        synchronized void await(long nanos) throws InterruptedException {
+            long until = System.nanoTime() + nanos;
+            long left = nanos;
+            while (!woken && left > 0) {
+                java.util.concurrent.TimeUnit.NANOSECONDS.timedWait(this, left);
+                left = until - System.nanoTime();
+            }
+            woken = false;
+        }
+    }
+
+    /**
+     * Watches {@code fullPath} for {@code w}: returns false if the node is already gone (no need
+     * to wait), true if {@code w} will be woken when it changes. All waiters share one watcher
+     * object, which ZooKeeper's client keeps once per path, so failed waits do not pile up
+     * watchers.
+     */
+    boolean watch(ZooKeeper zk, String fullPath, Waiting w) throws KeeperException, InterruptedException {
+        watching.computeIfAbsent(fullPath, p -> ConcurrentHashMap.newKeySet()).add(w);
+        boolean exists = false;
+        try {
+            exists = zk.exists(fullPath, wake) != null;
+            return exists;
+        } finally {
+            if (!exists) {
+                unwatch(fullPath, w);
+            }
+        }
+    }
+
+    void unwatch(String fullPath, Waiting w) {
+        watching.computeIfPresent(fullPath, (p, set) -> {
+            set.remove(w);
+            return set.isEmpty() ? null : set;
+        });
+    }
+
+    /** Wakes every waiting request (the connection changed: each must look again). */
+    void wakeAll() {
+        for (Set<Waiting> set : watching.values()) {
+            for (Waiting w : set) {
+                w.wake();
+            }
+        }
+    }
+
+    private void changed(WatchedEvent event) {
+        if (event.getType() == Watcher.Event.EventType.None) {
+            if (event.getState() != Watcher.Event.KeeperState.SyncConnected) {
+                wakeAll();
+            }
+            return;
+        }
+        Set<Waiting> set = watching.remove(event.getPath());
+        if (set != null) {
+            for (Waiting w : set) {
+                w.wake();
+            }
+        }
+    }
+
+    /** Number of paths watched, for tests. */
+    int watchedPaths() {
+        return watching.size();
+    }
+}

@@ -1,0 +1,59 @@
+/**
+ * Baton's lock service and leader election on ZooKeeper, through Apache Curator: start from
+ * {@link dev.baton.lock.zk.ZkLockService#builder()}.
+ *
+ * <h2>The lock engine</h2>
+ *
+ * <p>Multi-granularity locking (Gray et al.). A request for {@code SHARED} or {@code EXCLUSIVE}
+ * on a key holds {@code S} or {@code X} on it and the intention {@code IS} or {@code IX} on every
+ * ancestor; a request over several keys holds, at each level, the join of what its keys need
+ * there ({@code SIX} for a shared key above an exclusive one). Each key's znode has two reserved
+ * children: {@code _q}, where every request touching the key has one ephemeral-sequential node,
+ * and {@code _s}, where the requests holding the key itself ({@code S}, {@code SIX}, {@code X})
+ * have a second one. Node names carry the granule and a request id:
+ * {@code IX-3f09c1a27be44d10-0000000007}.
+ *
+ * <p><b>Enqueue.</b> All of a request's nodes, on every level, are created in one ZooKeeper
+ * {@code multi}: one transaction, so they appear together or not at all, and share one zxid, the
+ * request's <em>zxid</em> and fencing token. The listing of every level is sent right behind the
+ * multi without waiting: the server answers a session's requests in order, so an uncontended
+ * request is decided after one round trip, whatever its depth.
+ *
+ * <p><b>Grant.</b> A request is granted when, at every level, no incompatible node of an
+ * <em>earlier</em> request (smaller zxid) remains. Where it holds a strong granule, the level's
+ * {@code _q} lists every request on the key, in creation order, and its own node's sequence
+ * number tells earlier from later. Where it holds an intention, only strong requests can be
+ * incompatible, so it lists {@code _s} alone (a key with a thousand fine locks held under it
+ * lists a handful of names, not a thousand) and compares the first incompatible node's czxid with
+ * its own zxid; sequence and czxid grow together within one life of a container, and a container
+ * is removed only when empty. While blocked, a request watches the blocking node and looks again
+ * when it changes; a level once clear stays clear, because no earlier node can appear later.
+ *
+ * <p><b>No deadlock.</b> A request waits only for requests with a smaller zxid, and a granted
+ * request waits for nothing. zxids are totally ordered, so the waits-for relation has no cycle:
+ * the request with the smallest zxid among those waiting is blocked by nobody that waits, only by
+ * holders, and is granted once they release (or their sessions end). This holds whatever keys,
+ * modes and orders requests name, and for {@code acquireAll}, whose keys share one transaction.
+ * It does not cover a thread that holds one lease and asks for another that conflicts with a
+ * third party's: hold-and-wait across separate requests can deadlock as with any locks; take the
+ * keys together with {@code acquireAll}.
+ *
+ * <p><b>Fairness.</b> The same rule makes grants first-come per conflict: a request never
+ * overtakes an earlier incompatible one at any level, so a coarse request waiting behind fine
+ * holders blocks fine requests that arrive after it, and is not starved.
+ *
+ * <p><b>Fencing tokens.</b> If two requests conflict, some level holds incompatible granules of
+ * both; the later (larger zxid) is granted only after the earlier's node there is deleted, so
+ * after the earlier's grant: conflicting grants get strictly increasing tokens, at whatever levels
+ * they meet.
+ *
+ * <p><b>Faults.</b> Calls go to the raw ZooKeeper handle of the current session. A grant is
+ * decided only by answers on the session that created the request's nodes; when that session
+ * ends, calls on its handle fail and the request starts again on the next (a node of an expired
+ * session can never be taken for one of ours). When a connection loss hides the multi's answer,
+ * the request syncs and looks for nodes carrying its request id: found, it adopts them and keeps
+ * its place; not found, it enqueues afresh under a new id (and a background look deletes the old
+ * id's nodes should they show up). A release is one multi of deletes, sent before
+ * {@code close()} returns and not awaited; if it fails it is retried node by node until it lands.
+ */
+package dev.baton.lock.zk;

@@ -1,0 +1,174 @@
+package dev.baton.lock.zk;
+
+import dev.baton.lock.Lease;
+import dev.baton.lock.LockKey;
+import dev.baton.lock.LockMode;
+import dev.baton.lock.LockOptions;
+import dev.baton.lock.LockTimeoutException;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.test.TestingServer;
+import org.apache.zookeeper.data.Stat;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import static java.util.concurrent.TimeUnit.SECONDS;
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The ZooKeeper engine's own promises: one transaction per request, recovery of a lost answer, a small strong index. */
+class ZkEngineTest {
+    private static final Duration PATIENCE = Duration.ofSeconds(30);
+    private static TestingServer server;
+    private static CuratorFramework observer;
+    private final List<ZkLockService> services = new ArrayList<>();
+    private final ExecutorService pool = Executors.newCachedThreadPool();
+
+    @BeforeAll
+    static void startServer() throws Exception {
+        server = ZkTesting.server(500);
+        observer = ZkTesting.observer(server.getConnectString());
+    }
+
+    @AfterAll
+    static void stopServer() throws Exception {
+        observer.close();
+        server.close();
+    }
+
+    @AfterEach
+    void closeAll() {
+        Engine.LOSE_ANSWERS.set(0);
+        pool.shutdownNow();
+        services.forEach(ZkLockService::close);
+    }
+
+    private ZkLockService service() {
+        ZkLockService s = ZkLockService.builder().connectString(server.getConnectString())
+                .sessionTimeout(Duration.ofSeconds(10)).build();
+        services.add(s);
+        return s;
+    }
+
+    private static List<String> queue(LockKey key) throws Exception {
+        return ZkTesting.descendants(observer, "/baton" + Engine.queuePath(key));
+    }
+
+    private static int children(String relative) throws Exception {
+        Stat stat = observer.checkExists().forPath("/baton" + relative);
+        return stat == null ? 0 : stat.getNumChildren();
+    }
+
+    @Test
+    void everyNodeOfARequestComesFromOneTransactionWhoseZxidIsTheToken() throws Exception {
+        ZkLockService s = service();
+        Map<LockKey, LockMode> keys = new LinkedHashMap<>();
+        keys.put(LockKey.parse("one/a/x"), LockMode.EXCLUSIVE);
+        keys.put(LockKey.parse("one/b"), LockMode.SHARED);
+        keys.put(LockKey.parse("one"), LockMode.SHARED);
+        try (Lease lease = s.acquireAll(keys, LockOptions.defaults())) {
+            List<String> nodes = ZkLockService.nodesOf(lease);
+            // levels one (S+IX = SIX, strong: 2 nodes), one/a (IX), one/a/x (X: 2), one/b (S: 2)
+            assertEquals(7, nodes.size(), nodes.toString());
+            for (String node : nodes) {
+                Stat stat = observer.checkExists().forPath("/baton" + node);
+                assertEquals(lease.token().value(), stat.getCzxid(), node);
+            }
+            assertTrue(nodes.stream().anyMatch(n -> n.startsWith("/locks/one/_q/SIX-")), nodes.toString());
+            assertEquals(List.of(LockKey.parse("one"), LockKey.parse("one/b"), LockKey.parse("one/a/x")),
+                    new ArrayList<>(lease.keys().keySet()), "coarse keys first");
+            assertEquals(LockKey.parse("one"), lease.key());
+        }
+        await().atMost(PATIENCE).until(() -> children("/locks/one/_q") + children("/locks/one/a/x/_q") == 0);
+    }
+
+    @Test
+    void aFineLockUnderAParentWithManyHeldSiblingsListsOnlyTheParentsStrongIndex() throws Exception {
+        ZkLockService s = service();
+        List<Lease> held = new ArrayList<>();
+        for (int i = 0; i < 300; i++) {
+            held.add(s.acquire(LockKey.of("wide", "row", Integer.toString(i)), Duration.ofSeconds(5)));
+        }
+        assertEquals(300, children("/locks/wide/row/_q"), "one intention node per held sibling");
+        assertEquals(0, children("/locks/wide/row/_s"), "intentions stay out of the strong index");
+        try (Lease coarse = s.acquire(LockKey.of("wide", "other"), Duration.ofSeconds(5))) {
+            assertTrue(coarse.isValid());
+        }
+        // a coarse request must see them all, and waits for them
+        assertThrows(LockTimeoutException.class, () -> s.acquire(LockKey.of("wide", "row"), Duration.ofMillis(200)));
+        held.forEach(Lease::close);
+        try (Lease coarse = s.acquire(LockKey.of("wide", "row"), Duration.ofSeconds(10))) {
+            assertTrue(coarse.token().isNewerThan(held.get(299).token()));
+        }
+    }
+
+    @Test
+    void aMultiWhoseAnswerWasLostIsFoundByItsRequestIdNotCreatedTwice() throws Exception {
+        ZkLockService s = service();
+        ZkLockService other = service();
+        LockKey key = LockKey.parse("lost/answer/k");
+        LockOptions shared = LockOptions.defaults().mode(LockMode.SHARED).waitAtMost(Duration.ofSeconds(20));
+        try (Lease keepsTheQueue = other.acquire(key, shared)) { // so no container is missing or removed meanwhile
+            int createdBefore = observer.checkExists().forPath("/baton" + Engine.queuePath(key)).getCversion();
+            Engine.LOSE_ANSWERS.set(1);
+            try (Lease lease = s.acquire(key, shared)) {
+                assertEquals(0, Engine.LOSE_ANSWERS.get(), "the answer was not lost: the test proves nothing");
+                assertEquals(2, queue(key).size(), "nodes created twice: " + queue(key));
+                int changes = observer.checkExists().forPath("/baton" + Engine.queuePath(key)).getCversion()
+                        - createdBefore;
+                assertEquals(1, changes, "the queue changed more than once: enqueued again, not adopted");
+                Stat stat = observer.checkExists().forPath("/baton" + ZkLockService.nodeOf(lease));
+                assertEquals(lease.token().value(), stat.getCzxid());
+                assertTrue(keepsTheQueue.isValid() && lease.isValid());
+            }
+        }
+        await().atMost(PATIENCE).until(() -> queue(key).isEmpty());
+    }
+
+    @Test
+    void aWaiterWhoseAnswerWasLostKeepsItsPlaceAndIsGrantedAfterTheHolder() throws Exception {
+        ZkLockService holderService = service();
+        ZkLockService waiterService = service();
+        LockKey key = LockKey.parse("lost/wait");
+        Lease holder = holderService.acquire(key, Duration.ofSeconds(5));
+        Engine.LOSE_ANSWERS.set(1);
+        Future<Lease> waiter = pool.submit(() -> waiterService.acquire(key, Duration.ofSeconds(30)));
+        await().atMost(PATIENCE).until(() -> Engine.LOSE_ANSWERS.get() == 0 && queue(key).size() == 2);
+        Engine.LOSE_ANSWERS.set(0);
+        assertFalse(waiter.isDone());
+        holder.close();
+        try (Lease lease = waiter.get(PATIENCE.toSeconds(), SECONDS)) {
+            assertTrue(lease.token().isNewerThan(holder.token()));
+            assertEquals(1, queue(key).size(), queue(key).toString());
+        }
+        await().atMost(PATIENCE).until(() -> queue(key).isEmpty());
+    }
+
+    @Test
+    void aRequestThatTimesOutAfterALostAnswerLeavesNoNodeBehind() throws Exception {
+        ZkLockService holderService = service();
+        ZkLockService waiterService = service();
+        LockKey key = LockKey.parse("lost/timeout");
+        try (Lease holder = holderService.acquire(key, Duration.ofSeconds(5))) {
+            Engine.LOSE_ANSWERS.set(1);
+            assertThrows(LockTimeoutException.class, () -> waiterService.acquire(key, Duration.ofMillis(300)));
+            assertEquals(0, Engine.LOSE_ANSWERS.get(), "the answer was not lost: the test proves nothing");
+            await().atMost(PATIENCE).until(() -> queue(key).size() == 1);
+            assertTrue(holder.isValid());
+        }
+        await().atMost(PATIENCE).until(() -> queue(key).isEmpty());
+    }
+}
