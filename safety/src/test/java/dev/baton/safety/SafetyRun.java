@@ -47,7 +47,7 @@ final class SafetyRun {
 
         static Config shortRun(String name, long seed, boolean cluster) {
             return new Config(name, seed, cluster, 6, 2, 4, Duration.ofSeconds(3), null, Duration.ZERO,
-                    Workload.Kind.FLAT, false);
+                    Workload.Kind.MIXED, false);
         }
 
         /**
@@ -86,7 +86,7 @@ final class SafetyRun {
          * whose client lost its connection may first wait for a call to the ensemble to fail.
          */
         Duration requestMargin() {
-            return memory ? Duration.ofMillis(500) : sessionTimeout.multipliedBy(4);
+            return memory ? Duration.ofMillis(500) : sessionTimeout.multipliedBy(2);
         }
 
         /** Every client acquires again within this of the last fault's end. */
