@@ -13,13 +13,14 @@ import dev.baton.lock.LockTimeoutException;
 import dev.baton.lock.LossReason;
 import dev.baton.lock.internal.AbstractElection;
 import dev.baton.lock.internal.AbstractLease;
+import dev.baton.lock.internal.Granule;
 import dev.baton.lock.internal.Requests;
 
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -29,10 +30,21 @@ import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * A {@link LockService} in one JVM, with the same semantics as the ZooKeeper implementation:
- * first-come grants per key, fencing tokens from one counter (strictly increasing across all
- * keys), timeouts, interruptible waits that leave nothing behind, and loss of every lease with
- * {@link LossReason#SERVICE_CLOSED} on {@link #close()}. Use it in unit tests of code that takes a
- * {@code LockService}, and as the reference the ZooKeeper implementation is checked against.
+ * coarse-to-fine locking with intention modes, first-come grants, fencing tokens from one counter
+ * (strictly increasing across all grants), timeouts, interruptible waits that leave nothing
+ * behind, and loss of every lease with {@link LossReason#SERVICE_CLOSED} on {@link #close()}. Use
+ * it in unit tests of code that takes a {@code LockService}, and as the reference the ZooKeeper
+ * implementation is checked against.
+ *
+ * <p><b>The engine.</b> Every request ({@code acquire} is a request for one key,
+ * {@code acquireAll} for several) joins one list in arrival order, with the mode it needs at every
+ * level of the hierarchy it touches: its keys and all their ancestors ({@code Granule.plan}). It is
+ * granted as soon as no earlier request in the list, granted or still waiting, needs an
+ * incompatible mode at any of those levels; it then takes the next token. A request leaves the
+ * list when its lease is released or lost, or when it gives up waiting, and the requests behind it
+ * are looked at again. So a request never overtakes an earlier conflicting one (an exclusive lock
+ * on {@code billing} waiting for holders of {@code billing/account/42} holds back later requests
+ * under {@code billing}), and every wait is for an older request: no deadlock.
  *
  * <p>{@link #loseAll(LossReason)} ends every lease as a session loss would, so tests can exercise
  * a holder's loss handling without a ZooKeeper server.
@@ -41,7 +53,8 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class InMemoryLockService implements LockService {
     private final ReentrantLock lock = new ReentrantLock();
-    private final Map<LockKey, Queue> queues = new HashMap<>();
+    /** Every request that holds or waits, in arrival order. */
+    private final List<Request> requests = new ArrayList<>();
     private final Map<LockKey, List<MemElection>> elections = new HashMap<>();
     /**
      * Orders the beginnings and ends of terms. Held while they run, after {@link #lock} is
@@ -58,39 +71,50 @@ public final class InMemoryLockService implements LockService {
     }
 
     @Override
-    public Lease acquireAll(java.util.Map<LockKey, dev.baton.lock.LockMode> keys, LockOptions options) {
-        throw new UnsupportedOperationException("acquireAll: not yet"); // TODO hierarchy engine
+    public Lease acquire(LockKey key, LockOptions options) throws InterruptedException {
+        long deadline = Requests.begin(key, options);
+        return await(Map.of(key, options.mode()), options, deadline);
     }
 
     @Override
-    public Lease acquire(LockKey key, LockOptions options) throws InterruptedException {
-        long deadline = Requests.begin(key, options);
+    public Lease acquireAll(Map<LockKey, LockMode> keys, LockOptions options) throws InterruptedException {
+        Map<LockKey, LockMode> ordered = Requests.checkAll(keys, options);
+        long deadline = Requests.deadline(options.waitAtMost().orElse(null));
+        if (Thread.interrupted()) {
+            throw new InterruptedException("Interrupted before acquiring " + ordered.keySet());
+        }
+        return await(ordered, options, deadline);
+    }
+
+    /** Enqueues a checked request for {@code keys} (coarse keys first) and waits for its grant. */
+    private Lease await(Map<LockKey, LockMode> keys, LockOptions options, long deadline) throws InterruptedException {
+        LockKey first = keys.keySet().iterator().next();
         lock.lockInterruptibly();
         try {
-            checkOpen(key);
-            Queue queue = queues.computeIfAbsent(key, Queue::new);
-            if (queue.holder == null && queue.waiters.isEmpty()) {
-                return grant(queue);
+            checkOpen(first);
+            Request request = new Request(keys);
+            requests.add(request);
+            if (grantable(request)) {
+                return grant(request);
             }
-            Waiter waiter = new Waiter();
-            queue.waiters.addLast(waiter);
             try {
                 long left;
-                while (waiter.lease == null && !waiter.cancelled && (left = Requests.remainingNanos(deadline)) > 0) {
-                    waiter.granted.awaitNanos(left);
+                while (request.lease == null && !request.cancelled
+                        && (left = Requests.remainingNanos(deadline)) > 0) {
+                    request.granted.awaitNanos(left);
                 }
             } catch (InterruptedException e) {
-                abandon(queue, waiter);
+                abandon(request);
                 throw e;
             }
-            if (waiter.lease != null) {
-                return waiter.lease;
+            if (request.lease != null) {
+                return request.lease;
             }
-            if (waiter.cancelled) {
-                throw new IllegalStateException("LockService closed while waiting for " + key);
+            if (request.cancelled) {
+                throw new IllegalStateException("LockService closed while waiting for " + describe(keys));
             }
-            abandon(queue, waiter);
-            throw new LockTimeoutException(key, options.waitAtMost().orElseThrow());
+            abandon(request);
+            throw new LockTimeoutException(first, options.waitAtMost().orElseThrow());
         } finally {
             lock.unlock();
         }
@@ -128,7 +152,7 @@ public final class InMemoryLockService implements LockService {
     /**
      * Ends every lease this service has granted, as if its session had been lost: each is marked
      * lost with {@code reason}, its listeners run and its {@code withLock} body is interrupted,
-     * and its key passes to the next waiter. Every leader's term ends too, and the leader goes to
+     * and its keys pass to the waiters it held back. Every leader's term ends too, and the leader goes to
      * the back of its group, as a participant whose session expired rejoins.
      *
      * @return how many leases were lost
@@ -153,13 +177,14 @@ public final class InMemoryLockService implements LockService {
         }
         lock.lock();
         try {
-            for (Queue queue : new ArrayList<>(queues.values())) {
-                MemLease holder = queue.holder;
+            for (Iterator<Request> it = requests.iterator(); it.hasNext(); ) {
+                MemLease holder = it.next().lease;
                 if (holder != null && holder.markLost(reason)) {
                     lost.add(holder);
-                    handOn(queue);
+                    it.remove();
                 }
             }
+            grantWaiters();
         } finally {
             lock.unlock();
         }
@@ -178,16 +203,15 @@ public final class InMemoryLockService implements LockService {
             }
             closed = true;
             elections.values().forEach(joined::addAll);
-            for (Queue queue : queues.values()) {
-                if (queue.holder != null && queue.holder.markLost(LossReason.SERVICE_CLOSED)) {
-                    lost.add(queue.holder);
-                }
-                for (Waiter waiter : queue.waiters) {
-                    waiter.cancelled = true;
-                    waiter.granted.signal();
+            for (Request request : requests) {
+                if (request.lease == null) {
+                    request.cancelled = true;
+                    request.granted.signal();
+                } else if (request.lease.markLost(LossReason.SERVICE_CLOSED)) {
+                    lost.add(request.lease);
                 }
             }
-            queues.clear();
+            requests.clear();
         } finally {
             lock.unlock();
         }
@@ -195,12 +219,20 @@ public final class InMemoryLockService implements LockService {
         joined.forEach(MemElection::close);
     }
 
-    /** How many requests hold or wait for {@code key}: what a test checks to prove nothing was left behind. */
+    /**
+     * How many requests hold or wait at {@code key}'s level: requests for it and, through their
+     * intentions, for keys under it. What a test checks to prove nothing was left behind.
+     */
     int queueLength(LockKey key) {
         lock.lock();
         try {
-            Queue queue = queues.get(key);
-            return queue == null ? 0 : (queue.holder == null ? 0 : 1) + queue.waiters.size();
+            int n = 0;
+            for (Request request : requests) {
+                if (request.levels.containsKey(key)) {
+                    n++;
+                }
+            }
+            return n;
         } finally {
             lock.unlock();
         }
@@ -212,63 +244,96 @@ public final class InMemoryLockService implements LockService {
         }
     }
 
-    /** Grants the queue's key to a new lease; caller holds the lock and the key is free. */
-    private MemLease grant(Queue queue) {
-        MemLease lease = new MemLease(queue.key, FencingToken.of(++lastToken));
-        queue.holder = lease;
-        return lease;
+    /**
+     * Whether no request ahead of {@code request} in the list needs, at a level both touch, a mode
+     * incompatible with {@code request}'s; caller holds the lock.
+     */
+    private boolean grantable(Request request) {
+        for (Request earlier : requests) {
+            if (earlier == request) {
+                return true;
+            }
+            if (earlier.conflictsWith(request)) {
+                return false;
+            }
+        }
+        throw new IllegalStateException("request not in the list: " + request.levels);
     }
 
-    /** Passes a freed key to the first waiter, or forgets the key; caller holds the lock. */
-    private void handOn(Queue queue) {
-        queue.holder = null;
-        Waiter next = queue.waiters.pollFirst();
-        if (next != null) {
-            next.lease = grant(queue);
-            next.granted.signal();
-        } else {
-            queues.remove(queue.key, queue);
+    /** Grants a request its lease with the next token; caller holds the lock and checked {@link #grantable}. */
+    private MemLease grant(Request request) {
+        request.lease = new MemLease(request, FencingToken.of(++lastToken));
+        return request.lease;
+    }
+
+    /**
+     * Grants, in arrival order, every waiting request that nothing ahead of it holds back any
+     * more; caller holds the lock. One pass is enough: granting a request does not change what it
+     * holds back, only leaving the list does.
+     */
+    private void grantWaiters() {
+        for (Request request : requests) {
+            if (request.lease == null && !request.cancelled && grantable(request)) {
+                grant(request);
+                request.granted.signal();
+            }
         }
     }
 
-    /** Withdraws a waiter that gives up; if it was granted meanwhile, releases that grant. */
-    private void abandon(Queue queue, Waiter waiter) {
-        if (waiter.lease != null) {
-            release(waiter.lease);
+    /**
+     * Withdraws a request whose caller gives up waiting; if it was granted meanwhile, releases
+     * that grant. Caller holds the lock.
+     */
+    private void abandon(Request request) {
+        if (request.lease != null) {
+            request.lease.close();
             return;
         }
-        queue.waiters.remove(waiter);
-        if (queue.holder == null && queue.waiters.isEmpty()) {
-            queues.remove(queue.key, queue);
+        if (requests.remove(request)) {
+            grantWaiters();
         }
     }
 
     private void release(MemLease lease) {
         lock.lock();
         try {
-            Queue queue = queues.get(lease.key());
-            if (queue != null && queue.holder == lease) {
-                handOn(queue);
+            if (requests.remove(lease.request)) {
+                grantWaiters();
             }
         } finally {
             lock.unlock();
         }
     }
 
-    private static final class Queue {
-        final LockKey key;
-        MemLease holder;
-        final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
-
-        Queue(LockKey key) {
-            this.key = key;
-        }
+    private static String describe(Map<LockKey, LockMode> keys) {
+        return keys.size() == 1 ? keys.keySet().iterator().next().toString() : keys.keySet().toString();
     }
 
-    private final class Waiter {
+    /** One request, holding or waiting: its keys, and the mode it needs at every level it touches. */
+    private final class Request {
+        final Map<LockKey, LockMode> keys;
+        final Map<LockKey, Granule> levels;
         final Condition granted = lock.newCondition();
         MemLease lease;
         boolean cancelled;
+
+        Request(Map<LockKey, LockMode> keys) {
+            this.keys = keys;
+            this.levels = Granule.plan(keys);
+        }
+
+        /** Whether some level both touch holds modes of the two that are incompatible. */
+        boolean conflictsWith(Request other) {
+            Map<LockKey, Granule> small = levels.size() <= other.levels.size() ? levels : other.levels;
+            Map<LockKey, Granule> large = small == levels ? other.levels : levels;
+            for (Map.Entry<LockKey, Granule> level : small.entrySet()) {
+                Granule there = large.get(level.getKey());
+                if (there != null && !there.compatibleWith(level.getValue())) {
+                    return true;
+                }
+            }
+            return false;
+        }
     }
 
     private final class MemElection extends AbstractElection {
@@ -368,8 +433,11 @@ public final class InMemoryLockService implements LockService {
     }
 
     private final class MemLease extends AbstractLease {
-        MemLease(LockKey key, FencingToken token) {
-            super(key, LockMode.EXCLUSIVE, token);
+        final Request request;
+
+        MemLease(Request request, FencingToken token) {
+            super(request.keys, token);
+            this.request = request;
         }
 
         @Override
