@@ -319,28 +319,48 @@ public final class ZkLockService implements LockService {
         try {
             List<CompletableFuture<List<String>>> listings = enqueue(zk, r, label, options, deadline);
             for (int i = 0; i < r.levels.size(); i++) {
-                List<String> kids = listings == null ? null : await(listings.get(i));
+                List<String> kids = null;
                 while (true) {
-                    if (kids == null) {
-                        r.epoch = epoch();
-                        kids = await(Engine.children(zk, engine.full(listed(r, i))));
-                    }
-                    String blocker = blocker(zk, r, i, kids);
-                    if (blocker == null) {
-                        break;
-                    }
-                    long left = Requests.remainingNanos(deadline);
-                    if (left <= 0) {
-                        throw new LockTimeoutException(label, options.waitAtMost().orElseThrow());
-                    }
-                    if (engine.watch(zk, blocker, r.waiting)) {
-                        try {
-                            r.waiting.await(left);
-                        } finally {
-                            engine.unwatch(blocker, r.waiting);
+                    try {
+                        if (kids == null && listings != null) {
+                            kids = await(listings.get(i)); // sent behind the multi
                         }
+                        if (kids == null) {
+                            r.epoch = epoch();
+                            kids = await(Engine.children(zk, engine.full(listed(r, i))));
+                        }
+                        String blocker = blocker(zk, r, i, kids);
+                        if (blocker == null) {
+                            break;
+                        }
+                        long left = Requests.remainingNanos(deadline);
+                        if (left <= 0) {
+                            throw new LockTimeoutException(label, options.waitAtMost().orElseThrow());
+                        }
+                        if (engine.watch(zk, blocker, r.waiting)) {
+                            try {
+                                r.waiting.await(left);
+                            } finally {
+                                engine.unwatch(blocker, r.waiting);
+                            }
+                        }
+                    } catch (KeeperException e) {
+                        if (e.code() == KeeperException.Code.SESSIONEXPIRED || e.code() == KeeperException.Code.SESSIONMOVED) {
+                            throw new SessionGone();
+                        }
+                        if (e.code() != KeeperException.Code.CONNECTIONLOSS
+                                && e.code() != KeeperException.Code.OPERATIONTIMEOUT) {
+                            throw e;
+                        }
+                        // the handle reconnects on its own (same session) and queues our next call
+                        // until then; a short pause keeps a flapping connection from spinning us
+                        if (Requests.remainingNanos(deadline) <= 0) {
+                            throw new LockTimeoutException(label, options.waitAtMost().orElseThrow());
+                        }
+                        r.waiting.await(Math.min(Requests.remainingNanos(deadline), TimeUnit.MILLISECONDS.toNanos(20)));
                     }
                     kids = null;
+                    listings = null;
                 }
             }
             ZkLease lease = new ZkLease(keys, FencingToken.of(r.zxid), r.nodes, r.sessionId);

@@ -6,6 +6,7 @@ import dev.baton.lock.LeaderElection;
 import dev.baton.lock.Leadership;
 import dev.baton.lock.Lease;
 import dev.baton.lock.LockKey;
+import dev.baton.lock.LockMode;
 import dev.baton.lock.LockOptions;
 import org.apache.curator.test.TestingServer;
 import org.junit.jupiter.api.Test;
@@ -52,6 +53,52 @@ class QuickstartTest {
                 // --- README quickstart ends
                 assertEquals(70, balance);
             }
+        }
+    }
+
+    @Test
+    void theReadmeHierarchyExampleRuns() throws Exception {
+        try (TestingServer zk = ZkTesting.server(500);
+             ZkLockService locks = ZkLockService.builder().connectString(zk.getConnectString()).build();
+             ZkLockService others = ZkLockService.builder().connectString(zk.getConnectString()).build()) {
+            Ledger ledger = new Ledger();
+            // a worker of another process is in the middle of account 43 when the batch asks
+            Lease worker43 = others.acquire(LockKey.parse("billing/account/43"), Duration.ofSeconds(5));
+            java.util.concurrent.atomic.AtomicReference<FencingToken> lastWorker = new java.util.concurrent.atomic.AtomicReference<>();
+            java.util.concurrent.CompletableFuture<Void> batchGranted = new java.util.concurrent.CompletableFuture<>();
+
+            // --- README hierarchy example begins
+            LockKey billing = LockKey.of("billing");
+
+            // account workers: in parallel with each other, never during the batch
+            locks.withLock(billing.child("account").child("42"), lease -> ledger.add("account-42", lease.token(), 100));
+
+            // the batch: waits for the workers holding accounts, then keeps every new one out
+            java.util.concurrent.Future<?> batchJob = java.util.concurrent.Executors.newSingleThreadExecutor().submit(() -> {
+            try (Lease batch = locks.acquire(billing, Duration.ofMinutes(1))) {
+                batchGranted.complete(null);
+                ledger.add("account-42", batch.token(), -1);   // its token is newer than every earlier worker's
+                assertTrue(batch.token().isNewerThan(lastWorker.get()));
+            }
+            return null;
+            });
+            // (test: the batch waits for worker 43, and a worker asking after the batch waits for it)
+            org.awaitility.Awaitility.await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(5))
+                    .until(() -> !batchGranted.isDone());
+            lastWorker.set(worker43.token());
+            worker43.close();
+            batchJob.get(30, java.util.concurrent.TimeUnit.SECONDS);
+
+            // several keys at once, each in its mode: granted together or not at all, in any order
+            try (Lease both = locks.acquireAll(Map.of(
+                    billing.child("rates"), LockMode.SHARED,
+                    billing.child("account").child("43"), LockMode.EXCLUSIVE), LockOptions.defaults())) {
+                ledger.add("account-43", both.token(), 7);
+            }
+            // --- README hierarchy example ends
+            assertEquals(99, ledger.add("account-42", FencingToken.of(Long.MAX_VALUE), 0));
+            org.junit.jupiter.api.Assertions.assertThrows(dev.baton.lock.StaleTokenException.class,
+                    () -> ledger.add("account-42", lastWorker.get(), 1), "a worker's late write after the batch");
         }
     }
 
