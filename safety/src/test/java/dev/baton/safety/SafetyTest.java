@@ -9,8 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The short profile of the safety suite, in the normal test run: one run on a single server and
  * one on a 3-server cluster, each injecting every fault kind its ensemble supports once, in an
- * order set by the seed, every other fault aimed at the elected leader's singleton job. {@code
- * -Dbaton.safety.seed=N} replays a seed (the log and failure messages print it).
+ * order set by the seed, every other fault aimed at the elected leader's singleton job; and the
+ * same mixed workload on the in-memory implementation under lost leases and paused holders.
+ * {@code -Dbaton.safety.seed=N} replays a seed (the log and failure messages print it).
  */
 class SafetyTest {
     private static long seed(long fallback) {
@@ -57,6 +58,16 @@ class SafetyTest {
         // the faults must have bitten: pauses and long freezes of stubborn holders make an unfenced store lose updates
         assertTrue(outcome.verdict().figures().naiveViolations() > 0, "the naive store saw no violation, so the faults did not bite: " + where);
         assertTrue(outcome.verdict().figures().staleTotal() > 0, "the fence rejected nothing: " + where);
+        // the workload was mixed: both modes, every depth, acquireAll, and waits that ran out; and
+        // every lease held what its request asked for
+        if (outcome.config().workload() == Workload.Kind.MIXED) {
+            Verdict.Mix mix = outcome.verdict().figures().mix();
+            assertTrue(mix.keys("S") > 0 && mix.keys("X") > 0 && mix.keysAtDepth(1) > 0 && mix.keysAtDepth(2) > 0
+                    && mix.keysAtDepth(3) > 0 && mix.acquireAll() > 0 && mix.timedOut() > 0,
+                    "the mixed workload was not exercised: " + mix + " " + where);
+            assertTrue(mix.mismatched() == 0, mix.mismatched() + " lease(s) held other keys or modes than asked: "
+                    + where);
+        }
         // the leader scope was exercised: someone led, its job committed, and faults were aimed at it
         Verdict.LeaderFigures leader = outcome.verdict().figures().leader();
         assertTrue(leader.terms() > 0 && leader.sections() > 0 && leader.faultsAimed() > 0,
