@@ -1060,6 +1060,32 @@ class CheckerTest {
         assertEquals(1, v.figures().lossTold());
     }
 
+    /**
+     * An in-memory PAUSE also loses every lease (its detail says loseAll=): the first in-memory runs
+     * reported CONFLICTING_GRANTS for a client that was not the paused one and lost its lease in it.
+     * Without that mark the same grant is a violation.
+     */
+    @Test
+    void anInMemoryPauseThatLosesEveryLeaseExplainsAnotherHoldersOverlap() {
+        for (boolean losesAll : new boolean[] {true, false}) {
+            String detail = "target=c3 key=acct/b" + (losesAll ? " loseAll=SESSION_EXPIRED" : "");
+            H h = new H();
+            h.at(0).client("c1", AT_LOST, "diligent", 0x11).client("c2", AT_LOST, "diligent", 0x22)
+                    .client("c3", AT_LOST, "stubborn", 0x33);
+            h.at(10).grant("c3", "acct/b", tk(1, 1)).grant("c1", "acct/a/2,k0=S", tk(1, 2));
+            h.at(100).start(1, "PAUSE", detail).lost("c3", "acct/b", tk(1, 1));
+            h.grant("c2", "acct/a/2=S", tk(1, 3)).release("c2", "acct/a/2=S", tk(1, 3));
+            h.add("c1", Type.LOST, "acct/a/2,k0=S", tk(1, 2), 0, "SESSION_EXPIRED", false, 0, null);
+            h.end(1, "PAUSE", detail);
+            h.at(300).lease("c1", "k1", tk(1, 4), 0).lease("c2", "k1", tk(1, 5), 1).lease("c3", "k1", tk(1, 6), 2);
+            h.finish(0);
+
+            Verdict v = h.check();
+            assertViolations(v, losesAll ? Map.of() : Map.of(CONFLICTING_GRANTS, 1L));
+            assertEquals(losesAll ? 1 : 0, v.figures().mix().excusedOverlaps());
+        }
+    }
+
     @Test
     void percentilesAreNearestRank() {
         List<Long> values = java.util.stream.LongStream.rangeClosed(1, 200).boxed().toList();
