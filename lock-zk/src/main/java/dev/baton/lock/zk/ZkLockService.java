@@ -345,11 +345,10 @@ public final class ZkLockService implements LockService {
                             }
                         }
                     } catch (KeeperException e) {
-                        if (e.code() == KeeperException.Code.SESSIONEXPIRED || e.code() == KeeperException.Code.SESSIONMOVED) {
+                        if (e.code() == KeeperException.Code.SESSIONEXPIRED) {
                             throw new SessionGone();
                         }
-                        if (e.code() != KeeperException.Code.CONNECTIONLOSS
-                                && e.code() != KeeperException.Code.OPERATIONTIMEOUT) {
+                        if (!inDoubt(e.code())) {
                             throw e;
                         }
                         // the handle reconnects on its own (same session) and queues our next call
@@ -384,6 +383,16 @@ public final class ZkLockService implements LockService {
                 abandon(r, label);
             }
         }
+    }
+
+    /**
+     * Whether a call failed on a connection that broke, its answer unknown, with the session
+     * still alive: SESSIONMOVED is the answer to a call sent on the old connection after the
+     * session moved to a new one.
+     */
+    private static boolean inDoubt(KeeperException.Code code) {
+        return code == KeeperException.Code.CONNECTIONLOSS || code == KeeperException.Code.OPERATIONTIMEOUT
+                || code == KeeperException.Code.SESSIONMOVED;
     }
 
     /** The path whose children decide level {@code i}: the queue for a strong granule, else the strong index. */
@@ -427,14 +436,14 @@ public final class ZkLockService implements LockService {
                     if (++missingParents <= 2 * r.levels.size() + 8) {
                         continue;
                     }
-                } else if (code == KeeperException.Code.CONNECTIONLOSS || code == KeeperException.Code.OPERATIONTIMEOUT) {
+                } else if (inDoubt(code)) {
                     if (findOwnNodes(zk, r, label, deadline)) {
                         return null;
                     }
                     // not found; if that is because time ran out, look again in the background
                     purgeLater(r.plan, r.id);
                     r.id = engine.newRequestId();
-                } else if (code == KeeperException.Code.SESSIONEXPIRED || code == KeeperException.Code.SESSIONMOVED) {
+                } else if (code == KeeperException.Code.SESSIONEXPIRED) {
                     throw new SessionGone();
                 } else {
                     throw ke;
@@ -525,7 +534,7 @@ public final class ZkLockService implements LockService {
                 LOG.debug("Found request {} for {} after a connection loss", r.id, label);
                 return true;
             } catch (KeeperException e) {
-                if (e.code() != KeeperException.Code.CONNECTIONLOSS && e.code() != KeeperException.Code.OPERATIONTIMEOUT) {
+                if (!inDoubt(e.code())) {
                     throw e;
                 }
                 if (Requests.remainingNanos(deadline) <= 0) {
@@ -598,7 +607,7 @@ public final class ZkLockService implements LockService {
             return answer.get();
         } catch (ExecutionException e) {
             KeeperException ke = (KeeperException) e.getCause();
-            if (ke.code() == KeeperException.Code.SESSIONEXPIRED || ke.code() == KeeperException.Code.SESSIONMOVED) {
+            if (ke.code() == KeeperException.Code.SESSIONEXPIRED) {
                 throw new SessionGone();
             }
             throw ke;
@@ -636,7 +645,7 @@ public final class ZkLockService implements LockService {
                         nodes.add(engine.relative(((OpResult.CreateResult) result).getPath()));
                     }
                     deleteNodes(nodes);
-                } else if (e instanceof KeeperException.ConnectionLossException
+                } else if (e instanceof KeeperException.ConnectionLossException || e instanceof KeeperException.SessionMovedException
                         || e instanceof KeeperException.OperationTimeoutException) {
                     purgeLater(r.plan, id);
                 }

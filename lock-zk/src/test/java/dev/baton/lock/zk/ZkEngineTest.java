@@ -171,4 +171,28 @@ class ZkEngineTest {
         }
         await().atMost(PATIENCE).until(() -> queue(key).isEmpty());
     }
+
+    @Test
+    void aWaiterKeepsItsPlaceThroughDroppedConnections() throws Exception {
+        ZkLockService holderService = service();
+        ZkLockService waiterService = service();
+        LockKey key = LockKey.parse("dropped/k");
+        Lease holder = holderService.acquire(key, Duration.ofSeconds(5));
+        Future<Lease> waiter = pool.submit(() -> waiterService.acquire(key, Duration.ofSeconds(60)));
+        await().atMost(PATIENCE).until(() -> queue(key).size() == 2);
+        String waiterNode = queue(key).stream().filter(n -> !n.equals("/baton" + ZkLockService.nodeOf(holder)))
+                .findFirst().orElseThrow();
+        for (int i = 0; i < 5; i++) {
+            waiterService.client().getZookeeperClient().getZooKeeper().getTestable().closeSocket();
+            await().atMost(PATIENCE).until(() -> waiterService.client().getZookeeperClient().isConnected());
+        }
+        assertFalse(waiter.isDone(), "the waiter gave up or was granted while the holder held");
+        assertEquals(2, queue(key).size(), queue(key).toString());
+        assertTrue(queue(key).contains(waiterNode), "the waiter lost its place: " + queue(key));
+        holder.close();
+        try (Lease lease = waiter.get(PATIENCE.toSeconds(), SECONDS)) {
+            assertTrue(lease.token().isNewerThan(holder.token()));
+            assertEquals(waiterNode, "/baton" + ZkLockService.nodeOf(lease), "granted on another node than it queued with");
+        }
+    }
 }
