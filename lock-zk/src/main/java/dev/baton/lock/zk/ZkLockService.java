@@ -318,61 +318,68 @@ public final class ZkLockService implements LockService {
         boolean granted = false;
         try {
             List<CompletableFuture<List<String>>> listings = enqueue(zk, r, label, options, deadline);
-            for (int i = 0; i < r.levels.size(); i++) {
-                List<String> kids = null;
-                while (true) {
-                    try {
-                        if (kids == null && listings != null) {
-                            kids = await(listings.get(i)); // sent behind the multi
-                        }
-                        if (kids == null) {
-                            r.epoch = epoch();
-                            kids = await(Engine.children(zk, engine.full(listed(r, i))));
-                        }
-                        String blocker = blocker(zk, r, i, kids);
-                        if (blocker == null) {
-                            break;
-                        }
-                        long left = Requests.remainingNanos(deadline);
-                        if (left <= 0) {
-                            throw new LockTimeoutException(label, options.waitAtMost().orElseThrow());
-                        }
-                        if (engine.watch(zk, blocker, r.waiting)) {
-                            try {
-                                r.waiting.await(left);
-                            } finally {
-                                engine.unwatch(blocker, r.waiting);
+            while (true) {
+                for (int i = 0; i < r.levels.size(); i++) {
+                    List<String> kids = null;
+                    while (true) {
+                        try {
+                            if (kids == null && listings != null) {
+                                kids = await(listings.get(i)); // sent behind the multi
                             }
+                            if (kids == null) {
+                                r.epoch = epoch();
+                                kids = await(Engine.children(zk, engine.full(listed(r, i))));
+                            }
+                            String blocker = blocker(zk, r, i, kids);
+                            if (blocker == null) {
+                                break;
+                            }
+                            long left = Requests.remainingNanos(deadline);
+                            if (left <= 0) {
+                                throw new LockTimeoutException(label, options.waitAtMost().orElseThrow());
+                            }
+                            if (engine.watch(zk, blocker, r.waiting)) {
+                                try {
+                                    r.waiting.await(left);
+                                } finally {
+                                    engine.unwatch(blocker, r.waiting);
+                                }
+                            }
+                        } catch (KeeperException e) {
+                            if (e.code() == KeeperException.Code.SESSIONEXPIRED) {
+                                throw new SessionGone();
+                            }
+                            if (!inDoubt(e.code())) {
+                                throw e;
+                            }
+                            // the handle reconnects on its own (same session) and queues our next call
+                            // until then; a short pause keeps a flapping connection from spinning us
+                            if (Requests.remainingNanos(deadline) <= 0) {
+                                throw new LockTimeoutException(label, options.waitAtMost().orElseThrow());
+                            }
+                            r.waiting.await(Math.min(Requests.remainingNanos(deadline), TimeUnit.MILLISECONDS.toNanos(20)));
                         }
-                    } catch (KeeperException e) {
-                        if (e.code() == KeeperException.Code.SESSIONEXPIRED) {
-                            throw new SessionGone();
-                        }
-                        if (!inDoubt(e.code())) {
-                            throw e;
-                        }
-                        // the handle reconnects on its own (same session) and queues our next call
-                        // until then; a short pause keeps a flapping connection from spinning us
-                        if (Requests.remainingNanos(deadline) <= 0) {
-                            throw new LockTimeoutException(label, options.waitAtMost().orElseThrow());
-                        }
-                        r.waiting.await(Math.min(Requests.remainingNanos(deadline), TimeUnit.MILLISECONDS.toNanos(20)));
+                        kids = null;
+                        listings = null;
                     }
-                    kids = null;
-                    listings = null;
                 }
+                ZkLease lease = new ZkLease(keys, FencingToken.of(r.zxid), r.nodes, r.sessionId);
+                LossReason refused = register(lease, r.epoch);
+                if (refused == null) {
+                    granted = true;
+                    return lease;
+                }
+                if (refused == LossReason.SERVICE_CLOSED) {
+                    throw new IllegalStateException("LockService closed while acquiring " + label);
+                }
+                if (refused == LossReason.CONNECTION_SUSPENDED) {
+                    // a suspension was reported while we checked: our nodes are still ours if the
+                    // session is, so check again on it rather than give up our place
+                    listings = null;
+                    continue;
+                }
+                return retryOrTimeOut(label, options, deadline); // the session ended meanwhile
             }
-            ZkLease lease = new ZkLease(keys, FencingToken.of(r.zxid), r.nodes, r.sessionId);
-            LossReason refused = register(lease, r.epoch);
-            if (refused == null) {
-                granted = true;
-                return lease;
-            }
-            if (refused == LossReason.SERVICE_CLOSED) {
-                throw new IllegalStateException("LockService closed while acquiring " + label);
-            }
-            // the connection was suspended or the session lost while we checked the grant: start over
-            return retryOrTimeOut(label, options, deadline);
         } catch (SessionGone gone) {
             LOG.debug("Session ended while acquiring {}; trying again on the next", label);
             return retryOrTimeOut(label, options, deadline);
