@@ -629,6 +629,9 @@ public final class ZkLockService implements LockService {
             client.create().creatingParentContainersIfNeeded().withMode(CreateMode.CONTAINER).forPath(relative);
         } catch (KeeperException.NodeExistsException raced) {
             // someone else made it
+        } catch (KeeperException.NoNodeException raced) {
+            // the server removed an empty parent container between Curator's two steps: the
+            // enqueue loop tries again
         } catch (Exception e) {
             throw failure(label, e);
         }
