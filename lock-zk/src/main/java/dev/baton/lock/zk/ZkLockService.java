@@ -278,7 +278,9 @@ public final class ZkLockService implements LockService {
         CompletableFuture<List<OpResult>> multi;
         /** Our nodes, relative paths, once known; our node's sequence in each level's queue. */
         List<String> nodes;
-        long[] ownSequence;
+        int[] ownSequence;
+        /** Our node's name in each level's queue. */
+        String[] ownName;
         long zxid;
         long sessionId;
         long[] epoch;
@@ -476,11 +478,13 @@ public final class ZkLockService implements LockService {
     /** Stores our nodes (full paths, in enqueueOps order) as relative paths, and our queue sequences. */
     private void ownNodes(Request r, List<String> fullPaths) {
         List<String> relative = new ArrayList<>(fullPaths.size());
-        long[] own = new long[r.levels.size()];
+        int[] own = new int[r.levels.size()];
+        String[] names = new String[r.levels.size()];
         int op = 0;
         for (int i = 0; i < r.levels.size(); i++) {
             String q = fullPaths.get(op++);
-            own[i] = Engine.sequenceOf(q);
+            names[i] = ZKPaths.getNodeFromPath(q);
+            own[i] = Engine.sequenceOf(names[i]);
             relative.add(engine.relative(q));
             if (r.levels.get(i).getValue().isStrong()) {
                 relative.add(engine.relative(fullPaths.get(op++)));
@@ -488,6 +492,7 @@ public final class ZkLockService implements LockService {
         }
         r.nodes = relative;
         r.ownSequence = own;
+        r.ownName = names;
     }
 
     /**
@@ -566,18 +571,21 @@ public final class ZkLockService implements LockService {
         Map.Entry<LockKey, Granule> level = r.levels.get(i);
         Granule mine = level.getValue();
         if (mine.isStrong()) {
-            long own = r.ownSequence[i];
+            int own = r.ownSequence[i];
             String best = null;
-            long bestSeq = -1;
+            int bestSeq = 0;
             boolean sawOwn = false;
             for (String name : kids) {
-                if (Engine.belongsTo(name, r.id)) {
+                if (name.equals(r.ownName[i])) {
                     sawOwn = true;
                     continue;
                 }
                 Granule g = Engine.granuleOf(name);
-                long seq = Engine.sequenceOf(name);
-                if (g != null && seq < own && seq > bestSeq && !mine.compatibleWith(g)) {
+                if (g == null || mine.compatibleWith(g)) {
+                    continue;
+                }
+                int seq = Engine.sequenceOf(name);
+                if (Engine.before(seq, own) && (best == null || Engine.before(bestSeq, seq))) {
                     best = name;
                     bestSeq = seq;
                 }
@@ -590,11 +598,11 @@ public final class ZkLockService implements LockService {
         List<String> candidates = new ArrayList<>();
         for (String name : kids) {
             Granule g = Engine.granuleOf(name);
-            if (g != null && !mine.compatibleWith(g) && !Engine.belongsTo(name, r.id)) {
-                candidates.add(name);
+            if (g != null && !mine.compatibleWith(g)) {
+                candidates.add(name); // none of ours: an intention level has no node in _s
             }
         }
-        candidates.sort(java.util.Comparator.comparingLong(Engine::sequenceOf));
+        candidates.sort(java.util.Comparator.comparing(Engine::sequenceOf, Engine.SEQUENCE_ORDER));
         for (String name : candidates) {
             String path = engine.full(Engine.strongPath(level.getKey()) + "/" + name);
             Stat stat = await(Engine.stat(zk, path));
@@ -632,6 +640,11 @@ public final class ZkLockService implements LockService {
         } catch (KeeperException.NoNodeException raced) {
             // the server removed an empty parent container between Curator's two steps: the
             // enqueue loop tries again
+        } catch (KeeperException e) {
+            if (!inDoubt(e.code())) {
+                throw failure(label, e);
+            }
+            // connection trouble: the enqueue loop's next multi waits for the connection
         } catch (Exception e) {
             throw failure(label, e);
         }
@@ -666,6 +679,15 @@ public final class ZkLockService implements LockService {
         }
     }
 
+    /**
+     * Requests whose multi went unanswered and that gave up before learning whether it applied,
+     * by request id, with the parents their nodes would be in. Each is looked for until a look
+     * gets a definite answer: now, after every reconnection, and when the service closes over a
+     * caller's client (whose session outlives the service). A session's end clears them: its
+     * nodes are gone.
+     */
+    private final Map<String, List<String>> pendingPurges = new ConcurrentHashMap<>();
+
     /** Looks for, and deletes, the nodes of a request whose multi went unanswered. */
     private void purgeLater(Map<LockKey, Granule> plan, String id) {
         List<String> parents = new ArrayList<>();
@@ -675,32 +697,53 @@ public final class ZkLockService implements LockService {
                 parents.add(Engine.strongPath(level.getKey()));
             }
         }
+        pendingPurges.put(id, parents);
+        runPurges();
+    }
+
+    private void runPurges() {
+        if (pendingPurges.isEmpty()) {
+            return;
+        }
         try {
-            sweeper.execute(() -> {
-                try {
-                    client.sync().forPath(Engine.LOCKS);
-                    List<String> found = new ArrayList<>();
-                    for (String parent : parents) {
-                        try {
-                            for (String name : client.getChildren().forPath(parent)) {
-                                if (Engine.belongsTo(name, id)) {
-                                    found.add(parent + "/" + name);
-                                }
-                            }
-                        } catch (KeeperException.NoNodeException none) {
-                            // nothing of ours there
+            sweeper.execute(this::purgeNow);
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            // close() runs what is left itself
+        }
+    }
+
+    /**
+     * One look for every pending purge, on the current session: a sync (so the server is as
+     * recent as the leader), then each parent's children; an id whose look completed is done.
+     */
+    private void purgeNow() {
+        for (Map.Entry<String, List<String>> e : new ArrayList<>(pendingPurges.entrySet())) {
+            String id = e.getKey();
+            try {
+                ZooKeeper zk = client.getZookeeperClient().getZooKeeper();
+                CompletableFuture<Void> synced = new CompletableFuture<>();
+                zk.sync(engine.full(Engine.LOCKS), (rc, path, ctx) -> synced.complete(null), null);
+                synced.get(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS);
+                List<String> found = new ArrayList<>();
+                for (String parent : e.getValue()) {
+                    for (String name : Engine.children(zk, engine.full(parent))
+                            .get(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                        if (Engine.belongsTo(name, id)) {
+                            found.add(parent + "/" + name);
                         }
                     }
-                    if (!found.isEmpty()) {
-                        LOG.debug("Deleting {} node(s) of abandoned request {}", found.size(), id);
-                        deleteNodes(found);
-                    }
-                } catch (Exception e) {
-                    LOG.debug("Could not look for the nodes of abandoned request {}", id, e);
                 }
-            });
-        } catch (java.util.concurrent.RejectedExecutionException closing) {
-            // the service is closing and its session will end: the nodes go with it
+                if (!found.isEmpty()) {
+                    LOG.debug("Deleting {} node(s) of abandoned request {}", found.size(), id);
+                    deleteNodes(found);
+                }
+                pendingPurges.remove(id);
+            } catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+                return;
+            } catch (Exception ex) {
+                LOG.debug("Could not look for the nodes of abandoned request {} yet; again after reconnecting", id, ex);
+            }
         }
     }
 
@@ -866,6 +909,7 @@ public final class ZkLockService implements LockService {
             expiryDeadline = null;
             if (!connected && generation == gen) {
                 victims = drainLeases();
+                expirations++; // for register(): a grant checked before this point is not trusted
             }
         }
         loseAll(victims, LossReason.SESSION_EXPIRED);
@@ -881,6 +925,7 @@ public final class ZkLockService implements LockService {
             cancelDeadline();
             victims = drainLeases();
         }
+        pendingPurges.clear(); // the session's nodes are gone with it
         loseAll(victims, LossReason.SESSION_EXPIRED);
     }
 
@@ -916,6 +961,7 @@ public final class ZkLockService implements LockService {
         if (!orphans.isEmpty()) {
             deleteNodes(new ArrayList<>(orphans));
         }
+        runPurges();
     }
 
     private List<ZkLease> drainLeases() {
@@ -1092,7 +1138,10 @@ public final class ZkLockService implements LockService {
         }
         awaitAnswer(CompletableFuture.allOf(deletes.toArray(new CompletableFuture<?>[0])), wait);
         timer.shutdownNow();
-        awaitWaitersGone(); // their cleanup (sweepNeverUsed) must be queued before the sweeper stops
+        awaitWaitersGone(); // their cleanup (sweepNeverUsed, purges) must be queued before the sweeper stops
+        if (ownedClient == null) {
+            runPurges(); // a caller's client keeps its session, and would keep such nodes with it
+        }
         sweeper.shutdown();
         try {
             if (!sweeper.awaitTermination(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS)) {
