@@ -26,7 +26,7 @@ public interface Lease extends AutoCloseable {
     LockMode mode();
 
     /**
-     * Every key this lease holds with its mode, coarse keys first (by depth, then by name): one
+     * Every key this lease holds with its mode, coarse keys first (by depth, then by path): one
      * entry for a lease from {@code acquire}, several for one from
      * {@link LockService#acquireAll(java.util.Map, LockOptions) acquireAll}. Unmodifiable.
      */

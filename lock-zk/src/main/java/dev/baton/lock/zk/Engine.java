@@ -22,7 +22,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -52,8 +51,11 @@ final class Engine {
     private final CuratorFramework client;
     private final String namespace;
     private final int prefixLength;
-    private final String idPrefix = String.format("%08x", ThreadLocalRandom.current().nextInt());
-    private final AtomicLong ids = new AtomicLong(ThreadLocalRandom.current().nextInt() & 0xffffffffL);
+    /** Request ids: a counter XOR a random 64-bit mask, unique within the service, random across services. */
+    private final long idMask = new java.security.SecureRandom().nextLong();
+    private final AtomicLong ids = new AtomicLong();
+    /** The same client without a namespace, to ask the ACL provider with full paths, as Curator's creates do. */
+    private final CuratorFramework root;
 
     /** Waiting requests by the path whose change they wait for. */
     private final Map<String, Set<Waiting>> watching = new ConcurrentHashMap<>();
@@ -61,6 +63,7 @@ final class Engine {
 
     Engine(CuratorFramework namespaced) {
         this.client = namespaced;
+        this.root = namespaced.usingNamespace(null);
         this.namespace = namespaced.getNamespace();
         this.prefixLength = full(LOCKS).length() - LOCKS.length();
     }
@@ -92,7 +95,7 @@ final class Engine {
 
     /** A fresh request id: 16 hex digits, unique within this service, random across services. */
     String newRequestId() {
-        return idPrefix + String.format("%08x", ids.incrementAndGet() & 0xffffffffL);
+        return String.format("%016x", ids.incrementAndGet() ^ idMask);
     }
 
     /** The granule in a queue node's name; null if the name is not one of ours. */
@@ -111,14 +114,34 @@ final class Engine {
         }
     }
 
-    /** The sequence number ending a queue node's name, or -1. */
-    static long sequenceOf(String name) {
-        int dash = name.lastIndexOf('-');
+    /**
+     * The sequence number ending a queue node's name ({@code <granule>-<16 hex id>-<sequence>}).
+     * ZooKeeper formats the parent's cversion, an int, which turns negative after 2^31 creates in
+     * one life of the parent (a busy ancestor's queue can live that long): compare sequences with
+     * {@link #SEQUENCE_ORDER}, never as plain numbers.
+     *
+     * @throws IllegalArgumentException if the name is not one of ours
+     */
+    static int sequenceOf(String name) {
+        int start = name.indexOf('-') + 1 + ID_LENGTH + 1;
         try {
-            return dash < 0 ? -1 : Long.parseLong(name.substring(dash + 1));
-        } catch (NumberFormatException e) {
-            return -1;
+            return Integer.parseInt(name.substring(start));
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("Not a queue node name: " + name, e);
         }
+    }
+
+    static final int ID_LENGTH = 16;
+
+    /**
+     * Creation order of sequence numbers from one life of a parent, across the int wrap-around
+     * (the live nodes of one queue span far fewer than 2^31 creates).
+     */
+    static final java.util.Comparator<Integer> SEQUENCE_ORDER = (a, b) -> Integer.signum(a - b);
+
+    /** Whether sequence {@code a} was created before {@code b} in one life of their parent. */
+    static boolean before(int a, int b) {
+        return a - b < 0;
     }
 
     static boolean belongsTo(String name, String requestId) {
@@ -150,10 +173,13 @@ final class Engine {
                 CreateOptions.newBuilder(aclFor(relative), CreateMode.EPHEMERAL_SEQUENTIAL).build());
     }
 
-    /** The ACL the client's ACL provider gives {@code relative}, asked through Curator's public API. */
+    /**
+     * The ACL the client's ACL provider gives the node, asked through Curator's public API with
+     * the full path, as Curator's own creates ask it (the provider sees the namespace).
+     */
     private List<ACL> aclFor(String relative) {
         try {
-            Op op = client.transactionOp().create().withMode(CreateMode.EPHEMERAL_SEQUENTIAL).forPath(relative).get();
+            Op op = root.transactionOp().create().withMode(CreateMode.EPHEMERAL_SEQUENTIAL).forPath(full(relative)).get();
             return ((CreateRequest) op.toRequestRecord()).getAcl();
         } catch (Exception e) {
             throw new IllegalStateException("Cannot compute the ACL of " + relative, e);
@@ -281,8 +307,13 @@ final class Engine {
         watching.computeIfAbsent(fullPath, p -> ConcurrentHashMap.newKeySet()).add(w);
         boolean exists = false;
         try {
-            exists = zk.exists(fullPath, wake) != null;
-            return exists;
+            // getData, not exists: exists leaves a watch on a path that does not exist, and a
+            // queue node's name never comes back
+            zk.getData(fullPath, wake, null);
+            exists = true;
+            return true;
+        } catch (KeeperException.NoNodeException gone) {
+            return false;
         } finally {
             if (!exists) {
                 unwatch(fullPath, w);

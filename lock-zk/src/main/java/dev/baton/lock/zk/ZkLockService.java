@@ -278,7 +278,9 @@ public final class ZkLockService implements LockService {
         CompletableFuture<List<OpResult>> multi;
         /** Our nodes, relative paths, once known; our node's sequence in each level's queue. */
         List<String> nodes;
-        long[] ownSequence;
+        int[] ownSequence;
+        /** Our node's name in each level's queue. */
+        String[] ownName;
         long zxid;
         long sessionId;
         long[] epoch;
@@ -318,62 +320,68 @@ public final class ZkLockService implements LockService {
         boolean granted = false;
         try {
             List<CompletableFuture<List<String>>> listings = enqueue(zk, r, label, options, deadline);
-            for (int i = 0; i < r.levels.size(); i++) {
-                List<String> kids = null;
-                while (true) {
-                    try {
-                        if (kids == null && listings != null) {
-                            kids = await(listings.get(i)); // sent behind the multi
-                        }
-                        if (kids == null) {
-                            r.epoch = epoch();
-                            kids = await(Engine.children(zk, engine.full(listed(r, i))));
-                        }
-                        String blocker = blocker(zk, r, i, kids);
-                        if (blocker == null) {
-                            break;
-                        }
-                        long left = Requests.remainingNanos(deadline);
-                        if (left <= 0) {
-                            throw new LockTimeoutException(label, options.waitAtMost().orElseThrow());
-                        }
-                        if (engine.watch(zk, blocker, r.waiting)) {
-                            try {
-                                r.waiting.await(left);
-                            } finally {
-                                engine.unwatch(blocker, r.waiting);
+            while (true) {
+                for (int i = 0; i < r.levels.size(); i++) {
+                    List<String> kids = null;
+                    while (true) {
+                        try {
+                            if (kids == null && listings != null) {
+                                kids = await(listings.get(i)); // sent behind the multi
                             }
+                            if (kids == null) {
+                                r.epoch = epoch();
+                                kids = await(Engine.children(zk, engine.full(listed(r, i))));
+                            }
+                            String blocker = blocker(zk, r, i, kids);
+                            if (blocker == null) {
+                                break;
+                            }
+                            long left = Requests.remainingNanos(deadline);
+                            if (left <= 0) {
+                                throw new LockTimeoutException(label, options.waitAtMost().orElseThrow());
+                            }
+                            if (engine.watch(zk, blocker, r.waiting)) {
+                                try {
+                                    r.waiting.await(left);
+                                } finally {
+                                    engine.unwatch(blocker, r.waiting);
+                                }
+                            }
+                        } catch (KeeperException e) {
+                            if (e.code() == KeeperException.Code.SESSIONEXPIRED) {
+                                throw new SessionGone();
+                            }
+                            if (!inDoubt(e.code())) {
+                                throw e;
+                            }
+                            // the handle reconnects on its own (same session) and queues our next call
+                            // until then; a short pause keeps a flapping connection from spinning us
+                            if (Requests.remainingNanos(deadline) <= 0) {
+                                throw new LockTimeoutException(label, options.waitAtMost().orElseThrow());
+                            }
+                            r.waiting.await(Math.min(Requests.remainingNanos(deadline), TimeUnit.MILLISECONDS.toNanos(20)));
                         }
-                    } catch (KeeperException e) {
-                        if (e.code() == KeeperException.Code.SESSIONEXPIRED || e.code() == KeeperException.Code.SESSIONMOVED) {
-                            throw new SessionGone();
-                        }
-                        if (e.code() != KeeperException.Code.CONNECTIONLOSS
-                                && e.code() != KeeperException.Code.OPERATIONTIMEOUT) {
-                            throw e;
-                        }
-                        // the handle reconnects on its own (same session) and queues our next call
-                        // until then; a short pause keeps a flapping connection from spinning us
-                        if (Requests.remainingNanos(deadline) <= 0) {
-                            throw new LockTimeoutException(label, options.waitAtMost().orElseThrow());
-                        }
-                        r.waiting.await(Math.min(Requests.remainingNanos(deadline), TimeUnit.MILLISECONDS.toNanos(20)));
+                        kids = null;
+                        listings = null;
                     }
-                    kids = null;
-                    listings = null;
                 }
+                ZkLease lease = new ZkLease(keys, FencingToken.of(r.zxid), r.nodes, r.sessionId);
+                LossReason refused = register(lease, r.epoch);
+                if (refused == null) {
+                    granted = true;
+                    return lease;
+                }
+                if (refused == LossReason.SERVICE_CLOSED) {
+                    throw new IllegalStateException("LockService closed while acquiring " + label);
+                }
+                if (refused == LossReason.CONNECTION_SUSPENDED) {
+                    // a suspension was reported while we checked: our nodes are still ours if the
+                    // session is, so check again on it rather than give up our place
+                    listings = null;
+                    continue;
+                }
+                return retryOrTimeOut(label, options, deadline); // the session ended meanwhile
             }
-            ZkLease lease = new ZkLease(keys, FencingToken.of(r.zxid), r.nodes, r.sessionId);
-            LossReason refused = register(lease, r.epoch);
-            if (refused == null) {
-                granted = true;
-                return lease;
-            }
-            if (refused == LossReason.SERVICE_CLOSED) {
-                throw new IllegalStateException("LockService closed while acquiring " + label);
-            }
-            // the connection was suspended or the session lost while we checked the grant: start over
-            return retryOrTimeOut(label, options, deadline);
         } catch (SessionGone gone) {
             LOG.debug("Session ended while acquiring {}; trying again on the next", label);
             return retryOrTimeOut(label, options, deadline);
@@ -384,6 +392,16 @@ public final class ZkLockService implements LockService {
                 abandon(r, label);
             }
         }
+    }
+
+    /**
+     * Whether a call failed on a connection that broke, its answer unknown, with the session
+     * still alive: SESSIONMOVED is the answer to a call sent on the old connection after the
+     * session moved to a new one.
+     */
+    private static boolean inDoubt(KeeperException.Code code) {
+        return code == KeeperException.Code.CONNECTIONLOSS || code == KeeperException.Code.OPERATIONTIMEOUT
+                || code == KeeperException.Code.SESSIONMOVED;
     }
 
     /** The path whose children decide level {@code i}: the queue for a strong granule, else the strong index. */
@@ -427,14 +445,14 @@ public final class ZkLockService implements LockService {
                     if (++missingParents <= 2 * r.levels.size() + 8) {
                         continue;
                     }
-                } else if (code == KeeperException.Code.CONNECTIONLOSS || code == KeeperException.Code.OPERATIONTIMEOUT) {
+                } else if (inDoubt(code)) {
                     if (findOwnNodes(zk, r, label, deadline)) {
                         return null;
                     }
                     // not found; if that is because time ran out, look again in the background
                     purgeLater(r.plan, r.id);
                     r.id = engine.newRequestId();
-                } else if (code == KeeperException.Code.SESSIONEXPIRED || code == KeeperException.Code.SESSIONMOVED) {
+                } else if (code == KeeperException.Code.SESSIONEXPIRED) {
                     throw new SessionGone();
                 } else {
                     throw ke;
@@ -460,11 +478,13 @@ public final class ZkLockService implements LockService {
     /** Stores our nodes (full paths, in enqueueOps order) as relative paths, and our queue sequences. */
     private void ownNodes(Request r, List<String> fullPaths) {
         List<String> relative = new ArrayList<>(fullPaths.size());
-        long[] own = new long[r.levels.size()];
+        int[] own = new int[r.levels.size()];
+        String[] names = new String[r.levels.size()];
         int op = 0;
         for (int i = 0; i < r.levels.size(); i++) {
             String q = fullPaths.get(op++);
-            own[i] = Engine.sequenceOf(q);
+            names[i] = ZKPaths.getNodeFromPath(q);
+            own[i] = Engine.sequenceOf(names[i]);
             relative.add(engine.relative(q));
             if (r.levels.get(i).getValue().isStrong()) {
                 relative.add(engine.relative(fullPaths.get(op++)));
@@ -472,6 +492,7 @@ public final class ZkLockService implements LockService {
         }
         r.nodes = relative;
         r.ownSequence = own;
+        r.ownName = names;
     }
 
     /**
@@ -525,7 +546,7 @@ public final class ZkLockService implements LockService {
                 LOG.debug("Found request {} for {} after a connection loss", r.id, label);
                 return true;
             } catch (KeeperException e) {
-                if (e.code() != KeeperException.Code.CONNECTIONLOSS && e.code() != KeeperException.Code.OPERATIONTIMEOUT) {
+                if (!inDoubt(e.code())) {
                     throw e;
                 }
                 if (Requests.remainingNanos(deadline) <= 0) {
@@ -550,18 +571,21 @@ public final class ZkLockService implements LockService {
         Map.Entry<LockKey, Granule> level = r.levels.get(i);
         Granule mine = level.getValue();
         if (mine.isStrong()) {
-            long own = r.ownSequence[i];
+            int own = r.ownSequence[i];
             String best = null;
-            long bestSeq = -1;
+            int bestSeq = 0;
             boolean sawOwn = false;
             for (String name : kids) {
-                if (Engine.belongsTo(name, r.id)) {
+                if (name.equals(r.ownName[i])) {
                     sawOwn = true;
                     continue;
                 }
                 Granule g = Engine.granuleOf(name);
-                long seq = Engine.sequenceOf(name);
-                if (g != null && seq < own && seq > bestSeq && !mine.compatibleWith(g)) {
+                if (g == null || mine.compatibleWith(g)) {
+                    continue;
+                }
+                int seq = Engine.sequenceOf(name);
+                if (Engine.before(seq, own) && (best == null || Engine.before(bestSeq, seq))) {
                     best = name;
                     bestSeq = seq;
                 }
@@ -574,11 +598,11 @@ public final class ZkLockService implements LockService {
         List<String> candidates = new ArrayList<>();
         for (String name : kids) {
             Granule g = Engine.granuleOf(name);
-            if (g != null && !mine.compatibleWith(g) && !Engine.belongsTo(name, r.id)) {
-                candidates.add(name);
+            if (g != null && !mine.compatibleWith(g)) {
+                candidates.add(name); // none of ours: an intention level has no node in _s
             }
         }
-        candidates.sort(java.util.Comparator.comparingLong(Engine::sequenceOf));
+        candidates.sort(java.util.Comparator.comparing(Engine::sequenceOf, Engine.SEQUENCE_ORDER));
         for (String name : candidates) {
             String path = engine.full(Engine.strongPath(level.getKey()) + "/" + name);
             Stat stat = await(Engine.stat(zk, path));
@@ -598,7 +622,7 @@ public final class ZkLockService implements LockService {
             return answer.get();
         } catch (ExecutionException e) {
             KeeperException ke = (KeeperException) e.getCause();
-            if (ke.code() == KeeperException.Code.SESSIONEXPIRED || ke.code() == KeeperException.Code.SESSIONMOVED) {
+            if (ke.code() == KeeperException.Code.SESSIONEXPIRED) {
                 throw new SessionGone();
             }
             throw ke;
@@ -613,6 +637,14 @@ public final class ZkLockService implements LockService {
             client.create().creatingParentContainersIfNeeded().withMode(CreateMode.CONTAINER).forPath(relative);
         } catch (KeeperException.NodeExistsException raced) {
             // someone else made it
+        } catch (KeeperException.NoNodeException raced) {
+            // the server removed an empty parent container between Curator's two steps: the
+            // enqueue loop tries again
+        } catch (KeeperException e) {
+            if (!inDoubt(e.code())) {
+                throw failure(label, e);
+            }
+            // connection trouble: the enqueue loop's next multi waits for the connection
         } catch (Exception e) {
             throw failure(label, e);
         }
@@ -636,7 +668,7 @@ public final class ZkLockService implements LockService {
                         nodes.add(engine.relative(((OpResult.CreateResult) result).getPath()));
                     }
                     deleteNodes(nodes);
-                } else if (e instanceof KeeperException.ConnectionLossException
+                } else if (e instanceof KeeperException.ConnectionLossException || e instanceof KeeperException.SessionMovedException
                         || e instanceof KeeperException.OperationTimeoutException) {
                     purgeLater(r.plan, id);
                 }
@@ -647,6 +679,15 @@ public final class ZkLockService implements LockService {
         }
     }
 
+    /**
+     * Requests whose multi went unanswered and that gave up before learning whether it applied,
+     * by request id, with the parents their nodes would be in. Each is looked for until a look
+     * gets a definite answer: now, after every reconnection, and when the service closes over a
+     * caller's client (whose session outlives the service). A session's end clears them: its
+     * nodes are gone.
+     */
+    private final Map<String, List<String>> pendingPurges = new ConcurrentHashMap<>();
+
     /** Looks for, and deletes, the nodes of a request whose multi went unanswered. */
     private void purgeLater(Map<LockKey, Granule> plan, String id) {
         List<String> parents = new ArrayList<>();
@@ -656,32 +697,53 @@ public final class ZkLockService implements LockService {
                 parents.add(Engine.strongPath(level.getKey()));
             }
         }
+        pendingPurges.put(id, parents);
+        runPurges();
+    }
+
+    private void runPurges() {
+        if (pendingPurges.isEmpty()) {
+            return;
+        }
         try {
-            sweeper.execute(() -> {
-                try {
-                    client.sync().forPath(Engine.LOCKS);
-                    List<String> found = new ArrayList<>();
-                    for (String parent : parents) {
-                        try {
-                            for (String name : client.getChildren().forPath(parent)) {
-                                if (Engine.belongsTo(name, id)) {
-                                    found.add(parent + "/" + name);
-                                }
-                            }
-                        } catch (KeeperException.NoNodeException none) {
-                            // nothing of ours there
+            sweeper.execute(this::purgeNow);
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            // close() runs what is left itself
+        }
+    }
+
+    /**
+     * One look for every pending purge, on the current session: a sync (so the server is as
+     * recent as the leader), then each parent's children; an id whose look completed is done.
+     */
+    private void purgeNow() {
+        for (Map.Entry<String, List<String>> e : new ArrayList<>(pendingPurges.entrySet())) {
+            String id = e.getKey();
+            try {
+                ZooKeeper zk = client.getZookeeperClient().getZooKeeper();
+                CompletableFuture<Void> synced = new CompletableFuture<>();
+                zk.sync(engine.full(Engine.LOCKS), (rc, path, ctx) -> synced.complete(null), null);
+                synced.get(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS);
+                List<String> found = new ArrayList<>();
+                for (String parent : e.getValue()) {
+                    for (String name : Engine.children(zk, engine.full(parent))
+                            .get(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                        if (Engine.belongsTo(name, id)) {
+                            found.add(parent + "/" + name);
                         }
                     }
-                    if (!found.isEmpty()) {
-                        LOG.debug("Deleting {} node(s) of abandoned request {}", found.size(), id);
-                        deleteNodes(found);
-                    }
-                } catch (Exception e) {
-                    LOG.debug("Could not look for the nodes of abandoned request {}", id, e);
                 }
-            });
-        } catch (java.util.concurrent.RejectedExecutionException closing) {
-            // the service is closing and its session will end: the nodes go with it
+                if (!found.isEmpty()) {
+                    LOG.debug("Deleting {} node(s) of abandoned request {}", found.size(), id);
+                    deleteNodes(found);
+                }
+                pendingPurges.remove(id);
+            } catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+                return;
+            } catch (Exception ex) {
+                LOG.debug("Could not look for the nodes of abandoned request {} yet; again after reconnecting", id, ex);
+            }
         }
     }
 
@@ -847,6 +909,7 @@ public final class ZkLockService implements LockService {
             expiryDeadline = null;
             if (!connected && generation == gen) {
                 victims = drainLeases();
+                expirations++; // for register(): a grant checked before this point is not trusted
             }
         }
         loseAll(victims, LossReason.SESSION_EXPIRED);
@@ -862,6 +925,7 @@ public final class ZkLockService implements LockService {
             cancelDeadline();
             victims = drainLeases();
         }
+        pendingPurges.clear(); // the session's nodes are gone with it
         loseAll(victims, LossReason.SESSION_EXPIRED);
     }
 
@@ -897,6 +961,7 @@ public final class ZkLockService implements LockService {
         if (!orphans.isEmpty()) {
             deleteNodes(new ArrayList<>(orphans));
         }
+        runPurges();
     }
 
     private List<ZkLease> drainLeases() {
@@ -1073,7 +1138,10 @@ public final class ZkLockService implements LockService {
         }
         awaitAnswer(CompletableFuture.allOf(deletes.toArray(new CompletableFuture<?>[0])), wait);
         timer.shutdownNow();
-        awaitWaitersGone(); // their cleanup (sweepNeverUsed) must be queued before the sweeper stops
+        awaitWaitersGone(); // their cleanup (sweepNeverUsed, purges) must be queued before the sweeper stops
+        if (ownedClient == null) {
+            runPurges(); // a caller's client keeps its session, and would keep such nodes with it
+        }
         sweeper.shutdown();
         try {
             if (!sweeper.awaitTermination(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS)) {

@@ -171,4 +171,44 @@ class ZkEngineTest {
         }
         await().atMost(PATIENCE).until(() -> queue(key).isEmpty());
     }
+
+    @Test
+    void aWaiterKeepsItsPlaceThroughDroppedConnections() throws Exception {
+        ZkLockService holderService = service();
+        ZkLockService waiterService = service();
+        LockKey key = LockKey.parse("dropped/k");
+        Lease holder = holderService.acquire(key, Duration.ofSeconds(5));
+        Future<Lease> waiter = pool.submit(() -> waiterService.acquire(key, Duration.ofSeconds(60)));
+        await().atMost(PATIENCE).until(() -> queue(key).size() == 2);
+        String waiterNode = queue(key).stream().filter(n -> !n.equals("/baton" + ZkLockService.nodeOf(holder)))
+                .findFirst().orElseThrow();
+        for (int i = 0; i < 5; i++) {
+            waiterService.client().getZookeeperClient().getZooKeeper().getTestable().closeSocket();
+            await().atMost(PATIENCE).until(() -> waiterService.client().getZookeeperClient().isConnected());
+        }
+        assertFalse(waiter.isDone(), "the waiter gave up or was granted while the holder held");
+        assertEquals(2, queue(key).size(), queue(key).toString());
+        assertTrue(queue(key).contains(waiterNode), "the waiter lost its place: " + queue(key));
+        holder.close();
+        try (Lease lease = waiter.get(PATIENCE.toSeconds(), SECONDS)) {
+            assertTrue(lease.token().isNewerThan(holder.token()));
+            assertEquals(waiterNode, "/baton" + ZkLockService.nodeOf(lease), "granted on another node than it queued with");
+        }
+    }
+
+    @Test
+    void sequenceNumbersKeepTheirOrderWhenTheParentsCounterWrapsAround() {
+        // ZooKeeper formats the parent's int cversion with %010d: after 2^31 creates it is negative
+        String id = "0123456789abcdef";
+        int last = Engine.sequenceOf("IX-" + id + "-2147483647");
+        int wrapped = Engine.sequenceOf("X-" + id + "-" + String.format("%010d", Integer.MIN_VALUE));
+        int next = Engine.sequenceOf("X-" + id + "-" + String.format("%010d", Integer.MIN_VALUE + 1));
+        assertTrue(Engine.before(last, wrapped) && Engine.before(wrapped, next) && Engine.before(last, next));
+        assertFalse(Engine.before(wrapped, last) || Engine.before(next, wrapped));
+        List<Integer> sorted = new ArrayList<>(List.of(next, last, wrapped, 2147483000));
+        sorted.sort(Engine.SEQUENCE_ORDER); // live nodes of one queue lie within a window far below 2^31
+        assertEquals(List.of(2147483000, last, wrapped, next), sorted);
+        assertEquals(5, Engine.sequenceOf("S-" + id + "-0000000005"));
+        assertThrows(IllegalArgumentException.class, () -> Engine.sequenceOf("lock-0000000005"));
+    }
 }
