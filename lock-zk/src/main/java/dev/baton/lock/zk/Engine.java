@@ -192,6 +192,61 @@ final class Engine {
      */
     static final java.util.concurrent.atomic.AtomicInteger LOSE_ANSWERS = new java.util.concurrent.atomic.AtomicInteger();
 
+    /**
+     * Creates, as CONTAINER nodes, every parent the request's nodes need (the namespace, the
+     * locks root, each level's key node and reserved children), coarse first, all sent at once:
+     * the server applies one session's requests in order, so each parent exists before its child
+     * is created, and the whole chain costs one round trip. Existing nodes are left alone.
+     *
+     * @return completes when every create has been answered, with the first result code other
+     *     than OK or NODEEXISTS (OK if none)
+     */
+    CompletableFuture<KeeperException.Code> createParents(ZooKeeper zk, Map<LockKey, Granule> plan) {
+        List<String> paths = new ArrayList<>();
+        String ns = full(LOCKS).substring(0, prefixLength); // "/baton", "/app/baton", or "" without one
+        for (int i = ns.indexOf('/', 1); i > 0; i = ns.indexOf('/', i + 1)) {
+            paths.add(ns.substring(0, i));
+        }
+        if (!ns.isEmpty()) {
+            paths.add(ns);
+        }
+        paths.add(full(LOCKS));
+        java.util.Set<LockKey> keys = new java.util.TreeSet<>(Granule.ORDER);
+        keys.addAll(plan.keySet());
+        for (LockKey key : keys) { // the plan holds every ancestor: coarse first is parents first
+            paths.add(full(keyPath(key)));
+            paths.add(full(queuePath(key)));
+            if (plan.get(key).isStrong()) {
+                paths.add(full(strongPath(key)));
+            }
+        }
+        CompletableFuture<KeeperException.Code> all = new CompletableFuture<>();
+        java.util.concurrent.atomic.AtomicInteger left = new java.util.concurrent.atomic.AtomicInteger(paths.size());
+        java.util.concurrent.atomic.AtomicReference<KeeperException.Code> first = new java.util.concurrent.atomic.AtomicReference<>();
+        for (String path : paths) {
+            zk.create(path, NO_DATA, containerAcl(path), CreateMode.CONTAINER, (rc, p, ctx, name, stat) -> {
+                KeeperException.Code code = KeeperException.Code.get(rc);
+                if (code != KeeperException.Code.OK && code != KeeperException.Code.NODEEXISTS) {
+                    first.compareAndSet(null, code);
+                }
+                if (left.decrementAndGet() == 0) {
+                    KeeperException.Code c = first.get();
+                    all.complete(c == null ? KeeperException.Code.OK : c);
+                }
+            }, null, -1);
+        }
+        return all;
+    }
+
+    private List<ACL> containerAcl(String fullPath) {
+        try {
+            Op op = root.transactionOp().create().withMode(CreateMode.CONTAINER).forPath(fullPath).get();
+            return ((CreateRequest) op.toRequestRecord()).getAcl();
+        } catch (Exception e) {
+            throw new IllegalStateException("Cannot compute the ACL of " + fullPath, e);
+        }
+    }
+
     /** Sends a {@code multi}; the future completes with its results or fails with its KeeperException. */
     static CompletableFuture<List<OpResult>> multi(ZooKeeper zk, List<Op> ops) {
         CompletableFuture<List<OpResult>> f = new CompletableFuture<>();

@@ -438,7 +438,14 @@ public final class ZkLockService implements LockService {
                 KeeperException ke = (KeeperException) e.getCause();
                 code = ke.code();
                 if (code == KeeperException.Code.NONODE) {
-                    makeParent(ke.getPath(), label);
+                    // a missing parent: create the whole chain at once (one round trip), try again
+                    KeeperException.Code made = await(engine.createParents(zk, r.plan));
+                    if (made == KeeperException.Code.SESSIONEXPIRED) {
+                        throw new SessionGone();
+                    }
+                    if (made != KeeperException.Code.OK && made != KeeperException.Code.NONODE && !inDoubt(made)) {
+                        throw KeeperException.create(made, ke.getPath());
+                    }
                     r.madeContainers = true;
                     // part of trying once, even with no time to wait; bounded, as the server may
                     // remove an empty container again right after we made it
@@ -626,27 +633,6 @@ public final class ZkLockService implements LockService {
                 throw new SessionGone();
             }
             throw ke;
-        }
-    }
-
-    /** Creates the missing parent of a queue node (and its parents), as CONTAINER nodes. */
-    private void makeParent(String fullPath, LockKey label) throws InterruptedException {
-        String parent = ZKPaths.getPathAndNode(fullPath).getPath();
-        String relative = engine.relative(parent);
-        try {
-            client.create().creatingParentContainersIfNeeded().withMode(CreateMode.CONTAINER).forPath(relative);
-        } catch (KeeperException.NodeExistsException raced) {
-            // someone else made it
-        } catch (KeeperException.NoNodeException raced) {
-            // the server removed an empty parent container between Curator's two steps: the
-            // enqueue loop tries again
-        } catch (KeeperException e) {
-            if (!inDoubt(e.code())) {
-                throw failure(label, e);
-            }
-            // connection trouble: the enqueue loop's next multi waits for the connection
-        } catch (Exception e) {
-            throw failure(label, e);
         }
     }
 
