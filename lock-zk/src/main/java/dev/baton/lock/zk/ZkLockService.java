@@ -318,6 +318,7 @@ public final class ZkLockService implements LockService {
         }
         Request r = new Request(plan, engine.newRequestId());
         boolean granted = false;
+        boolean leavingInterrupted = false;
         try {
             List<CompletableFuture<List<String>>> listings = enqueue(zk, r, label, options, deadline);
             while (true) {
@@ -387,9 +388,12 @@ public final class ZkLockService implements LockService {
             return retryOrTimeOut(label, options, deadline);
         } catch (KeeperException e) {
             throw failure(label, e);
+        } catch (InterruptedException e) {
+            leavingInterrupted = true;
+            throw e;
         } finally {
-            if (!granted) {
-                abandon(r, label);
+            if (!granted && awaitCleanup(abandon(r, label)) && !leavingInterrupted) {
+                Thread.currentThread().interrupt(); // an interrupt that came while we cleaned up
             }
         }
     }
@@ -422,8 +426,15 @@ public final class ZkLockService implements LockService {
                                                           long deadline)
             throws InterruptedException, KeeperException, SessionGone {
         int missingParents = 0;
+        boolean withParents = false;
         while (true) {
             r.epoch = epoch();
+            if (withParents) {
+                // the whole parent chain, then the multi, sent together: applied in this order, so
+                // a container we make gets its first child right after, whatever happens to us
+                engine.createParents(zk, r.plan);
+                r.madeContainers = true;
+            }
             r.multi = Engine.multi(zk, engine.enqueueOps(r.plan, r.id));
             List<CompletableFuture<List<String>>> listings = new ArrayList<>(r.levels.size());
             for (int i = 0; i < r.levels.size(); i++) {
@@ -438,15 +449,7 @@ public final class ZkLockService implements LockService {
                 KeeperException ke = (KeeperException) e.getCause();
                 code = ke.code();
                 if (code == KeeperException.Code.NONODE) {
-                    // a missing parent: create the whole chain at once (one round trip), try again
-                    KeeperException.Code made = await(engine.createParents(zk, r.plan));
-                    if (made == KeeperException.Code.SESSIONEXPIRED) {
-                        throw new SessionGone();
-                    }
-                    if (made != KeeperException.Code.OK && made != KeeperException.Code.NONODE && !inDoubt(made)) {
-                        throw KeeperException.create(made, ke.getPath());
-                    }
-                    r.madeContainers = true;
+                    withParents = true;
                     // part of trying once, even with no time to wait; bounded, as the server may
                     // remove an empty container again right after we made it
                     if (++missingParents <= 2 * r.levels.size() + 8) {
@@ -641,27 +644,59 @@ public final class ZkLockService implements LockService {
      * once their fate is known (now, when the multi returns, or, after an unanswered multi, by
      * looking them up by request id), and sweeps containers made for it that were never used.
      */
-    private void abandon(Request r, LockKey label) {
+    private CompletableFuture<?> abandon(Request r, LockKey label) {
         if (r.nodes != null) {
-            deleteNodes(r.nodes);
-        } else if (r.multi != null) {
-            // unanswered when we stopped waiting, or answered before its results were recorded
-            String id = r.id;
-            r.multi.whenComplete((results, e) -> {
-                if (results != null) {
-                    List<String> nodes = new ArrayList<>(results.size());
-                    for (OpResult result : results) {
-                        nodes.add(engine.relative(((OpResult.CreateResult) result).getPath()));
-                    }
-                    deleteNodes(nodes);
-                } else if (e instanceof KeeperException.ConnectionLossException || e instanceof KeeperException.SessionMovedException
-                        || e instanceof KeeperException.OperationTimeoutException) {
-                    purgeLater(r.plan, id);
-                }
-            });
+            return deleteNodes(r.nodes); // the multi succeeded, so any container we made has had a child
         }
-        if (r.madeContainers || r.nodes == null) {
-            sweepNeverUsed(r.plan.keySet());
+        if (r.multi == null) {
+            return CompletableFuture.completedFuture(null);
+        }
+        // unanswered when we stopped waiting, failed, or answered before its results were recorded
+        String id = r.id;
+        boolean madeContainers = r.madeContainers;
+        return r.multi.handle((results, e) -> {
+            if (results != null) {
+                List<String> nodes = new ArrayList<>(results.size());
+                for (OpResult result : results) {
+                    nodes.add(engine.relative(((OpResult.CreateResult) result).getPath()));
+                }
+                return deleteNodes(nodes);
+            }
+            if (e instanceof KeeperException && inDoubt(((KeeperException) e).code())) {
+                purgeLater(r.plan, id);
+            }
+            if (madeContainers) {
+                sweepNeverUsed(r.plan.keySet());
+            }
+            return CompletableFuture.completedFuture(null);
+        }).thenCompose(f -> f);
+    }
+
+    /**
+     * Waits, without being interrupted and at most the connection timeout, until the store has
+     * answered an abandoned request's deletes: an acquire that fails has then cleaned up after
+     * itself (and a thread retrying at once does not queue behind its own leftovers). While the
+     * connection is down it does not wait; the cleanup goes on in the background.
+     *
+     * @return whether the thread was interrupted meanwhile (the flag is cleared)
+     */
+    private boolean awaitCleanup(CompletableFuture<?> cleanup) {
+        synchronized (stateLock) {
+            if (!connected) {
+                return false;
+            }
+        }
+        boolean interrupted = Thread.interrupted();
+        long until = System.nanoTime() + connectionTimeout.toNanos();
+        while (true) {
+            try {
+                cleanup.get(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS);
+                return interrupted;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            } catch (ExecutionException | TimeoutException e) {
+                return interrupted;
+            }
         }
     }
 
