@@ -1,5 +1,6 @@
 package dev.baton.lock;
 
+import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.Executor;
 import java.util.function.Consumer;
@@ -15,6 +16,12 @@ import java.util.function.Consumer;
  * and {@link #isValid()} / {@link #ensureValid()}. A holder that is paused (garbage collection,
  * a frozen process) learns nothing until it resumes; its operations then carry an old
  * {@link #token()}, which a {@link Fence} refuses.
+ *
+ * <p><b>Lease time.</b> A lease granted with {@link LockOptions#leaseTime} (or a service's
+ * default) ends after that long on the holder's own monotonic clock unless {@link #extend}ed:
+ * it is lost with {@link LossReason#LEASE_EXPIRED}, a {@code withLock} body is interrupted, and
+ * the lock is released so the next waiter proceeds. A holder that hangs cannot keep a lock longer
+ * than its lease time; its later writes carry an old token.
  *
  * <p>Thread-safe.
  */
@@ -39,6 +46,18 @@ public interface Lease extends AutoCloseable {
      * conflicting grant. Pass it to the resource with every operation made under the lock.
      */
     FencingToken token();
+
+    /**
+     * Renews the lease's time: it now ends {@code leaseTime} from now (on this process's
+     * monotonic clock), unless closed or lost before. Works whether or not the lease was granted
+     * with a {@link LockOptions#leaseTime lease time}; a lease without one gets one.
+     *
+     * @throws LockLostException if the lease is already lost (its lease time ran out, or its
+     *     session ended): a lost lease cannot be revived
+     * @throws IllegalStateException if the lease was closed
+     * @throws IllegalArgumentException if {@code leaseTime} is zero or negative
+     */
+    void extend(Duration leaseTime);
 
     /** Whether the lease is still held: neither closed nor lost. */
     boolean isValid();

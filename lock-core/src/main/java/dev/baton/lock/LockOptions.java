@@ -16,8 +16,8 @@ import java.util.Optional;
  * {@link LockService#withLock withLock} body when its lease is lost, no lease time, no stale
  * breaking.
  *
- * <p><b>Current behaviour:</b> {@link #leaseTime} and {@link #staleAfter} are part of the contract but not implemented yet: an {@code acquire} with
- * either of them fails with {@link UnsupportedOperationException} before anything is written.
+ * <p><b>Current behaviour:</b> {@link #staleAfter} is part of the contract but not implemented
+ * yet: an {@code acquire} with it fails with {@link UnsupportedOperationException} before anything is written.
  *
  * <p>Immutable and thread-safe. Invalid values fail at once with a message that names them.
  */
@@ -67,8 +67,10 @@ public final class LockOptions {
     }
 
     /**
-     * The longest a grant may be held before it is taken away with {@link LossReason#LEASE_EXPIRED}
-     * (not implemented yet).
+     * The longest a grant may be held before it is taken away with {@link LossReason#LEASE_EXPIRED},
+     * on the holder's own monotonic clock, unless {@link Lease#extend extended}: the holder's
+     * {@code withLock} body is interrupted and the lock released so the next waiter proceeds. It
+     * overrides the service's default lease time, if it has one.
      *
      * @throws IllegalArgumentException if {@code leaseTime} is zero or negative
      */

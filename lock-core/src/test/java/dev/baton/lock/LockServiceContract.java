@@ -489,8 +489,6 @@ public abstract class LockServiceContract {
         assertMessage(NullPointerException.class, "waitAtMost", () -> s.acquire(key, (Duration) null));
         assertMessage(IllegalArgumentException.class, "negative", () -> s.acquire(key, Duration.ofMillis(-1)));
         assertMessage(NullPointerException.class, "body", () -> s.withLock(key, null));
-        assertMessage(UnsupportedOperationException.class, "leaseTime",
-                () -> s.acquire(key, LockOptions.defaults().leaseTime(Duration.ofSeconds(1))));
         assertMessage(UnsupportedOperationException.class, "staleAfter",
                 () -> s.acquire(key, LockOptions.defaults().staleAfter(Duration.ofSeconds(1))));
         assertEquals(0, queueLength(s, key));
@@ -517,5 +515,100 @@ public abstract class LockServiceContract {
         if (!t.getMessage().contains(fragment)) {
             fail("message \"" + t.getMessage() + "\" does not name \"" + fragment + "\"");
         }
+    }
+
+    // ---------------------------------------------------------------- lease time
+
+    @Test
+    void aHungHolderLosesTheLockAtItsLeaseTimeAndItsLateWriteIsRefused() throws Exception {
+        LockService s = service();
+        LockKey key = key("hung");
+        Fence fence = new Fence();
+        CountDownLatch letGo = new CountDownLatch(1);
+        AtomicReference<FencingToken> hungToken = new AtomicReference<>();
+        Future<Object> hung = async(() -> {
+            try {
+                return s.withLock(key, LockOptions.defaults().leaseTime(Duration.ofMillis(300)), lease -> {
+                    fence.guard("ledger", lease.token(), () -> null);
+                    hungToken.set(lease.token());
+                    while (true) { // hangs, and ignores the interrupt that ends its lease
+                        try {
+                            letGo.await();
+                            return "returned";
+                        } catch (InterruptedException ignored) {
+                            // keep hanging
+                        }
+                    }
+                });
+            } catch (LockLostException e) {
+                return e;
+            }
+        });
+        await().atMost(PATIENCE).until(() -> hungToken.get() != null);
+        try (Lease next = s.acquire(key, PATIENCE)) {
+            assertTrue(next.token().isNewerThan(hungToken.get()));
+            fence.guard("ledger", next.token(), () -> null);
+        }
+        assertThrows(StaleTokenException.class, () -> fence.guard("ledger", hungToken.get(), () -> null),
+                "the hung holder's late write must be refused");
+        letGo.countDown();
+        LockLostException lost = assertInstanceOf(LockLostException.class, hung.get(PATIENCE.toSeconds(), SECONDS));
+        assertEquals(LossReason.LEASE_EXPIRED, lost.reason());
+        awaitQueueLength(s, key, 0);
+    }
+
+    @Test
+    void extendKeepsALongJobsLeaseAndNobodyElseGetsTheLock() throws Exception {
+        LockService s = service();
+        LockKey key = key("extended");
+        try (Lease lease = s.acquire(key, LockOptions.defaults().leaseTime(Duration.ofSeconds(1)))) {
+            long until = System.nanoTime() + Duration.ofMillis(2500).toNanos();
+            while (System.nanoTime() < until) { // a job three lease times long, renewing as it goes
+                lease.extend(Duration.ofSeconds(1));
+                assertTrue(s.tryAcquire(key).isEmpty(), "another request got the lock of an extended lease");
+                java.util.concurrent.locks.LockSupport.parkNanos(Duration.ofMillis(100).toNanos()); // the job's work
+            }
+            assertTrue(lease.isValid());
+        }
+        awaitQueueLength(s, key, 0);
+    }
+
+    @Test
+    void aLeaseLostToItsLeaseTimeCannotBeExtendedAndTellsItsListeners() throws Exception {
+        LockService s = service();
+        LockKey key = key("expired");
+        CompletableFuture<LockLostException> told = new CompletableFuture<>();
+        Lease lease = s.acquire(key, LockOptions.defaults().leaseTime(Duration.ofMillis(150)));
+        lease.onLost(told::complete);
+        assertEquals(LossReason.LEASE_EXPIRED, told.get(PATIENCE.toSeconds(), SECONDS).reason());
+        assertFalse(lease.isValid());
+        LockLostException e = assertThrows(LockLostException.class, () -> lease.extend(Duration.ofSeconds(1)));
+        assertEquals(LossReason.LEASE_EXPIRED, e.reason());
+        assertFalse(lease.isValid());
+        lease.close(); // never throws for a lost lease
+        try (Lease next = s.acquire(key, PATIENCE)) {
+            assertTrue(next.token().isNewerThan(lease.token()));
+            assertThrows(NullPointerException.class, () -> next.extend(null));
+            assertThrows(IllegalArgumentException.class, () -> next.extend(Duration.ZERO));
+            assertThrows(IllegalArgumentException.class, () -> next.extend(Duration.ofMillis(-1)));
+            assertTrue(next.isValid());
+        }
+        Lease closed = s.acquire(key, PATIENCE);
+        closed.close();
+        assertThrows(IllegalStateException.class, () -> closed.extend(Duration.ofSeconds(1)));
+        assertThrows(IllegalArgumentException.class, () -> LockOptions.defaults().leaseTime(Duration.ZERO));
+    }
+
+    @Test
+    void extendGivesALeaseWithoutALeaseTimeOne() throws Exception {
+        LockService s = service();
+        LockKey key = key("late-lease-time");
+        Lease lease = s.acquire(key, PATIENCE);
+        lease.extend(Duration.ofMillis(200));
+        try (Lease next = s.acquire(key, PATIENCE)) { // granted once the lease time ran out
+            assertFalse(lease.isValid());
+            assertTrue(next.token().isNewerThan(lease.token()));
+        }
+        assertThrows(LockLostException.class, lease::ensureValid);
     }
 }

@@ -13,7 +13,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.time.Duration;
 import java.util.concurrent.Executor;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
@@ -35,6 +39,8 @@ public abstract class AbstractLease implements Lease {
     private final FencingToken token;
 
     private State state = State.VALID;
+    private ScheduledExecutorService leaseTimer;
+    private ScheduledFuture<?> leaseEnd;
     private LockLostException loss;
     private List<Listener> listeners = new ArrayList<>(2);
 
@@ -80,6 +86,74 @@ public abstract class AbstractLease implements Lease {
     @Override
     public final FencingToken token() {
         return token;
+    }
+
+    /**
+     * Arms the lease time: called by the service right after the grant, with its timer and the
+     * lease time to apply (null for none; {@link #extend} may still set one later).
+     */
+    public final synchronized void startLeaseTime(ScheduledExecutorService timer, Duration leaseTime) {
+        this.leaseTimer = Objects.requireNonNull(timer, "timer");
+        if (leaseTime != null && state == State.VALID) {
+            scheduleEnd(leaseTime);
+        }
+    }
+
+    @Override
+    public final void extend(Duration leaseTime) {
+        Objects.requireNonNull(leaseTime, "leaseTime must not be null");
+        if (leaseTime.isNegative() || leaseTime.isZero()) {
+            throw new IllegalArgumentException("leaseTime must be positive, got " + leaseTime);
+        }
+        synchronized (this) {
+            if (state == State.VALID) {
+                if (leaseTimer == null) {
+                    throw new IllegalStateException("Lease on " + key + " has no timer to extend it with");
+                }
+                scheduleEnd(leaseTime);
+                return;
+            }
+        }
+        ensureValid(); // throws: LockLostException if lost, IllegalStateException if closed
+    }
+
+    private void scheduleEnd(Duration leaseTime) {
+        if (leaseEnd != null) {
+            leaseEnd.cancel(false);
+        }
+        long nanos = Requests.saturatedNanos(leaseTime);
+        leaseEnd = leaseTimer.schedule(this::leaseRanOut, nanos, TimeUnit.NANOSECONDS);
+    }
+
+    private void cancelLeaseEnd() {
+        if (leaseEnd != null) {
+            leaseEnd.cancel(false);
+            leaseEnd = null;
+        }
+    }
+
+    private void leaseRanOut() {
+        synchronized (this) {
+            if (state != State.VALID || leaseEnd == null || leaseEnd.getDelay(TimeUnit.NANOSECONDS) > 0) {
+                return; // closed, lost, or extended since this run was scheduled
+            }
+        }
+        if (markLost(LossReason.LEASE_EXPIRED)) {
+            try {
+                leaseExpired();
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "Releasing the expired lease on " + key + " failed", e);
+            }
+            fireLost();
+        }
+    }
+
+    /**
+     * Gives the lock back in the store after its lease time ran out (the lease is already marked
+     * lost); by default the same as {@link #release()}. Must not throw.
+     */
+    protected void leaseExpired() {
+        release();
     }
 
     @Override
@@ -145,6 +219,7 @@ public abstract class AbstractLease implements Lease {
         }
         state = State.LOST;
         loss = lossOf(reason);
+        cancelLeaseEnd();
         return true;
     }
 
@@ -185,6 +260,7 @@ public abstract class AbstractLease implements Lease {
             }
             state = State.RELEASED;
             listeners = null;
+            cancelLeaseEnd();
         }
         release();
     }

@@ -49,10 +49,6 @@ public final class Requests {
     public static void checkAcquire(LockKey key, LockOptions options) {
         Objects.requireNonNull(key, "key must not be null");
         Objects.requireNonNull(options, "options must not be null");
-        if (options.leaseTime().isPresent()) {
-            throw new UnsupportedOperationException("leaseTime (" + options.leaseTime().get() + ") on " + key
-                    + " is not supported yet: a lease lasts as long as its session");
-        }
         if (options.staleAfter().isPresent()) {
             throw new UnsupportedOperationException("staleAfter (" + options.staleAfter().get() + ") on " + key
                     + " is not supported yet: locks are never broken");

@@ -25,6 +25,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -66,8 +67,38 @@ public final class InMemoryLockService implements LockService {
     private long lastToken;
     private boolean closed;
 
-    /** A new, empty service. */
+    /** Ends leases whose lease time runs out; one daemon thread shared by every in-memory service. */
+    private static final ScheduledExecutorService LEASE_TIMER = leaseTimer();
+
+    private final Duration defaultLeaseTime;
+
+    /** A new, empty service; leases last until closed or lost unless they ask for a lease time. */
     public InMemoryLockService() {
+        this.defaultLeaseTime = null;
+    }
+
+    /**
+     * A new, empty service whose leases end after {@code defaultLeaseTime} unless their options
+     * ask for another lease time or they are {@link Lease#extend extended}.
+     *
+     * @throws IllegalArgumentException if {@code defaultLeaseTime} is zero or negative
+     */
+    public InMemoryLockService(Duration defaultLeaseTime) {
+        Objects.requireNonNull(defaultLeaseTime, "defaultLeaseTime must not be null");
+        if (defaultLeaseTime.isNegative() || defaultLeaseTime.isZero()) {
+            throw new IllegalArgumentException("defaultLeaseTime must be positive, got " + defaultLeaseTime);
+        }
+        this.defaultLeaseTime = defaultLeaseTime;
+    }
+
+    private static ScheduledExecutorService leaseTimer() {
+        java.util.concurrent.ScheduledThreadPoolExecutor t = new java.util.concurrent.ScheduledThreadPoolExecutor(1, r -> {
+            Thread thread = new Thread(r, "baton-memory-lease-timer");
+            thread.setDaemon(true);
+            return thread;
+        });
+        t.setRemoveOnCancelPolicy(true);
+        return t;
     }
 
     @Override
@@ -92,7 +123,7 @@ public final class InMemoryLockService implements LockService {
         lock.lockInterruptibly();
         try {
             checkOpen(first);
-            Request request = new Request(keys);
+            Request request = new Request(keys, options.leaseTime().orElse(defaultLeaseTime));
             requests.add(request);
             if (grantable(request)) {
                 return grant(request);
@@ -263,6 +294,7 @@ public final class InMemoryLockService implements LockService {
     /** Grants a request its lease with the next token; caller holds the lock and checked {@link #grantable}. */
     private MemLease grant(Request request) {
         request.lease = new MemLease(request, FencingToken.of(++lastToken));
+        request.lease.startLeaseTime(LEASE_TIMER, request.leaseTime);
         return request.lease;
     }
 
@@ -317,8 +349,12 @@ public final class InMemoryLockService implements LockService {
         MemLease lease;
         boolean cancelled;
 
-        Request(Map<LockKey, LockMode> keys) {
+        /** The lease time the grant starts with, or null. */
+        final Duration leaseTime;
+
+        Request(Map<LockKey, LockMode> keys, Duration leaseTime) {
             this.keys = keys;
+            this.leaseTime = leaseTime;
             this.levels = Granule.plan(keys);
         }
 

@@ -95,6 +95,8 @@ public final class ZkLockService implements LockService {
     private final CuratorFramework ownedClient;
     private final LossPolicy lossPolicy;
     private final Duration connectionTimeout;
+    /** The lease time of grants whose options ask for none; null for "as long as the session". */
+    private final Duration defaultLeaseTime;
     private final ConnectionStateListener stateListener = (c, state) -> stateChanged(state);
     private final ScheduledExecutorService timer;
     /** Sweeps never-used parent containers after failed acquires; see {@link #sweepNeverUsed}. */
@@ -129,7 +131,8 @@ public final class ZkLockService implements LockService {
     }
 
     private ZkLockService(CuratorFramework namespaced, CuratorFramework ownedClient, LossPolicy lossPolicy,
-                          Duration connectionTimeout) {
+                          Duration connectionTimeout, Duration defaultLeaseTime) {
+        this.defaultLeaseTime = defaultLeaseTime;
         this.client = namespaced;
         this.engine = new Engine(namespaced);
         this.ownedClient = ownedClient;
@@ -370,6 +373,11 @@ public final class ZkLockService implements LockService {
                 LossReason refused = register(lease, r.epoch);
                 if (refused == null) {
                     granted = true;
+                    try {
+                        lease.startLeaseTime(timer, options.leaseTime().orElse(defaultLeaseTime));
+                    } catch (java.util.concurrent.RejectedExecutionException closing) {
+                        // the service closed right after the grant: close() loses this lease anyway
+                    }
                     return lease;
                 }
                 if (refused == LossReason.SERVICE_CLOSED) {
@@ -1258,6 +1266,7 @@ public final class ZkLockService implements LockService {
         private Duration sessionTimeout;
         private Duration connectionTimeout;
         private LossPolicy lossPolicy = LossPolicy.LOSE_AT_SUSPENDED;
+        private Duration defaultLeaseTime;
         private boolean built;
 
         private Builder() {
@@ -1324,6 +1333,20 @@ public final class ZkLockService implements LockService {
             return this;
         }
 
+        /**
+         * The lease time of grants whose {@link LockOptions} ask for none (default: none, a lease
+         * lasts as long as the session): past it the lease is lost with
+         * {@link LossReason#LEASE_EXPIRED} and released, unless {@link Lease#extend extended}.
+         */
+        public Builder defaultLeaseTime(Duration leaseTime) {
+            Objects.requireNonNull(leaseTime, "defaultLeaseTime must not be null");
+            if (leaseTime.isNegative() || leaseTime.isZero()) {
+                throw new IllegalArgumentException("defaultLeaseTime must be positive, got " + leaseTime);
+            }
+            this.defaultLeaseTime = leaseTime;
+            return this;
+        }
+
         /** When leases are given up after connection trouble; {@link LossPolicy#LOSE_AT_SUSPENDED} by default. */
         public Builder lossPolicy(LossPolicy lossPolicy) {
             this.lossPolicy = Objects.requireNonNull(lossPolicy, "lossPolicy must not be null");
@@ -1358,7 +1381,7 @@ public final class ZkLockService implements LockService {
                 }
                 String base = client.getNamespace();
                 String full = base == null || base.isEmpty() ? namespace : base + "/" + namespace;
-                service = new ZkLockService(client.usingNamespace(full), null, lossPolicy, connect);
+                service = new ZkLockService(client.usingNamespace(full), null, lossPolicy, connect, defaultLeaseTime);
             } else {
                 Duration session = sessionTimeout != null ? sessionTimeout : Duration.ofSeconds(20);
                 CuratorFramework owned = CuratorFrameworkFactory.builder()
@@ -1382,7 +1405,7 @@ public final class ZkLockService implements LockService {
                     owned.close();
                     throw new LockException("Cannot reach ZooKeeper at " + connectString + " within " + connect);
                 }
-                service = new ZkLockService(owned.usingNamespace(namespace), owned, lossPolicy, connect);
+                service = new ZkLockService(owned.usingNamespace(namespace), owned, lossPolicy, connect, defaultLeaseTime);
             }
             built = true;
             return service;
