@@ -102,6 +102,28 @@ class QuickstartTest {
         }
     }
 
+    @Test
+    void theReadmeLeaseExampleRuns() throws Exception {
+        try (TestingServer zk = ZkTesting.server(500);
+             ZkLockService locks = ZkLockService.builder().connectString(zk.getConnectString()).build()) {
+            Ledger ledger = new Ledger();
+            LockKey account = LockKey.of("billing", "account", "42");
+            java.util.List<Long> batches = java.util.List.of(5L, 7L, 11L);
+            // --- README lease example begins
+            LockOptions options = LockOptions.defaults().leaseTime(Duration.ofSeconds(30));
+            long balance = locks.withLock(account, options, lease -> {
+                long total = 0;
+                for (long amount : batches) {
+                    total = ledger.add("account-42", lease.token(), amount);
+                    lease.extend(Duration.ofSeconds(30));   // still moving: 30 s more
+                }
+                return total;
+            });
+            // --- README lease example ends
+            assertEquals(23, balance);
+        }
+    }
+
     /** The scheduled job of the README's election example. */
     static final class Invoices {
         final java.util.concurrent.CountDownLatch sent = new java.util.concurrent.CountDownLatch(1);
