@@ -611,4 +611,17 @@ public abstract class LockServiceContract {
         }
         assertThrows(LockLostException.class, lease::ensureValid);
     }
+
+    @Test
+    void aLeaseOverSeveralKeysEndsAtItsLeaseTimeAndFreesThemAll() throws Exception {
+        LockService s = service();
+        LockKey a = key("multi-a");
+        LockKey b = key("multi-b");
+        Lease both = s.acquireAll(java.util.Set.of(a, b), LockOptions.defaults().leaseTime(Duration.ofMillis(200)));
+        try (Lease first = s.acquire(a, PATIENCE); Lease second = s.acquire(b, PATIENCE)) {
+            assertFalse(both.isValid());
+            assertTrue(first.token().isNewerThan(both.token()) && second.token().isNewerThan(both.token()));
+        }
+        assertEquals(LossReason.LEASE_EXPIRED, assertThrows(LockLostException.class, both::ensureValid).reason());
+    }
 }
