@@ -156,20 +156,21 @@ final class Engine {
      * {@code _q}, and for strong granules a second one in its {@code _s}, with the client's ACL
      * provider's ACLs. Each op creates with a stat result, whose czxid is the request's zxid.
      */
-    List<Op> enqueueOps(Map<LockKey, Granule> plan, String requestId) {
+    List<Op> enqueueOps(Map<LockKey, Granule> plan, String requestId, java.util.Set<LockKey> asked, byte[] record) {
         List<Op> ops = new ArrayList<>(plan.size() + 1);
         for (Map.Entry<LockKey, Granule> level : plan.entrySet()) {
             String name = "/" + level.getValue() + "-" + requestId + "-";
-            ops.add(create(queuePath(level.getKey()) + name));
+            // the holder record goes on the queue nodes of the keys asked for, not on intentions
+            ops.add(create(queuePath(level.getKey()) + name, asked.contains(level.getKey()) ? record : NO_DATA));
             if (level.getValue().isStrong()) {
-                ops.add(create(strongPath(level.getKey()) + name));
+                ops.add(create(strongPath(level.getKey()) + name, NO_DATA));
             }
         }
         return ops;
     }
 
-    private Op create(String relative) {
-        return Op.create(full(relative), NO_DATA,
+    private Op create(String relative, byte[] data) {
+        return Op.create(full(relative), data,
                 CreateOptions.newBuilder(aclFor(relative), CreateMode.EPHEMERAL_SEQUENTIAL).build());
     }
 

@@ -95,6 +95,19 @@ public final class ZkLockService implements LockService {
     private final CuratorFramework ownedClient;
     private final LossPolicy lossPolicy;
     private final Duration connectionTimeout;
+    /** How this service's requests name their holder in the lock store: host:pid:random. */
+    private final String holderId = dev.baton.lock.internal.Elections.defaultParticipantId();
+    private static final long PID = ProcessHandle.current().pid();
+    private static final String HOST = hostName();
+
+    private static String hostName() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.io.IOException e) {
+            return "unknown-host";
+        }
+    }
+
     /** The lease time of grants whose options ask for none; null for "as long as the session". */
     private final Duration defaultLeaseTime;
     private final ConnectionStateListener stateListener = (c, state) -> stateChanged(state);
@@ -191,6 +204,7 @@ public final class ZkLockService implements LockService {
         for (LockKey level : Granule.plan(ordered).keySet()) {
             bytes += 2 * (Engine.queuePath(level).length() + 40);
         }
+        bytes += 512 * ordered.size(); // holder records
         if (bytes > MAX_REQUEST_BYTES) {
             throw new IllegalArgumentException("acquireAll of " + ordered.size() + " keys needs about " + bytes
                     + " bytes of paths in one ZooKeeper transaction, more than the " + MAX_REQUEST_BYTES
@@ -289,6 +303,10 @@ public final class ZkLockService implements LockService {
         long[] epoch;
         boolean madeContainers;
 
+        /** The keys asked for, whose queue nodes carry {@link #record}. */
+        Set<LockKey> asked;
+        byte[] record;
+
         Request(Map<LockKey, Granule> plan, String id) {
             this.plan = plan;
             this.levels = new ArrayList<>(plan.entrySet());
@@ -320,6 +338,9 @@ public final class ZkLockService implements LockService {
             throw failure(label, e);
         }
         Request r = new Request(plan, engine.newRequestId());
+        r.asked = keys.keySet();
+        r.record = new HolderRecord(holderId, HOST, PID, Thread.currentThread().getName(),
+                options.leaseTime().orElse(defaultLeaseTime)).encode();
         boolean granted = false;
         boolean leavingInterrupted = false;
         try {
@@ -443,7 +464,7 @@ public final class ZkLockService implements LockService {
                 engine.createParents(zk, r.plan);
                 r.madeContainers = true;
             }
-            r.multi = Engine.multi(zk, engine.enqueueOps(r.plan, r.id));
+            r.multi = Engine.multi(zk, engine.enqueueOps(r.plan, r.id, r.asked, r.record));
             List<CompletableFuture<List<String>>> listings = new ArrayList<>(r.levels.size());
             for (int i = 0; i < r.levels.size(); i++) {
                 listings.add(Engine.children(zk, engine.full(listed(r, i))));

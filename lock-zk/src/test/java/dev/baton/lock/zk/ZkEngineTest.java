@@ -211,4 +211,39 @@ class ZkEngineTest {
         assertEquals(5, Engine.sequenceOf("S-" + id + "-0000000005"));
         assertThrows(IllegalArgumentException.class, () -> Engine.sequenceOf("lock-0000000005"));
     }
+
+    @Test
+    void theNodesOfTheKeysAskedForRecordTheirHolderAndIntentionsStayEmpty() throws Exception {
+        ZkLockService s = service();
+        LockKey key = LockKey.parse("recorded/account/42");
+        java.util.concurrent.atomic.AtomicReference<Lease> held = new java.util.concurrent.atomic.AtomicReference<>();
+        Thread worker = new Thread(() -> {
+            try {
+                held.set(s.acquire(key, LockOptions.defaults().leaseTime(Duration.ofSeconds(30))));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "invoice-worker-2\nwith a line break");
+        worker.start();
+        worker.join(PATIENCE.toMillis());
+        try (Lease lease = held.get()) {
+            byte[] data = observer.getData().forPath("/baton" + ZkLockService.nodeOf(lease));
+            HolderRecord record = HolderRecord.parse(data);
+            assertTrue(new String(data, java.nio.charset.StandardCharsets.UTF_8).startsWith("baton-lock/1\n"));
+            assertEquals(ProcessHandle.current().pid(), record.pid());
+            assertEquals("invoice-worker-2 with a line break", record.thread());
+            assertEquals(Duration.ofSeconds(30), record.leaseTime());
+            assertTrue(record.holder().contains(":" + ProcessHandle.current().pid() + ":"), record.holder());
+            assertFalse(record.host().isBlank());
+            for (String node : ZkLockService.nodesOf(lease)) {
+                if (!node.equals(ZkLockService.nodeOf(lease))) { // intentions on ancestors, and the _s twin
+                    assertEquals(0, observer.getData().forPath("/baton" + node).length, node);
+                }
+            }
+        }
+        try (Lease plain = s.acquire(key, Duration.ofSeconds(5))) {
+            assertEquals(null, HolderRecord.parse(observer.getData().forPath("/baton" + ZkLockService.nodeOf(plain))).leaseTime());
+        }
+        assertThrows(IllegalArgumentException.class, () -> HolderRecord.parse("something else".getBytes()));
+    }
 }

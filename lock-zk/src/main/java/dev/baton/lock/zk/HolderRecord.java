@@ -1,0 +1,80 @@
+package dev.baton.lock.zk;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Who made a lock request, as recorded in the data of its queue nodes on the keys it asked for
+ * (intention nodes on ancestors carry no data). UTF-8 text, one {@code name=value} per line,
+ * after a first line naming the format and its version:
+ *
+ * <pre>
+ * baton-lock/1
+ * holder=billing-3:4711:9f2c1a
+ * host=billing-3
+ * pid=4711
+ * thread=invoice-worker-2
+ * leaseMs=30000
+ * </pre>
+ *
+ * {@code leaseMs} is the lease time the request was granted with (empty for none; not yet
+ * rewritten by {@code extend}). The token is not in the data: it is
+ * the node's czxid (all of a request's nodes share it). Values never contain a line break
+ * (replaced by a space). Readers ignore names they do not know; a new version changes the first
+ * line.
+ */
+record HolderRecord(String holder, String host, long pid, String thread, Duration leaseTime) {
+    static final String FORMAT = "baton-lock/1";
+
+    HolderRecord {
+        Objects.requireNonNull(holder, "holder");
+        Objects.requireNonNull(host, "host");
+        Objects.requireNonNull(thread, "thread");
+    }
+
+    byte[] encode() {
+        StringBuilder b = new StringBuilder(FORMAT).append('\n');
+        b.append("holder=").append(clean(holder)).append('\n');
+        b.append("host=").append(clean(host)).append('\n');
+        b.append("pid=").append(pid).append('\n');
+        b.append("thread=").append(clean(thread)).append('\n');
+        b.append("leaseMs=").append(leaseTime == null ? "" : Long.toString(leaseTime.toMillis())).append('\n');
+        return b.toString().getBytes(StandardCharsets.UTF_8);
+    }
+
+    /**
+     * Reads a record back.
+     *
+     * @throws IllegalArgumentException if the data is not a record of a version this code reads
+     */
+    static HolderRecord parse(byte[] data) {
+        String text = new String(data, StandardCharsets.UTF_8);
+        String[] lines = text.split("\n");
+        if (lines.length == 0 || !lines[0].equals(FORMAT)) {
+            throw new IllegalArgumentException("Not a " + FORMAT + " holder record: "
+                    + (text.length() > 60 ? text.substring(0, 60) + "..." : text));
+        }
+        Map<String, String> fields = new LinkedHashMap<>();
+        for (int i = 1; i < lines.length; i++) {
+            int eq = lines[i].indexOf('=');
+            if (eq > 0) {
+                fields.put(lines[i].substring(0, eq), lines[i].substring(eq + 1));
+            }
+        }
+        String lease = fields.getOrDefault("leaseMs", "");
+        try {
+            return new HolderRecord(fields.getOrDefault("holder", ""), fields.getOrDefault("host", ""),
+                    Long.parseLong(fields.getOrDefault("pid", "-1")), fields.getOrDefault("thread", ""),
+                    lease.isEmpty() ? null : Duration.ofMillis(Long.parseLong(lease)));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("Bad number in holder record: " + fields, e);
+        }
+    }
+
+    private static String clean(String s) {
+        return s.replace('\n', ' ').replace('\r', ' ');
+    }
+}
