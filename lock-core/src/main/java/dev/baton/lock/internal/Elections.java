@@ -16,14 +16,17 @@ public final class Elections {
 
     /** {@code host:pid:random}, e.g. {@code billing-3:4711:9f2c1a}. */
     public static String defaultParticipantId() {
-        String host;
-        try {
-            host = InetAddress.getLocalHost().getHostName();
-        } catch (Exception | Error e) {
-            host = "unknown-host";
-        }
-        return host + ":" + ProcessHandle.current().pid() + ":"
+        return hostName() + ":" + ProcessHandle.current().pid() + ":"
                 + String.format("%06x", ThreadLocalRandom.current().nextInt(1 << 24));
+    }
+
+    /** This host's name, or {@code unknown-host} if it cannot be had. */
+    public static String hostName() {
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (Exception | Error e) {
+            return "unknown-host";
+        }
     }
 
     /**

@@ -20,9 +20,21 @@ public final class Requests {
      */
     public static long begin(LockKey key, LockOptions options) throws InterruptedException {
         checkAcquire(key, options);
+        return startWait(options, key);
+    }
+
+    /**
+     * Starts an {@code acquireAll} whose keys {@link #checkAll} returned, as {@link #begin} starts
+     * an {@code acquire}: fails at once if the thread is interrupted, returns the deadline.
+     */
+    public static long beginAll(Map<LockKey, LockMode> checkedKeys, LockOptions options) throws InterruptedException {
+        return startWait(options, checkedKeys.keySet());
+    }
+
+    private static long startWait(LockOptions options, Object what) throws InterruptedException {
         long deadline = deadline(options.waitAtMost().orElse(null));
         if (Thread.interrupted()) {
-            throw new InterruptedException("Interrupted before acquiring " + key);
+            throw new InterruptedException("Interrupted before acquiring " + what);
         }
         return deadline;
     }

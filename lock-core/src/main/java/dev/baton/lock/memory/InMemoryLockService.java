@@ -110,10 +110,7 @@ public final class InMemoryLockService implements LockService {
     @Override
     public Lease acquireAll(Map<LockKey, LockMode> keys, LockOptions options) throws InterruptedException {
         Map<LockKey, LockMode> ordered = Requests.checkAll(keys, options);
-        long deadline = Requests.deadline(options.waitAtMost().orElse(null));
-        if (Thread.interrupted()) {
-            throw new InterruptedException("Interrupted before acquiring " + ordered.keySet());
-        }
+        long deadline = Requests.beginAll(ordered, options);
         return await(ordered, options, deadline);
     }
 

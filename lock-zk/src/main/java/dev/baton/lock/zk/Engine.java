@@ -170,20 +170,21 @@ final class Engine {
     }
 
     private Op create(String relative, byte[] data) {
-        return Op.create(full(relative), data,
-                CreateOptions.newBuilder(aclFor(relative), CreateMode.EPHEMERAL_SEQUENTIAL).build());
+        String path = full(relative);
+        return Op.create(path, data,
+                CreateOptions.newBuilder(aclFor(path, CreateMode.EPHEMERAL_SEQUENTIAL), CreateMode.EPHEMERAL_SEQUENTIAL).build());
     }
 
     /**
-     * The ACL the client's ACL provider gives the node, asked through Curator's public API with
+     * The ACL the client's ACL provider gives a node, asked through Curator's public API with
      * the full path, as Curator's own creates ask it (the provider sees the namespace).
      */
-    private List<ACL> aclFor(String relative) {
+    private List<ACL> aclFor(String fullPath, CreateMode mode) {
         try {
-            Op op = root.transactionOp().create().withMode(CreateMode.EPHEMERAL_SEQUENTIAL).forPath(full(relative)).get();
+            Op op = root.transactionOp().create().withMode(mode).forPath(fullPath).get();
             return ((CreateRequest) op.toRequestRecord()).getAcl();
         } catch (Exception e) {
-            throw new IllegalStateException("Cannot compute the ACL of " + relative, e);
+            throw new IllegalStateException("Cannot compute the ACL of " + fullPath, e);
         }
     }
 
@@ -197,12 +198,10 @@ final class Engine {
      * Creates, as CONTAINER nodes, every parent the request's nodes need (the namespace, the
      * locks root, each level's key node and reserved children), coarse first, all sent at once:
      * the server applies one session's requests in order, so each parent exists before its child
-     * is created, and the whole chain costs one round trip. Existing nodes are left alone.
-     *
-     * @return completes when every create has been answered, with the first result code other
-     *     than OK or NODEEXISTS (OK if none)
+     * is created, and the whole chain costs one round trip. Existing nodes are left alone. The
+     * answers are not awaited: the multi sent right after tells whether a parent is missing.
      */
-    CompletableFuture<KeeperException.Code> createParents(ZooKeeper zk, Map<LockKey, Granule> plan) {
+    void createParents(ZooKeeper zk, Map<LockKey, Granule> plan) {
         List<String> paths = new ArrayList<>();
         String ns = full(LOCKS).substring(0, prefixLength); // "/baton", "/app/baton", or "" without one
         for (int i = ns.indexOf('/', 1); i > 0; i = ns.indexOf('/', i + 1)) {
@@ -212,40 +211,68 @@ final class Engine {
             paths.add(ns);
         }
         paths.add(full(LOCKS));
-        java.util.Set<LockKey> keys = new java.util.TreeSet<>(Granule.ORDER);
-        keys.addAll(plan.keySet());
-        for (LockKey key : keys) { // the plan holds every ancestor: coarse first is parents first
-            paths.add(full(keyPath(key)));
-            paths.add(full(queuePath(key)));
-            if (plan.get(key).isStrong()) {
-                paths.add(full(strongPath(key)));
+        for (Map.Entry<LockKey, Granule> level : plan.entrySet()) { // every ancestor, coarse first
+            paths.add(full(keyPath(level.getKey())));
+            paths.add(full(queuePath(level.getKey())));
+            if (level.getValue().isStrong()) {
+                paths.add(full(strongPath(level.getKey())));
             }
         }
-        CompletableFuture<KeeperException.Code> all = new CompletableFuture<>();
-        java.util.concurrent.atomic.AtomicInteger left = new java.util.concurrent.atomic.AtomicInteger(paths.size());
-        java.util.concurrent.atomic.AtomicReference<KeeperException.Code> first = new java.util.concurrent.atomic.AtomicReference<>();
         for (String path : paths) {
-            zk.create(path, NO_DATA, containerAcl(path), CreateMode.CONTAINER, (rc, p, ctx, name, stat) -> {
-                KeeperException.Code code = KeeperException.Code.get(rc);
-                if (code != KeeperException.Code.OK && code != KeeperException.Code.NODEEXISTS) {
-                    first.compareAndSet(null, code);
-                }
-                if (left.decrementAndGet() == 0) {
-                    KeeperException.Code c = first.get();
-                    all.complete(c == null ? KeeperException.Code.OK : c);
-                }
-            }, null, -1);
+            zk.create(path, NO_DATA, aclFor(path, CreateMode.CONTAINER), CreateMode.CONTAINER,
+                    (rc, p, ctx, name) -> { }, null);
         }
-        return all;
     }
 
-    private List<ACL> containerAcl(String fullPath) {
-        try {
-            Op op = root.transactionOp().create().withMode(CreateMode.CONTAINER).forPath(fullPath).get();
-            return ((CreateRequest) op.toRequestRecord()).getAcl();
-        } catch (Exception e) {
-            throw new IllegalStateException("Cannot compute the ACL of " + fullPath, e);
+    /**
+     * The parents a request's nodes go in, relative, in {@link #enqueueOps} order: each level's
+     * queue, and its strong index for a strong granule.
+     */
+    static List<String> parentsOf(Map<LockKey, Granule> plan) {
+        List<String> parents = new ArrayList<>();
+        for (Map.Entry<LockKey, Granule> level : plan.entrySet()) {
+            parents.add(queuePath(level.getKey()));
+            if (level.getValue().isStrong()) {
+                parents.add(strongPath(level.getKey()));
+            }
         }
+        return parents;
+    }
+
+    /**
+     * Looks for a request's nodes by its id: a {@code sync} first (so the server answering is as
+     * recent as the leader, and a multi applied before a connection broke shows), then the
+     * listing of every parent, sent at once.
+     *
+     * @return the nodes found, as full paths, in {@code parents}' order; fails with the
+     *     KeeperException of the first call that failed
+     */
+    CompletableFuture<List<String>> findRequest(ZooKeeper zk, List<String> parents, String requestId) {
+        CompletableFuture<Void> synced = new CompletableFuture<>();
+        zk.sync(full(LOCKS), (rc, path, ctx) -> {
+            if (rc == KeeperException.Code.OK.intValue()) {
+                synced.complete(null);
+            } else {
+                synced.completeExceptionally(KeeperException.create(KeeperException.Code.get(rc), path));
+            }
+        }, null);
+        return synced.thenCompose(ignored -> {
+            List<CompletableFuture<List<String>>> listings = new ArrayList<>(parents.size());
+            for (String parent : parents) {
+                listings.add(children(zk, full(parent)));
+            }
+            return CompletableFuture.allOf(listings.toArray(new CompletableFuture<?>[0])).thenApply(done -> {
+                List<String> found = new ArrayList<>();
+                for (int i = 0; i < parents.size(); i++) {
+                    for (String name : listings.get(i).join()) {
+                        if (belongsTo(name, requestId)) {
+                            found.add(full(parents.get(i) + "/" + name));
+                        }
+                    }
+                }
+                return found;
+            });
+        });
     }
 
     /** Sends a {@code multi}; the future completes with its results or fails with its KeeperException. */
@@ -406,10 +433,5 @@ final class Engine {
                 w.wake();
             }
         }
-    }
-
-    /** Number of paths watched, for tests. */
-    int watchedPaths() {
-        return watching.size();
     }
 }

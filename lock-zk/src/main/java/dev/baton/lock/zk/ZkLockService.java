@@ -98,15 +98,7 @@ public final class ZkLockService implements LockService {
     /** How this service's requests name their holder in the lock store: host:pid:random. */
     private final String holderId = dev.baton.lock.internal.Elections.defaultParticipantId();
     private static final long PID = ProcessHandle.current().pid();
-    private static final String HOST = hostName();
-
-    private static String hostName() {
-        try {
-            return java.net.InetAddress.getLocalHost().getHostName();
-        } catch (java.io.IOException e) {
-            return "unknown-host";
-        }
-    }
+    private static final String HOST = dev.baton.lock.internal.Elections.hostName();
 
     /** The lease time of grants whose options ask for none; null for "as long as the session". */
     private final Duration defaultLeaseTime;
@@ -210,10 +202,7 @@ public final class ZkLockService implements LockService {
                     + " bytes of paths in one ZooKeeper transaction, more than the " + MAX_REQUEST_BYTES
                     + " allowed: ask for fewer or shorter keys");
         }
-        long deadline = Requests.deadline(options.waitAtMost().orElse(null));
-        if (Thread.interrupted()) {
-            throw new InterruptedException("Interrupted before acquiring " + ordered.keySet());
-        }
+        long deadline = Requests.beginAll(ordered, options);
         return acquire(ordered, ordered.keySet().iterator().next(), options, deadline);
     }
 
@@ -339,8 +328,8 @@ public final class ZkLockService implements LockService {
         }
         Request r = new Request(plan, engine.newRequestId());
         r.asked = keys.keySet();
-        r.record = new HolderRecord(holderId, HOST, PID, Thread.currentThread().getName(),
-                options.leaseTime().orElse(defaultLeaseTime)).encode();
+        Duration leaseTime = options.leaseTime().orElse(defaultLeaseTime);
+        r.record = new HolderRecord(holderId, HOST, PID, Thread.currentThread().getName(), leaseTime).encode();
         boolean granted = false;
         boolean leavingInterrupted = false;
         try {
@@ -363,7 +352,7 @@ public final class ZkLockService implements LockService {
                             }
                             long left = Requests.remainingNanos(deadline);
                             if (left <= 0) {
-                                throw new LockTimeoutException(label, options.waitAtMost().orElseThrow());
+                                throw timedOut(label, options);
                             }
                             if (engine.watch(zk, blocker, r.waiting)) {
                                 try {
@@ -382,7 +371,7 @@ public final class ZkLockService implements LockService {
                             // the handle reconnects on its own (same session) and queues our next call
                             // until then; a short pause keeps a flapping connection from spinning us
                             if (Requests.remainingNanos(deadline) <= 0) {
-                                throw new LockTimeoutException(label, options.waitAtMost().orElseThrow());
+                                throw timedOut(label, options);
                             }
                             r.waiting.await(Math.min(Requests.remainingNanos(deadline), TimeUnit.MILLISECONDS.toNanos(20)));
                         }
@@ -395,7 +384,7 @@ public final class ZkLockService implements LockService {
                 if (refused == null) {
                     granted = true;
                     try {
-                        lease.startLeaseTime(timer, options.leaseTime().orElse(defaultLeaseTime));
+                        lease.startLeaseTime(timer, leaseTime);
                     } catch (java.util.concurrent.RejectedExecutionException closing) {
                         // the service closed right after the grant: close() loses this lease anyway
                     }
@@ -498,7 +487,7 @@ public final class ZkLockService implements LockService {
                 }
             }
             if (Requests.remainingNanos(deadline) <= 0) {
-                throw new LockTimeoutException(label, options.waitAtMost().orElseThrow());
+                throw timedOut(label, options);
             }
         }
     }
@@ -546,32 +535,7 @@ public final class ZkLockService implements LockService {
             throws InterruptedException, KeeperException, SessionGone {
         while (true) {
             try {
-                CompletableFuture<Void> synced = new CompletableFuture<>();
-                zk.sync(engine.full(Engine.LOCKS), (rc, path, ctx) -> {
-                    if (rc == KeeperException.Code.OK.intValue()) {
-                        synced.complete(null);
-                    } else {
-                        synced.completeExceptionally(KeeperException.create(KeeperException.Code.get(rc), path));
-                    }
-                }, null);
-                await(synced);
-                List<String> found = new ArrayList<>();
-                for (Map.Entry<LockKey, Granule> level : r.levels) {
-                    String q = Engine.queuePath(level.getKey());
-                    for (String name : await(Engine.children(zk, engine.full(q)))) {
-                        if (Engine.belongsTo(name, r.id)) {
-                            found.add(engine.full(q + "/" + name));
-                        }
-                    }
-                    if (level.getValue().isStrong()) {
-                        String s = Engine.strongPath(level.getKey());
-                        for (String name : await(Engine.children(zk, engine.full(s)))) {
-                            if (Engine.belongsTo(name, r.id)) {
-                                found.add(engine.full(s + "/" + name));
-                            }
-                        }
-                    }
-                }
+                List<String> found = await(engine.findRequest(zk, Engine.parentsOf(r.plan), r.id));
                 if (found.isEmpty()) {
                     return false;
                 }
@@ -740,14 +704,7 @@ public final class ZkLockService implements LockService {
 
     /** Looks for, and deletes, the nodes of a request whose multi went unanswered. */
     private void purgeLater(Map<LockKey, Granule> plan, String id) {
-        List<String> parents = new ArrayList<>();
-        for (Map.Entry<LockKey, Granule> level : plan.entrySet()) {
-            parents.add(Engine.queuePath(level.getKey()));
-            if (level.getValue().isStrong()) {
-                parents.add(Engine.strongPath(level.getKey()));
-            }
-        }
-        pendingPurges.put(id, parents);
+        pendingPurges.put(id, Engine.parentsOf(plan));
         runPurges();
     }
 
@@ -771,21 +728,13 @@ public final class ZkLockService implements LockService {
             String id = e.getKey();
             try {
                 ZooKeeper zk = client.getZookeeperClient().getZooKeeper();
-                CompletableFuture<Void> synced = new CompletableFuture<>();
-                zk.sync(engine.full(Engine.LOCKS), (rc, path, ctx) -> synced.complete(null), null);
-                synced.get(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS);
-                List<String> found = new ArrayList<>();
-                for (String parent : e.getValue()) {
-                    for (String name : Engine.children(zk, engine.full(parent))
-                            .get(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                        if (Engine.belongsTo(name, id)) {
-                            found.add(parent + "/" + name);
-                        }
-                    }
-                }
+                List<String> found = engine.findRequest(zk, e.getValue(), id)
+                        .get(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS);
                 if (!found.isEmpty()) {
                     LOG.debug("Deleting {} node(s) of abandoned request {}", found.size(), id);
-                    deleteNodes(found);
+                    List<String> relative = new ArrayList<>(found.size());
+                    found.forEach(path -> relative.add(engine.relative(path)));
+                    deleteNodes(relative);
                 }
                 pendingPurges.remove(id);
             } catch (InterruptedException ie) {
@@ -852,9 +801,13 @@ public final class ZkLockService implements LockService {
 
     private static ZkLease retryOrTimeOut(LockKey key, LockOptions options, long deadline) {
         if (Requests.remainingNanos(deadline) <= 0) {
-            throw new LockTimeoutException(key, options.waitAtMost().orElseThrow());
+            throw timedOut(key, options);
         }
         return null;
+    }
+
+    private static LockTimeoutException timedOut(LockKey key, LockOptions options) {
+        return new LockTimeoutException(key, options.waitAtMost().orElseThrow());
     }
 
     private RuntimeException failure(LockKey key, Exception e) throws InterruptedException {
@@ -1249,10 +1202,6 @@ public final class ZkLockService implements LockService {
         return ((ZkLease) lease).nodes;
     }
 
-    /** Paths the engine watches for waiting requests. */
-    int watchedPaths() {
-        return engine.watchedPaths();
-    }
 
     // ---------------------------------------------------------------------------------- lease
 
