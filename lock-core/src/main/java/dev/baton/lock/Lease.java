@@ -84,6 +84,15 @@ public interface Lease extends AutoCloseable {
     void onLost(Consumer<? super LockLostException> listener, Executor executor);
 
     /**
+     * Registers a listener to be told when someone asks this lease's holder to let go
+     * ({@link LockService#requestRelease}); it runs each time a request arrives while the lease is
+     * valid. Revocation is cooperative: the lease stays valid until its holder closes it. The
+     * listener runs on the thread that hears the request (for ZooKeeper, the client's event
+     * thread): it must be quick and must not block; an exception it throws is logged and ignored.
+     */
+    void onReleaseRequested(Runnable listener);
+
+    /**
      * Releases the lock. Idempotent; never throws for a lease that is already lost. After it
      * returns the lease is no longer valid, and later requests through the same service see the
      * lock released. Other clients may see it released a moment later: an implementation may send

@@ -14,24 +14,23 @@ import java.util.Optional;
  *
  * <p>Defaults: {@link LockMode#EXCLUSIVE}, wait without limit, interrupt a
  * {@link LockService#withLock withLock} body when its lease is lost, no lease time, no stale
- * breaking.
- *
- * <p><b>Current behaviour:</b> {@link #staleAfter} is part of the contract but not implemented
- * yet: an {@code acquire} with it fails with {@link UnsupportedOperationException} before anything is written.
+ * breaking, no lock delay.
  *
  * <p>Immutable and thread-safe. Invalid values fail at once with a message that names them.
  */
 public final class LockOptions {
-    private static final LockOptions DEFAULTS = new LockOptions(LockMode.EXCLUSIVE, null, null, null, true);
+    private static final LockOptions DEFAULTS = new LockOptions(LockMode.EXCLUSIVE, null, null, null, true, null);
 
     private final LockMode mode;
     private final Duration waitAtMost;
     private final Duration leaseTime;
     private final Duration staleAfter;
+    private final Duration lockDelay;
     private final boolean interruptOnLoss;
 
     private LockOptions(LockMode mode, Duration waitAtMost, Duration leaseTime, Duration staleAfter,
-                        boolean interruptOnLoss) {
+                        boolean interruptOnLoss, Duration lockDelay) {
+        this.lockDelay = lockDelay;
         this.mode = mode;
         this.waitAtMost = waitAtMost;
         this.leaseTime = leaseTime;
@@ -47,7 +46,7 @@ public final class LockOptions {
     /** With the given mode. */
     public LockOptions mode(LockMode mode) {
         Objects.requireNonNull(mode, "mode must not be null");
-        return new LockOptions(mode, waitAtMost, leaseTime, staleAfter, interruptOnLoss);
+        return new LockOptions(mode, waitAtMost, leaseTime, staleAfter, interruptOnLoss, lockDelay);
     }
 
     /**
@@ -58,12 +57,12 @@ public final class LockOptions {
      */
     public LockOptions waitAtMost(Duration maxWait) {
         return new LockOptions(mode, requireNonNegative(maxWait, "waitAtMost"), leaseTime, staleAfter,
-                interruptOnLoss);
+                interruptOnLoss, lockDelay);
     }
 
     /** Wait for the grant without limit (the default); only an interrupt ends the wait. */
     public LockOptions waitForever() {
-        return new LockOptions(mode, null, leaseTime, staleAfter, interruptOnLoss);
+        return new LockOptions(mode, null, leaseTime, staleAfter, interruptOnLoss, lockDelay);
     }
 
     /**
@@ -76,18 +75,42 @@ public final class LockOptions {
      */
     public LockOptions leaseTime(Duration leaseTime) {
         return new LockOptions(mode, waitAtMost, requirePositive(leaseTime, "leaseTime"), staleAfter,
-                interruptOnLoss);
+                interruptOnLoss, lockDelay);
     }
 
     /**
-     * Break a holder's lock once it has been held longer than this, judged on the lock store's
-     * clock (not implemented yet).
+     * While waiting, break the lock of a holder that has held it longer than this (since its grant
+     * or its last {@link Lease#extend extend}), and proceed. Age is judged on the lock store's
+     * clock only (for ZooKeeper: the holder node's write time against a fresh write of the
+     * waiter's, both stamped by the ensemble), never by comparing this machine's clock with the
+     * holder's. The broken holder is told with {@link LossReason#BROKEN}; its later fenced writes
+     * carry an older token than the next grant's. Without this option a waiter still breaks a
+     * holder found past its recorded {@link #leaseTime lease time} (plus a grace for the holder to
+     * end the lease itself).
+     *
+     * <p>Use it for locks whose holders may hang with their process alive; choose it well above
+     * the longest legitimate hold, or have long jobs {@link Lease#extend extend} their lease.
      *
      * @throws IllegalArgumentException if {@code staleAfter} is zero or negative
      */
     public LockOptions staleAfter(Duration staleAfter) {
         return new LockOptions(mode, waitAtMost, leaseTime, requirePositive(staleAfter, "staleAfter"),
-                interruptOnLoss);
+                interruptOnLoss, lockDelay);
+    }
+
+    /**
+     * After the lease is lost through the end of its session or through breaking (not after a
+     * normal release, nor the end of its lease time on the holder's side), keep the key
+     * unavailable to everyone for this long, as Chubby and Consul do: protection for resources
+     * that cannot check a fencing token, giving a holder that does not yet know it lost the lock
+     * time to notice and stop. The delay is stored in the lock store with the grant and judged on
+     * its clock; {@link LockService#inspect} shows what remains of it.
+     *
+     * @throws IllegalArgumentException if {@code lockDelay} is zero or negative
+     */
+    public LockOptions lockDelay(Duration lockDelay) {
+        return new LockOptions(mode, waitAtMost, leaseTime, staleAfter, interruptOnLoss,
+                requirePositive(lockDelay, "lockDelay"));
     }
 
     /**
@@ -96,7 +119,7 @@ public final class LockOptions {
      * {@link LockLostException}.
      */
     public LockOptions interruptOnLoss(boolean interrupt) {
-        return new LockOptions(mode, waitAtMost, leaseTime, staleAfter, interrupt);
+        return new LockOptions(mode, waitAtMost, leaseTime, staleAfter, interrupt, lockDelay);
     }
 
     /** The mode. */
@@ -119,6 +142,11 @@ public final class LockOptions {
         return Optional.ofNullable(staleAfter);
     }
 
+    /** The lock delay, if any; see {@link #lockDelay(Duration)}. */
+    public Optional<Duration> lockDelay() {
+        return Optional.ofNullable(lockDelay);
+    }
+
     /** Whether {@code withLock} interrupts its body on loss. */
     public boolean interruptOnLoss() {
         return interruptOnLoss;
@@ -132,12 +160,13 @@ public final class LockOptions {
         LockOptions other = (LockOptions) o;
         return mode == other.mode && Objects.equals(waitAtMost, other.waitAtMost)
                 && Objects.equals(leaseTime, other.leaseTime) && Objects.equals(staleAfter, other.staleAfter)
+                && Objects.equals(lockDelay, other.lockDelay)
                 && interruptOnLoss == other.interruptOnLoss;
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(mode, waitAtMost, leaseTime, staleAfter, interruptOnLoss);
+        return Objects.hash(mode, waitAtMost, leaseTime, staleAfter, interruptOnLoss, lockDelay);
     }
 
     @Override
@@ -145,6 +174,7 @@ public final class LockOptions {
         return "LockOptions{mode=" + mode + ", waitAtMost=" + (waitAtMost == null ? "forever" : waitAtMost)
                 + (leaseTime == null ? "" : ", leaseTime=" + leaseTime)
                 + (staleAfter == null ? "" : ", staleAfter=" + staleAfter)
+                + (lockDelay == null ? "" : ", lockDelay=" + lockDelay)
                 + ", interruptOnLoss=" + interruptOnLoss + '}';
     }
 

@@ -60,7 +60,6 @@ public interface LockService extends AutoCloseable {
      * @throws LockTimeoutException if the wait ran out; nothing is left behind
      * @throws InterruptedException if the waiting thread was interrupted; nothing is left behind
      * @throws IllegalStateException if the service is closed, or is closed while waiting
-     * @throws UnsupportedOperationException if the options ask for something not implemented yet
      * @throws LockException if the lock store failed in a way that retries did not overcome
      */
     Lease acquire(LockKey key, LockOptions options) throws InterruptedException;
@@ -194,6 +193,55 @@ public interface LockService extends AutoCloseable {
             return result;
         }
     }
+
+    /**
+     * What the lock store knows about {@code key} right now: its holders (with what they recorded:
+     * holder id, host, pid, thread, lease time, token, and how long they have held it on the store's
+     * clock), its waiters in order, and any running lock delay. Only requests naming the key itself
+     * are shown. Reads only; changes nothing.
+     *
+     * @throws IllegalStateException if the service is closed
+     * @throws LockException if the lock store could not be read
+     */
+    LockState inspect(LockKey key);
+
+    /**
+     * Every held key at or under {@code prefix}, coarse keys first (by depth, then by path), each
+     * as {@link #inspect} would show it. Keys only waited for are left out.
+     *
+     * @throws IllegalStateException if the service is closed
+     * @throws LockException if the lock store could not be read
+     */
+    java.util.List<LockState> list(LockKey prefix);
+
+    /** Every held key; see {@link #list(LockKey)}. */
+    java.util.List<LockState> list();
+
+    /**
+     * Asks the current holders of {@code key} to let go: each holder's
+     * {@link Lease#onReleaseRequested} listeners run. Cooperative: nothing is taken away; a holder
+     * that does not listen, or ignores the request, keeps the lock. Use {@link #breakLock} to take
+     * it away.
+     *
+     * @return how many holders were asked (0 if the key is free)
+     * @throws IllegalStateException if the service is closed
+     * @throws LockException if the lock store could not be reached
+     */
+    int requestRelease(LockKey key);
+
+    /**
+     * Takes {@code key} away from its current holders, as an operator would: each holder's lease is
+     * lost with {@link LossReason#BROKEN} (its body interrupted, its listeners told, as soon as its
+     * process hears of it), the next waiter proceeds, and its token is greater than the broken
+     * holders' so a {@link Fence} refuses their late writes. A holder's lock delay
+     * ({@link LockOptions#lockDelay}) applies. Waiters are left alone. Meant for tools like
+     * {@code lockctl}; programs should prefer {@link LockOptions#staleAfter}.
+     *
+     * @return how many holders were broken (0 if the key was free)
+     * @throws IllegalStateException if the service is closed
+     * @throws LockException if the lock store could not be reached
+     */
+    int breakLock(LockKey key);
 
     /**
      * Joins the leader election {@code name} with a participant id made of this host's name, the

@@ -637,8 +637,6 @@ public abstract class HierarchyContract {
         }
         assertMessage(IllegalArgumentException.class, String.valueOf(LockService.MAX_KEYS_PER_REQUEST),
                 () -> s.acquireAll(tooMany, patiently()));
-        assertMessage(UnsupportedOperationException.class, "staleAfter",
-                () -> s.acquireAll(Set.of(a, b), patiently().staleAfter(Duration.ofSeconds(1))));
         Thread.currentThread().interrupt();
         try {
             assertThrows(InterruptedException.class, () -> s.acquireAll(Set.of(a, b), patiently()));

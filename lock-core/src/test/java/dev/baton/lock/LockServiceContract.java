@@ -489,8 +489,11 @@ public abstract class LockServiceContract {
         assertMessage(NullPointerException.class, "waitAtMost", () -> s.acquire(key, (Duration) null));
         assertMessage(IllegalArgumentException.class, "negative", () -> s.acquire(key, Duration.ofMillis(-1)));
         assertMessage(NullPointerException.class, "body", () -> s.withLock(key, null));
-        assertMessage(UnsupportedOperationException.class, "staleAfter",
-                () -> s.acquire(key, LockOptions.defaults().staleAfter(Duration.ofSeconds(1))));
+        assertMessage(IllegalArgumentException.class, "lockDelay",
+                () -> s.acquire(key, LockOptions.defaults().lockDelay(Duration.ZERO)));
+        assertMessage(NullPointerException.class, "key", () -> s.inspect(null));
+        assertMessage(NullPointerException.class, "key", () -> s.breakLock(null));
+        assertMessage(NullPointerException.class, "key", () -> s.requestRelease(null));
         assertEquals(0, queueLength(s, key));
         try (Lease lease = s.acquire(key, Duration.ofSeconds(5))) {
             assertMessage(NullPointerException.class, "listener", () -> lease.onLost(null));

@@ -202,6 +202,33 @@ public abstract class AbstractLease implements Lease {
         l.run(now);
     }
 
+    private final List<Runnable> releaseListeners = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    @Override
+    public final void onReleaseRequested(Runnable listener) {
+        releaseListeners.add(Objects.requireNonNull(listener, "listener must not be null"));
+    }
+
+    /**
+     * Tells the {@link #onReleaseRequested} listeners that someone asked for the key, if the lease
+     * is still valid.
+     *
+     * @return true if the lease was valid (the request was delivered)
+     */
+    public final boolean releaseRequested() {
+        if (!isValid()) {
+            return false;
+        }
+        for (Runnable l : releaseListeners) {
+            try {
+                l.run();
+            } catch (RuntimeException t) {
+                LOG.log(System.Logger.Level.WARNING, "onReleaseRequested listener for " + key + " threw", t);
+            }
+        }
+        return true;
+    }
+
     /** The reason this lease was lost, or null if it is valid or was released. */
     public final synchronized LossReason lossReason() {
         return loss == null ? null : loss.reason();

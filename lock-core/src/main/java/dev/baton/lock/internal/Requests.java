@@ -52,19 +52,13 @@ public final class Requests {
     }
 
     /**
-     * Checks an acquire request before anything is done with it: nulls, and options that are part
-     * of the contract but not implemented yet.
+     * Checks an acquire request before anything is done with it: nulls.
      *
      * @throws NullPointerException naming the null argument
-     * @throws UnsupportedOperationException naming the option that is not implemented yet
      */
     public static void checkAcquire(LockKey key, LockOptions options) {
         Objects.requireNonNull(key, "key must not be null");
         Objects.requireNonNull(options, "options must not be null");
-        if (options.staleAfter().isPresent()) {
-            throw new UnsupportedOperationException("staleAfter (" + options.staleAfter().get() + ") on " + key
-                    + " is not supported yet: locks are never broken");
-        }
     }
 
     /**

@@ -74,6 +74,31 @@ class InMemoryLeaderElectionTest extends LeaderElectionContract {
         }
 
         @Override
+        public dev.baton.lock.LockState inspect(LockKey key) {
+            throw new UnsupportedOperationException("this test's sessions only join elections");
+        }
+
+        @Override
+        public List<dev.baton.lock.LockState> list(LockKey prefix) {
+            throw new UnsupportedOperationException("this test's sessions only join elections");
+        }
+
+        @Override
+        public List<dev.baton.lock.LockState> list() {
+            throw new UnsupportedOperationException("this test's sessions only join elections");
+        }
+
+        @Override
+        public int requestRelease(LockKey key) {
+            throw new UnsupportedOperationException("this test's sessions only join elections");
+        }
+
+        @Override
+        public int breakLock(LockKey key) {
+            throw new UnsupportedOperationException("this test's sessions only join elections");
+        }
+
+        @Override
         public synchronized LeaderElection election(String name, String participantId) {
             if (closed) {
                 throw new IllegalStateException("LockService is closed: cannot join election " + name);

@@ -1109,6 +1109,31 @@ public final class ZkLockService implements LockService {
     }
 
     @Override
+    public dev.baton.lock.LockState inspect(LockKey key) {
+        throw new UnsupportedOperationException("inspect: not yet");
+    }
+
+    @Override
+    public List<dev.baton.lock.LockState> list(LockKey prefix) {
+        throw new UnsupportedOperationException("list: not yet");
+    }
+
+    @Override
+    public List<dev.baton.lock.LockState> list() {
+        throw new UnsupportedOperationException("list: not yet");
+    }
+
+    @Override
+    public int requestRelease(LockKey key) {
+        throw new UnsupportedOperationException("requestRelease: not yet");
+    }
+
+    @Override
+    public int breakLock(LockKey key) {
+        throw new UnsupportedOperationException("breakLock: not yet");
+    }
+
+    @Override
     public void close() {
         List<ZkLease> held;
         boolean wait;

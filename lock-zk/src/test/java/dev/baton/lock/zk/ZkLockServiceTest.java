@@ -431,8 +431,6 @@ class ZkLockServiceTest {
         assertMessage(NullPointerException.class, "key", () -> s.acquire(null));
         assertMessage(IllegalArgumentException.class, "waitAtMost",
                 () -> s.acquire(key, Duration.ofSeconds(-1)));
-        assertMessage(UnsupportedOperationException.class, "staleAfter",
-                () -> s.acquire(key, LockOptions.defaults().staleAfter(Duration.ofSeconds(1))));
         assertMessage(IllegalArgumentException.class, "at least one key", () -> s.acquireAll(Set.of(), LockOptions.defaults()));
         assertMessage(IllegalArgumentException.class, "transaction", () -> s.acquireAll(tooLong(), LockOptions.defaults()));
         assertMessage(IllegalArgumentException.class, "a b", () -> s.acquire(LockKey.parse("a b")));
