@@ -1128,6 +1128,19 @@ public final class ZkLockService implements LockService {
         throw new UnsupportedOperationException("requestRelease: not yet");
     }
 
+    /**
+     * Follows {@code key}: {@code onChange} gets the key's state at once, then again after every
+     * change of its holders or waiters (grants, releases, new waiters, breaking), on one thread,
+     * in order, until the returned handle is closed. States between two deliveries may be
+     * skipped when changes come faster than they can be read; the last one delivered is current
+     * until the next. For tools such as {@code lockctl watch}.
+     *
+     * @throws IllegalStateException if the service is closed
+     */
+    public java.io.Closeable watch(LockKey key, java.util.function.Consumer<dev.baton.lock.LockState> onChange) {
+        throw new UnsupportedOperationException("watch: not yet");
+    }
+
     @Override
     public int breakLock(LockKey key) {
         throw new UnsupportedOperationException("breakLock: not yet");
