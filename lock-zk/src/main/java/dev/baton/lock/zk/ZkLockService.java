@@ -799,6 +799,11 @@ public final class ZkLockService implements LockService {
                     found.forEach(path -> relative.add(engine.relative(path)));
                     deleteNodes(relative);
                 }
+                for (String parent : e.getValue()) { // lock-delay markers, if it asked for a delay
+                    if (parent.endsWith("/" + Engine.QUEUE)) {
+                        zk.delete(engine.full(parent + "/" + Engine.markerName(id)), -1, (rc, p, ctx) -> { }, null);
+                    }
+                }
                 pendingPurges.remove(id);
             } catch (InterruptedException ie) {
                 Thread.currentThread().interrupt();
