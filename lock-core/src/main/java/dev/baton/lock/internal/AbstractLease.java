@@ -111,10 +111,20 @@ public abstract class AbstractLease implements Lease {
                     throw new IllegalStateException("Lease on " + key + " has no timer to extend it with");
                 }
                 scheduleEnd(leaseTime);
-                return;
             }
         }
         ensureValid(); // throws: LockLostException if lost, IllegalStateException if closed
+        extended(leaseTime);
+        ensureValid(); // the store may have found the lease gone meanwhile
+    }
+
+    /**
+     * Records an {@link #extend} in the lock store, after the local lease end was moved; by
+     * default nothing. May lose the lease (it is then reported by {@code extend}).
+     *
+     * @throws dev.baton.lock.LockException if the store could not record it
+     */
+    protected void extended(Duration leaseTime) {
     }
 
     private void scheduleEnd(Duration leaseTime) {

@@ -343,6 +343,96 @@ final class Engine {
         return f;
     }
 
+    /** A znode's data and stat. */
+    record Data(byte[] bytes, Stat stat) { }
+
+    /** A znode's data and stat, or null if it does not exist; no watch. */
+    static CompletableFuture<Data> data(ZooKeeper zk, String fullPath) {
+        CompletableFuture<Data> f = new CompletableFuture<>();
+        zk.getData(fullPath, false, (rc, path, ctx, bytes, stat) -> {
+            if (rc == KeeperException.Code.OK.intValue()) {
+                f.complete(new Data(bytes == null ? NO_DATA : bytes, stat));
+            } else if (rc == KeeperException.Code.NONODE.intValue()) {
+                f.complete(null);
+            } else {
+                f.completeExceptionally(KeeperException.create(KeeperException.Code.get(rc), path));
+            }
+        }, null);
+        return f;
+    }
+
+    /** Writes a znode's data; the future completes with its new stat or fails with the KeeperException. */
+    static CompletableFuture<Stat> setData(ZooKeeper zk, String fullPath, byte[] data, int version) {
+        CompletableFuture<Stat> f = new CompletableFuture<>();
+        zk.setData(fullPath, data, version, (rc, path, ctx, stat) -> {
+            if (rc == KeeperException.Code.OK.intValue()) {
+                f.complete(stat);
+            } else {
+                f.completeExceptionally(KeeperException.create(KeeperException.Code.get(rc), path));
+            }
+        }, null);
+        return f;
+    }
+
+    /** The node whose writes tell the ensemble's time: {@link #now}. Its name is reserved for Baton. */
+    static final String CLOCK = LOCKS + "/_clock";
+
+    /**
+     * The ensemble's time now, in epoch milliseconds, as the leader stamped a fresh write (the
+     * mtime of a {@code setData} on {@link #CLOCK}, made on first use). Compared only with other
+     * times the ensemble stamped, never with a local clock.
+     */
+    long now(ZooKeeper zk) throws KeeperException, InterruptedException {
+        try {
+            return zk.setData(full(CLOCK), NO_DATA, -1).getMtime();
+        } catch (KeeperException.NoNodeException first) {
+            try {
+                client.create().creatingParentContainersIfNeeded().forPath(CLOCK);
+            } catch (KeeperException.NodeExistsException raced) {
+                // made by someone else meanwhile
+            } catch (KeeperException | InterruptedException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new IllegalStateException("Cannot create " + CLOCK, e);
+            }
+            return zk.setData(full(CLOCK), NO_DATA, -1).getMtime();
+        }
+    }
+
+    /**
+     * The name of a lock-delay marker: a persistent node in the queue of a key asked for with a
+     * lock delay, kept while the request lives and left behind when it is lost. Not a queue
+     * node's name ({@link #granuleOf} and {@link #belongsTo} do not match it).
+     */
+    static String markerName(String requestId) {
+        return MARKER + requestId;
+    }
+
+    static final String MARKER = "delay.";
+
+    /** The request id of a marker's name, or null if the name is not a marker's. */
+    static String markerRequest(String name) {
+        return name.startsWith(MARKER) ? name.substring(MARKER.length()) : null;
+    }
+
+    /** The request id in a queue node's name. */
+    static String requestOf(String name) {
+        int dash = name.indexOf('-');
+        return name.substring(dash + 1, dash + 1 + ID_LENGTH);
+    }
+
+    /** Ops creating the lock-delay markers of a request: persistent, data = the delay in milliseconds. */
+    List<Op> markerOps(java.util.Collection<LockKey> asked, String requestId, java.time.Duration lockDelay) {
+        List<Op> ops = new ArrayList<>(asked.size());
+        byte[] data = Long.toString(lockDelay.toMillis()).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        for (LockKey key : asked) {
+            String path = full(queuePath(key) + "/" + markerName(requestId));
+            ops.add(Op.create(path, data,
+                    CreateOptions.newBuilder(aclFor(path, CreateMode.PERSISTENT), CreateMode.PERSISTENT).build()));
+        }
+        return ops;
+    }
+
     /**
      * Sends one {@code multi} deleting every node in {@code fullPaths}; the future completes with
      * the result code (OK, or the first failure).

@@ -18,15 +18,25 @@ import java.util.Objects;
  * pid=4711
  * thread=invoice-worker-2
  * leaseMs=30000
+ * keys=1
+ * lockDelayMs=
+ * hostTime=1795000000000
+ * granted=false
  * </pre>
  *
- * {@code leaseMs} is the lease time the request was granted with (empty for none; not yet
- * rewritten by {@code extend}). The token is not in the data: it is
- * the node's czxid (all of a request's nodes share it). Values never contain a line break
- * (replaced by a space). Readers ignore names they do not know; a new version changes the first
- * line.
+ * {@code leaseMs} is the lease time (empty for none), rewritten by {@code extend};
+ * {@code keys} how many keys the request names; {@code lockDelayMs} its lock delay (empty for
+ * none); {@code hostTime} the requesting host's wall clock in epoch milliseconds when it wrote the
+ * record, for people reading logs only: Baton never compares it with any other clock.
+ * {@code granted=true} is written (one {@code setData}) when a request is granted after waiting,
+ * or names several keys, and by {@code extend}: from then on the node's mtime, stamped by the
+ * ensemble, is when the current hold began; for a request granted on its first look the ctime
+ * is. The token is not in the data: it is the node's czxid (all of a request's nodes share it).
+ * Values never contain a line break (replaced by a space). Readers ignore names they do not know
+ * and take missing ones as empty; a new version changes the first line.
  */
-record HolderRecord(String holder, String host, long pid, String thread, Duration leaseTime) {
+record HolderRecord(String holder, String host, long pid, String thread, Duration leaseTime, int keys,
+                    Duration lockDelay, long hostTime, boolean granted) {
     static final String FORMAT = "baton-lock/1";
 
     HolderRecord {
@@ -35,13 +45,22 @@ record HolderRecord(String holder, String host, long pid, String thread, Duratio
         Objects.requireNonNull(thread, "thread");
     }
 
+    /** This record as rewritten at a grant or an extend, with {@code leaseTime} and the host's time now. */
+    HolderRecord stamped(Duration newLeaseTime, long newHostTime) {
+        return new HolderRecord(holder, host, pid, thread, newLeaseTime, keys, lockDelay, newHostTime, true);
+    }
+
     byte[] encode() {
         StringBuilder b = new StringBuilder(FORMAT).append('\n');
         b.append("holder=").append(clean(holder)).append('\n');
         b.append("host=").append(clean(host)).append('\n');
         b.append("pid=").append(pid).append('\n');
         b.append("thread=").append(clean(thread)).append('\n');
-        b.append("leaseMs=").append(leaseTime == null ? "" : Long.toString(leaseTime.toMillis())).append('\n');
+        b.append("leaseMs=").append(millis(leaseTime)).append('\n');
+        b.append("keys=").append(keys).append('\n');
+        b.append("lockDelayMs=").append(millis(lockDelay)).append('\n');
+        b.append("hostTime=").append(hostTime).append('\n');
+        b.append("granted=").append(granted).append('\n');
         return b.toString().getBytes(StandardCharsets.UTF_8);
     }
 
@@ -64,14 +83,23 @@ record HolderRecord(String holder, String host, long pid, String thread, Duratio
                 fields.put(lines[i].substring(0, eq), lines[i].substring(eq + 1));
             }
         }
-        String lease = fields.getOrDefault("leaseMs", "");
         try {
             return new HolderRecord(fields.getOrDefault("holder", ""), fields.getOrDefault("host", ""),
                     Long.parseLong(fields.getOrDefault("pid", "-1")), fields.getOrDefault("thread", ""),
-                    lease.isEmpty() ? null : Duration.ofMillis(Long.parseLong(lease)));
+                    duration(fields.get("leaseMs")), Integer.parseInt(fields.getOrDefault("keys", "1")),
+                    duration(fields.get("lockDelayMs")), Long.parseLong(fields.getOrDefault("hostTime", "0")),
+                    Boolean.parseBoolean(fields.get("granted")));
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("Bad number in holder record: " + fields, e);
         }
+    }
+
+    private static Duration duration(String ms) {
+        return ms == null || ms.isEmpty() ? null : Duration.ofMillis(Long.parseLong(ms));
+    }
+
+    private static String millis(Duration d) {
+        return d == null ? "" : Long.toString(d.toMillis());
     }
 
     private static String clean(String s) {

@@ -100,6 +100,12 @@ public final class ZkLockService implements LockService {
     private static final long PID = ProcessHandle.current().pid();
     private static final String HOST = dev.baton.lock.internal.Elections.hostName();
 
+    /**
+     * The host's wall clock, used only for the informational {@code hostTime} of holder records:
+     * ages and lock delays are judged on the ensemble's clock alone.
+     */
+    private final java.time.Clock clock;
+
     /** The lease time of grants whose options ask for none; null for "as long as the session". */
     private final Duration defaultLeaseTime;
     private final ConnectionStateListener stateListener = (c, state) -> stateChanged(state);
@@ -136,8 +142,9 @@ public final class ZkLockService implements LockService {
     }
 
     private ZkLockService(CuratorFramework namespaced, CuratorFramework ownedClient, LossPolicy lossPolicy,
-                          Duration connectionTimeout, Duration defaultLeaseTime) {
+                          Duration connectionTimeout, Duration defaultLeaseTime, java.time.Clock clock) {
         this.defaultLeaseTime = defaultLeaseTime;
+        this.clock = clock;
         this.client = namespaced;
         this.engine = new Engine(namespaced);
         this.ownedClient = ownedClient;
@@ -294,7 +301,26 @@ public final class ZkLockService implements LockService {
 
         /** The keys asked for, whose queue nodes carry {@link #record}. */
         Set<LockKey> asked;
+        HolderRecord holder;
         byte[] record;
+        /** The lock delay asked for, or null; markers are made in the multi when set. */
+        Duration lockDelay;
+        /** Whether the request was blocked at some point (its grant is then stamped). */
+        boolean waited;
+        /** When this waiter first saw each unstamped holder it judges, on the ensemble's clock. */
+        final Map<String, Long> firstSeen = new HashMap<>();
+
+        /** The lock-delay markers this request made, relative paths. */
+        List<String> markers() {
+            if (lockDelay == null) {
+                return List.of();
+            }
+            List<String> m = new ArrayList<>(asked.size());
+            for (LockKey key : asked) {
+                m.add(Engine.queuePath(key) + "/" + Engine.markerName(id));
+            }
+            return m;
+        }
 
         Request(Map<LockKey, Granule> plan, String id) {
             this.plan = plan;
@@ -329,7 +355,11 @@ public final class ZkLockService implements LockService {
         Request r = new Request(plan, engine.newRequestId());
         r.asked = keys.keySet();
         Duration leaseTime = options.leaseTime().orElse(defaultLeaseTime);
-        r.record = new HolderRecord(holderId, HOST, PID, Thread.currentThread().getName(), leaseTime).encode();
+        r.lockDelay = options.lockDelay().orElse(null);
+        r.holder = new HolderRecord(holderId, HOST, PID, Thread.currentThread().getName(), leaseTime, keys.size(),
+                r.lockDelay, clock.millis(), false);
+        r.record = r.holder.encode();
+        Duration staleAfter = options.staleAfter().orElse(null);
         boolean granted = false;
         boolean leavingInterrupted = false;
         try {
@@ -348,15 +378,34 @@ public final class ZkLockService implements LockService {
                             }
                             String blocker = blocker(zk, r, i, kids);
                             if (blocker == null) {
-                                break;
+                                long delay = level(r, i).isStrong() ? delayed(zk, r, i, kids) : 0;
+                                if (delay == 0) {
+                                    break;
+                                }
+                                r.waited = true;
+                                long left = Requests.remainingNanos(deadline);
+                                if (left <= 0) {
+                                    throw timedOut(label, options);
+                                }
+                                r.waiting.await(Math.min(left, delay)); // a lock delay runs: no node to watch
+                                kids = null;
+                                listings = null;
+                                continue;
                             }
+                            r.waited = true;
                             long left = Requests.remainingNanos(deadline);
                             if (left <= 0) {
                                 throw timedOut(label, options);
                             }
+                            long judged = judge(zk, r, i, kids, staleAfter);
+                            if (judged < 0) {
+                                kids = null; // broke a stale holder: look again
+                                listings = null;
+                                continue;
+                            }
                             if (engine.watch(zk, blocker, r.waiting)) {
                                 try {
-                                    r.waiting.await(left);
+                                    r.waiting.await(Math.min(left, judged));
                                 } finally {
                                     engine.unwatch(blocker, r.waiting);
                                 }
@@ -379,10 +428,14 @@ public final class ZkLockService implements LockService {
                         listings = null;
                     }
                 }
-                ZkLease lease = new ZkLease(keys, FencingToken.of(r.zxid), r.nodes, r.sessionId);
+                ZkLease lease = new ZkLease(keys, FencingToken.of(r.zxid), r, leaseTime);
                 LossReason refused = register(lease, r.epoch);
                 if (refused == null) {
                     granted = true;
+                    watchOwn(zk, lease);
+                    if (r.waited || keys.size() > 1) {
+                        stamp(zk, lease, leaseTime); // its hold begins now, not at its node's ctime
+                    }
                     try {
                         lease.startLeaseTime(timer, leaseTime);
                     } catch (java.util.concurrent.RejectedExecutionException closing) {
@@ -426,6 +479,10 @@ public final class ZkLockService implements LockService {
                 || code == KeeperException.Code.SESSIONMOVED;
     }
 
+    private static Granule level(Request r, int i) {
+        return r.levels.get(i).getValue();
+    }
+
     /** The path whose children decide level {@code i}: the queue for a strong granule, else the strong index. */
     private static String listed(Request r, int i) {
         Map.Entry<LockKey, Granule> level = r.levels.get(i);
@@ -453,7 +510,11 @@ public final class ZkLockService implements LockService {
                 engine.createParents(zk, r.plan);
                 r.madeContainers = true;
             }
-            r.multi = Engine.multi(zk, engine.enqueueOps(r.plan, r.id, r.asked, r.record));
+            List<org.apache.zookeeper.Op> ops = engine.enqueueOps(r.plan, r.id, r.asked, r.record);
+            if (r.lockDelay != null) {
+                ops.addAll(engine.markerOps(r.asked, r.id, r.lockDelay));
+            }
+            r.multi = Engine.multi(zk, ops);
             List<CompletableFuture<List<String>>> listings = new ArrayList<>(r.levels.size());
             for (int i = 0; i < r.levels.size(); i++) {
                 listings.add(Engine.children(zk, engine.full(listed(r, i))));
@@ -639,7 +700,9 @@ public final class ZkLockService implements LockService {
      */
     private CompletableFuture<?> abandon(Request r, LockKey label) {
         if (r.nodes != null) {
-            return deleteNodes(r.nodes); // the multi succeeded, so any container we made has had a child
+            List<String> all = new ArrayList<>(r.nodes);
+            all.addAll(r.markers());
+            return deleteNodes(all); // the multi succeeded, so any container we made has had a child
         }
         if (r.multi == null) {
             return CompletableFuture.completedFuture(null);
@@ -735,6 +798,11 @@ public final class ZkLockService implements LockService {
                     List<String> relative = new ArrayList<>(found.size());
                     found.forEach(path -> relative.add(engine.relative(path)));
                     deleteNodes(relative);
+                }
+                for (String parent : e.getValue()) { // lock-delay markers, if it asked for a delay
+                    if (parent.endsWith("/" + Engine.QUEUE)) {
+                        zk.delete(engine.full(parent + "/" + Engine.markerName(id)), -1, (rc, p, ctx) -> { }, null);
+                    }
                 }
                 pendingPurges.remove(id);
             } catch (InterruptedException ie) {
@@ -961,6 +1029,17 @@ public final class ZkLockService implements LockService {
             }
         }
         loseAll(victims, LossReason.SESSION_EXPIRED);
+        List<ZkLease> kept;
+        synchronized (stateLock) {
+            kept = new ArrayList<>(leases);
+        }
+        for (ZkLease lease : kept) {
+            try {
+                watchOwn(client.getZookeeperClient().getZooKeeper(), lease);
+            } catch (Exception e) {
+                LOG.debug("Cannot watch the nodes of {} again", lease.key(), e);
+            }
+        }
         if (!orphans.isEmpty()) {
             deleteNodes(new ArrayList<>(orphans));
         }
@@ -997,6 +1076,480 @@ public final class ZkLockService implements LockService {
         for (ZkLease lease : ended) {
             lease.fireLost();
         }
+    }
+
+    // ------------------------------------------------------------- breaking, lock delay, watches
+
+    /** How long past its recorded lease time a holder is left to end its lease itself before waiters break it. */
+    static final long LEASE_GRACE_MS = 2_000;
+    /**
+     * How long an unstamped holder must stay unblocked in a waiter's eyes before the waiter counts
+     * its age from its node's ctime: a request granted after waiting stamps its grant within a
+     * round trip, so one still unstamped after this was granted on its first look.
+     */
+    static final long STAMP_GRACE_MS = 1_000;
+
+    /**
+     * Judges the holders that block level {@code i} of a waiting request: one held longer than
+     * the waiter's {@code staleAfter}, or past its recorded lease time plus {@link #LEASE_GRACE_MS},
+     * is broken. Ages are the ensemble's time now (a fresh write) minus the ensemble's stamp of
+     * the hold's start (the node's mtime after a grant stamp or an extend, else its ctime once
+     * the holder has been seen unstamped for {@link #STAMP_GRACE_MS}, else when first seen).
+     * Only holders are judged: a node still blocked by an earlier one is waiting, and an
+     * unstamped request naming several keys may wait on another key.
+     *
+     * @return -1 if a holder was broken (look again), else how many nanoseconds until the next
+     *     judgement is due ({@link Long#MAX_VALUE}: none)
+     */
+    private long judge(ZooKeeper zk, Request r, int i, List<String> kids, Duration staleAfter)
+            throws KeeperException, InterruptedException, SessionGone {
+        Map.Entry<LockKey, Granule> level = r.levels.get(i);
+        LockKey key = level.getKey();
+        Granule mine = level.getValue();
+        List<String> queue = mine.isStrong() ? kids : await(Engine.children(zk, engine.full(Engine.queuePath(key))));
+        List<String> candidates = new ArrayList<>();
+        for (String name : queue) {
+            Granule g = Engine.granuleOf(name);
+            if (g == null || !g.isStrong() || mine.compatibleWith(g) || Engine.belongsTo(name, r.id)) {
+                continue;
+            }
+            if (mine.isStrong() && !Engine.before(Engine.sequenceOf(name), r.ownSequence[i])) {
+                continue;
+            }
+            if (!Claims.blockedInQueue(queue, name, g)) {
+                candidates.add(name);
+            }
+        }
+        if (candidates.isEmpty()) {
+            return Long.MAX_VALUE;
+        }
+        List<CompletableFuture<Engine.Data>> data = new ArrayList<>(candidates.size());
+        for (String name : candidates) {
+            data.add(Engine.data(zk, engine.full(Engine.queuePath(key) + "/" + name)));
+        }
+        List<Object[]> judged = new ArrayList<>();
+        for (int c = 0; c < candidates.size(); c++) {
+            Engine.Data d = await(data.get(c));
+            if (d == null || d.stat().getCzxid() > r.zxid) {
+                continue; // gone, or came after us (an intention level's later holders do not block it)
+            }
+            HolderRecord record;
+            try {
+                record = HolderRecord.parse(d.bytes());
+            } catch (IllegalArgumentException notOurs) {
+                continue;
+            }
+            if (!record.granted() && record.keys() > 1) {
+                continue; // may be waiting for another of its keys; judged once it stamps its grant
+            }
+            long limit = Long.MAX_VALUE;
+            if (staleAfter != null) {
+                limit = Math.min(limit, staleAfter.toMillis());
+            }
+            if (record.leaseTime() != null) {
+                limit = Math.min(limit, record.leaseTime().toMillis() + LEASE_GRACE_MS);
+            }
+            if (limit != Long.MAX_VALUE) {
+                judged.add(new Object[] {candidates.get(c), d, record, limit});
+            }
+        }
+        if (judged.isEmpty()) {
+            return Long.MAX_VALUE;
+        }
+        long now = engine.now(zk);
+        long next = Long.MAX_VALUE;
+        for (Object[] j : judged) {
+            String name = (String) j[0];
+            Engine.Data d = (Engine.Data) j[1];
+            HolderRecord record = (HolderRecord) j[2];
+            long limit = (Long) j[3];
+            long since;
+            if (record.granted()) {
+                since = d.stat().getMtime();
+            } else {
+                long first = r.firstSeen.computeIfAbsent(name, n -> now);
+                if (now - first >= STAMP_GRACE_MS) {
+                    since = d.stat().getCtime();
+                } else {
+                    since = first;
+                    next = Math.min(next, TimeUnit.MILLISECONDS.toNanos(first + STAMP_GRACE_MS - now));
+                }
+            }
+            long age = now - since;
+            if (age >= limit) {
+                LOG.info("Breaking {}'s {} lock on {}: held {} ms on the ensemble's clock, limit {} ms",
+                        record.holder(), Engine.granuleOf(name), key, age, limit);
+                breakRequest(zk, key, name, d.stat().getVersion(), record);
+                return -1; // broken, or changed meanwhile: look again either way
+            }
+            next = Math.min(next, TimeUnit.MILLISECONDS.toNanos(limit - age));
+        }
+        return next;
+    }
+
+    /**
+     * Breaks a request's hold on {@code key}: one multi deletes its nodes on the key and its
+     * ancestors (its queue node on the key only at the version judged, so a grant stamp or an
+     * extend since then stops the break) and starts its lock delay. The holder learns of it
+     * through the watch on its own node ({@link LossReason#BROKEN}) and lets go of its other
+     * keys, if any.
+     *
+     * @return whether it was broken
+     */
+    private boolean breakRequest(ZooKeeper zk, LockKey key, String name, int version, HolderRecord record)
+            throws KeeperException, InterruptedException, SessionGone {
+        String id = Engine.requestOf(name);
+        Granule g = Engine.granuleOf(name);
+        Map<LockKey, Granule> plan = Granule.plan(Map.of(key, g == Granule.X ? LockMode.EXCLUSIVE : LockMode.SHARED));
+        List<String> found = await(engine.findRequest(zk, Engine.parentsOf(plan), id));
+        String target = engine.full(Engine.queuePath(key) + "/" + name);
+        if (!found.contains(target)) {
+            return false;
+        }
+        List<org.apache.zookeeper.Op> ops = new ArrayList<>(found.size() + 1);
+        for (String path : found) {
+            ops.add(org.apache.zookeeper.Op.delete(path, path.equals(target) ? version : -1));
+        }
+        if (record.lockDelay() != null) {
+            String marker = engine.full(Engine.queuePath(key) + "/" + Engine.markerName(id));
+            if (await(Engine.stat(zk, marker)) != null) {
+                // the delay starts now, on the ensemble's clock
+                ops.add(org.apache.zookeeper.Op.setData(marker,
+                        Long.toString(record.lockDelay().toMillis()).getBytes(java.nio.charset.StandardCharsets.UTF_8), -1));
+            }
+        }
+        try {
+            await(Engine.multi(zk, ops));
+            return true;
+        } catch (KeeperException e) {
+            if (e.code() == KeeperException.Code.BADVERSION || e.code() == KeeperException.Code.NONODE) {
+                return false; // stamped, extended, released or broken meanwhile
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * A running lock delay at level {@code i}: the markers in the key's queue whose request has
+     * left it (lost or broken). A marker not yet stamped is stamped now (its delay starts when
+     * first noticed, on the ensemble's clock); an expired one is deleted.
+     *
+     * @return nanoseconds until the key's delay ends, 0 if none runs
+     */
+    private long delayed(ZooKeeper zk, Request r, int i, List<String> kids)
+            throws KeeperException, InterruptedException, SessionGone {
+        LockKey key = r.levels.get(i).getKey();
+        if (!r.asked.contains(key)) {
+            return 0;
+        }
+        List<String> orphans = new ArrayList<>();
+        for (String name : kids) {
+            String id = Engine.markerRequest(name);
+            if (id != null) {
+                boolean present = false;
+                for (String other : kids) {
+                    if (Engine.belongsTo(other, id)) {
+                        present = true;
+                        break;
+                    }
+                }
+                if (!present) {
+                    orphans.add(name);
+                }
+            }
+        }
+        if (orphans.isEmpty()) {
+            return 0;
+        }
+        long now = engine.now(zk);
+        long wait = 0;
+        for (String name : orphans) {
+            String path = engine.full(Engine.queuePath(key) + "/" + name);
+            Engine.Data d = await(Engine.data(zk, path));
+            if (d == null) {
+                continue;
+            }
+            long delayMs;
+            try {
+                delayMs = Long.parseLong(new String(d.bytes(), java.nio.charset.StandardCharsets.UTF_8).trim());
+            } catch (NumberFormatException e) {
+                delayMs = 0;
+            }
+            long until;
+            if (d.stat().getVersion() == 0) {
+                try {
+                    until = await(Engine.setData(zk, path, d.bytes(), 0)).getMtime() + delayMs;
+                } catch (KeeperException e) {
+                    if (e.code() != KeeperException.Code.BADVERSION && e.code() != KeeperException.Code.NONODE) {
+                        throw e;
+                    }
+                    return TimeUnit.MILLISECONDS.toNanos(1); // stamped or deleted meanwhile: look again
+                }
+                wait = Math.max(wait, TimeUnit.MILLISECONDS.toNanos(delayMs));
+                continue;
+            }
+            until = d.stat().getMtime() + delayMs;
+            if (until > now) {
+                wait = Math.max(wait, TimeUnit.MILLISECONDS.toNanos(until - now));
+            } else {
+                zk.delete(path, d.stat().getVersion(), (rc, p, ctx) -> { }, null);
+            }
+        }
+        return wait;
+    }
+
+    /** Watches the strong-index nodes of a granted lease's keys: deleted = broken, data = a release request. */
+    private void watchOwn(ZooKeeper zk, ZkLease lease) {
+        for (String node : lease.strongNodes) {
+            zk.getData(engine.full(node), lease.watcher, (rc, path, ctx, data, stat) -> {
+                if (rc == KeeperException.Code.OK.intValue()) {
+                    if (stat.getVersion() > 0 && data != null && data.length > 0) {
+                        Integer seen = lease.requestsSeen.put(node, stat.getVersion());
+                        if (seen == null || seen < stat.getVersion()) {
+                            lease.releaseRequested();
+                        }
+                    }
+                } else if (rc == KeeperException.Code.NONODE.intValue()) {
+                    broken(lease);
+                }
+                // connection trouble: armed again on reconnection
+            }, null);
+        }
+    }
+
+    private void ownNodeChanged(ZkLease lease, org.apache.zookeeper.WatchedEvent event) {
+        if (event.getType() == org.apache.zookeeper.Watcher.Event.EventType.NodeDeleted) {
+            broken(lease);
+        } else if (event.getType() == org.apache.zookeeper.Watcher.Event.EventType.NodeDataChanged
+                && lease.isValid()) {
+            try {
+                watchOwn(client.getZookeeperClient().getZooKeeper(), lease);
+            } catch (Exception e) {
+                LOG.debug("Cannot watch the nodes of {} again", lease.key(), e);
+            }
+        }
+    }
+
+    /** A node of a held lease was deleted by someone else: the lease was broken. */
+    private void broken(ZkLease lease) {
+        synchronized (stateLock) {
+            if (!leases.remove(lease)) {
+                return; // released, lost or closed already: the deletion was ours
+            }
+        }
+        LOG.warn("Lease on {} ({}) was broken by another client", lease.key(), lease.token());
+        loseAll(List.of(lease), LossReason.BROKEN);
+    }
+
+    /** Stamps a grant in the record of the lease's keys (not awaited): its hold starts now on the ensemble's clock. */
+    private void stamp(ZooKeeper zk, ZkLease lease, Duration leaseTime) {
+        byte[] data = lease.record.stamped(leaseTime, clock.millis()).encode();
+        for (String node : lease.recordNodes) {
+            Engine.setData(zk, engine.full(node), data, -1);
+        }
+    }
+
+    /** Records an extend: the lease's records are rewritten, so their mtime is the hold's new start. */
+    private void extended(ZkLease lease, Duration leaseTime) {
+        byte[] data = lease.record.stamped(leaseTime, clock.millis()).encode();
+        try {
+            ZooKeeper zk = client.getZookeeperClient().getZooKeeper();
+            List<CompletableFuture<Stat>> writes = new ArrayList<>();
+            for (String node : lease.recordNodes) {
+                writes.add(Engine.setData(zk, engine.full(node), data, -1));
+            }
+            CompletableFuture.allOf(writes.toArray(new CompletableFuture<?>[0]))
+                    .get(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof KeeperException.NoNodeException) {
+                broken(lease);
+                return; // extend reports the loss
+            }
+            throw new LockException("Could not record the extended lease on " + lease.key() + ": " + e.getCause(),
+                    e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new LockException("Interrupted while extending the lease on " + lease.key(), e);
+        } catch (Exception e) {
+            throw new LockException("Could not record the extended lease on " + lease.key() + ": " + e, e);
+        }
+    }
+
+    // ---------------------------------------------------------------------------- inspection
+
+    /** Work done on the current ZooKeeper handle for the operator calls. */
+    private interface ZkCall<T> {
+        T run(ZooKeeper zk) throws Exception;
+    }
+
+    /**
+     * Runs an operator call, retried on connection trouble until the connection timeout.
+     *
+     * @throws LockException if it failed
+     */
+    private <T> T operate(String what, ZkCall<T> call) {
+        synchronized (stateLock) {
+            if (closed) {
+                throw new IllegalStateException("LockService is closed: cannot " + what);
+            }
+        }
+        long until = System.nanoTime() + connectionTimeout.toNanos();
+        while (true) {
+            try {
+                return call.run(client.getZookeeperClient().getZooKeeper());
+            } catch (KeeperException e) {
+                if (!inDoubt(e.code()) || System.nanoTime() - until > 0) {
+                    throw new LockException("Could not " + what + ": " + e, e);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new LockException("Interrupted while trying to " + what, e);
+            } catch (SessionGone e) {
+                if (System.nanoTime() - until > 0) {
+                    throw new LockException("Could not " + what + ": the session ended", e);
+                }
+            } catch (RuntimeException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new LockException("Could not " + what + ": " + e, e);
+            }
+            try {
+                Thread.sleep(20); // the handle reconnects on its own; pace the retries
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new LockException("Interrupted while trying to " + what, e);
+            }
+        }
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Reads the key's queue, the holders' records and the ancestors' strong indexes, and makes
+     * one write to learn the ensemble's time (Baton's clock node), for {@code heldFor}.
+     */
+    @Override
+    public dev.baton.lock.LockState inspect(LockKey key) {
+        Objects.requireNonNull(key, "key must not be null");
+        return operate("inspect " + key, zk -> Claims.read(engine, zk, key, null).state());
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Walks the key tree under {@code prefix} one depth at a time, listing each key's children
+     * and strong index once (all of a depth sent at once), then reads each key with a strong node.
+     */
+    @Override
+    public List<dev.baton.lock.LockState> list(LockKey prefix) {
+        Objects.requireNonNull(prefix, "prefix must not be null");
+        return operate("list " + prefix, zk -> walk(zk, List.of(prefix)));
+    }
+
+    @Override
+    public List<dev.baton.lock.LockState> list() {
+        return operate("list the held locks", zk -> {
+            List<LockKey> top = new ArrayList<>();
+            for (String name : await(Engine.children(zk, engine.full(Engine.LOCKS)))) {
+                if (isKeyName(name)) {
+                    top.add(LockKey.of(name));
+                }
+            }
+            return walk(zk, top);
+        });
+    }
+
+    private static boolean isKeyName(String name) {
+        return !name.startsWith("_") && !name.startsWith(".");
+    }
+
+    private List<dev.baton.lock.LockState> walk(ZooKeeper zk, List<LockKey> start) throws Exception {
+        List<dev.baton.lock.LockState> held = new ArrayList<>();
+        Long now = null;
+        List<LockKey> depth = start;
+        while (!depth.isEmpty()) {
+            List<CompletableFuture<List<String>>> children = new ArrayList<>();
+            List<CompletableFuture<List<String>>> strong = new ArrayList<>();
+            for (LockKey k : depth) {
+                children.add(Engine.children(zk, engine.full(Engine.keyPath(k))));
+                strong.add(Engine.children(zk, engine.full(Engine.strongPath(k))));
+            }
+            List<LockKey> next = new ArrayList<>();
+            for (int i = 0; i < depth.size(); i++) {
+                if (!await(strong.get(i)).isEmpty()) {
+                    if (now == null) {
+                        now = engine.now(zk);
+                    }
+                    dev.baton.lock.LockState state = Claims.read(engine, zk, depth.get(i), now).state();
+                    if (state.isHeld()) {
+                        held.add(state);
+                    }
+                }
+                for (String name : await(children.get(i))) {
+                    if (isKeyName(name) && depth.get(i).depth() < LockKey.MAX_DEPTH) {
+                        try {
+                            next.add(depth.get(i).child(name));
+                        } catch (IllegalArgumentException notAKey) {
+                            // not one of ours
+                        }
+                    }
+                }
+            }
+            depth = next;
+        }
+        held.sort(java.util.Comparator.comparing(dev.baton.lock.LockState::key, Granule.ORDER));
+        return held;
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Writes a line to the holder's node in the key's strong index; the holder's service
+     * watches that node.
+     */
+    @Override
+    public int requestRelease(LockKey key) {
+        Objects.requireNonNull(key, "key must not be null");
+        return operate("request the release of " + key, zk -> {
+            Claims claims = Claims.read(engine, zk, key, null);
+            List<String> index = await(Engine.children(zk, engine.full(Engine.strongPath(key))));
+            byte[] note = ("release requested by " + holderId).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            int asked = 0;
+            for (Claims.Entry holder : claims.holders()) {
+                for (String name : index) {
+                    if (Engine.belongsTo(name, holder.id())) {
+                        try {
+                            await(Engine.setData(zk, engine.full(Engine.strongPath(key) + "/" + name), note, -1));
+                            asked++;
+                        } catch (KeeperException.NoNodeException gone) {
+                            // released meanwhile
+                        }
+                    }
+                }
+            }
+            return asked;
+        });
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Each holder's nodes on the key and its ancestors are deleted in one multi (only if its
+     * record was not rewritten since it was read).
+     */
+    @Override
+    public int breakLock(LockKey key) {
+        Objects.requireNonNull(key, "key must not be null");
+        return operate("break " + key, zk -> {
+            int broken = 0;
+            for (Claims.Entry holder : Claims.read(engine, zk, key, null).holders()) {
+                if (breakRequest(zk, key, holder.name(), holder.stat().getVersion(), holder.record())) {
+                    LOG.info("Broke {}'s {} lock on {} on request", holder.record().holder(), holder.mode(), key);
+                    broken++;
+                }
+            }
+            return broken;
+        });
     }
 
     // ------------------------------------------------------------------------------ elections
@@ -1092,7 +1645,7 @@ public final class ZkLockService implements LockService {
         synchronized (stateLock) {
             leases.remove(lease);
         }
-        deleteNodes(lease.nodes);
+        deleteNodes(lease.allNodes());
     }
 
     private void awaitAnswer(CompletableFuture<Void> answered, boolean connectedNow) {
@@ -1108,42 +1661,70 @@ public final class ZkLockService implements LockService {
         }
     }
 
-    @Override
-    public dev.baton.lock.LockState inspect(LockKey key) {
-        throw new UnsupportedOperationException("inspect: not yet");
-    }
-
-    @Override
-    public List<dev.baton.lock.LockState> list(LockKey prefix) {
-        throw new UnsupportedOperationException("list: not yet");
-    }
-
-    @Override
-    public List<dev.baton.lock.LockState> list() {
-        throw new UnsupportedOperationException("list: not yet");
-    }
-
-    @Override
-    public int requestRelease(LockKey key) {
-        throw new UnsupportedOperationException("requestRelease: not yet");
-    }
-
     /**
      * Follows {@code key}: {@code onChange} gets the key's state at once, then again after every
      * change of its holders or waiters (grants, releases, new waiters, breaking), on one thread,
      * in order, until the returned handle is closed. States between two deliveries may be
      * skipped when changes come faster than they can be read; the last one delivered is current
-     * until the next. For tools such as {@code lockctl watch}.
+     * until the next. A failed read is retried. For tools such as {@code lockctl watch}.
      *
      * @throws IllegalStateException if the service is closed
      */
     public java.io.Closeable watch(LockKey key, java.util.function.Consumer<dev.baton.lock.LockState> onChange) {
-        throw new UnsupportedOperationException("watch: not yet");
-    }
-
-    @Override
-    public int breakLock(LockKey key) {
-        throw new UnsupportedOperationException("breakLock: not yet");
+        Objects.requireNonNull(key, "key must not be null");
+        Objects.requireNonNull(onChange, "onChange must not be null");
+        synchronized (stateLock) {
+            if (closed) {
+                throw new IllegalStateException("LockService is closed: cannot watch " + key);
+            }
+        }
+        java.util.concurrent.Semaphore changed = new java.util.concurrent.Semaphore(0);
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        org.apache.zookeeper.Watcher watcher = event -> changed.release();
+        String queue = engine.full(Engine.queuePath(key));
+        Thread follower = new Thread(() -> {
+            while (!stop.get()) {
+                try {
+                    changed.drainPermits();
+                    ZooKeeper zk = client.getZookeeperClient().getZooKeeper();
+                    try {
+                        zk.getChildren(queue, watcher);
+                    } catch (KeeperException.NoNodeException none) {
+                        if (zk.exists(queue, watcher) != null) {
+                            continue; // made meanwhile: watch its children
+                        }
+                    }
+                    dev.baton.lock.LockState state = Claims.read(engine, zk, key, null).state();
+                    if (!stop.get()) {
+                        onChange.accept(state);
+                    }
+                    changed.acquire();
+                } catch (InterruptedException e) {
+                    return;
+                } catch (Exception e) {
+                    if (stop.get()) {
+                        return;
+                    }
+                    LOG.debug("Watching {} failed; trying again", key, e);
+                    try {
+                        changed.tryAcquire(200, TimeUnit.MILLISECONDS);
+                    } catch (InterruptedException ie) {
+                        return;
+                    }
+                }
+            }
+        }, "baton-watch-" + key);
+        follower.setDaemon(true);
+        follower.start();
+        return () -> {
+            stop.set(true);
+            follower.interrupt();
+            try {
+                follower.join(connectionTimeout.toMillis());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        };
     }
 
     @Override
@@ -1171,7 +1752,7 @@ public final class ZkLockService implements LockService {
         for (ZkLease lease : held) {
             if (lease.markLost(LossReason.SERVICE_CLOSED)) {
                 ended.add(lease);
-                deletes.add(deleteNodes(lease.nodes));
+                deletes.add(deleteNodes(lease.allNodes())); // closing is letting go: no lock delay
             }
         }
         for (ZkLease lease : ended) {
@@ -1246,17 +1827,54 @@ public final class ZkLockService implements LockService {
     private final class ZkLease extends AbstractLease {
         /** Relative paths of every node of the request. */
         private final List<String> nodes;
+        /** Its lock-delay markers (persistent): deleted by a release, left behind by a loss. */
+        private final List<String> markers;
+        /** The queue nodes of the keys asked for, which carry the record. */
+        private final List<String> recordNodes = new ArrayList<>();
+        /** The strong-index nodes of the keys asked for: watched for breaking and release requests. */
+        private final List<String> strongNodes = new ArrayList<>();
         private final long sessionId;
+        private final HolderRecord record;
+        /** The last data version of each strong node whose release request was delivered. */
+        private final Map<String, Integer> requestsSeen = new ConcurrentHashMap<>();
+        /** One watcher object for all its nodes, so ZooKeeper keeps it once per node. */
+        private final org.apache.zookeeper.Watcher watcher = event -> ownNodeChanged(this, event);
 
-        ZkLease(Map<LockKey, LockMode> keys, FencingToken token, List<String> nodes, long sessionId) {
+        ZkLease(Map<LockKey, LockMode> keys, FencingToken token, Request r, Duration leaseTime) {
             super(keys, token);
-            this.nodes = List.copyOf(nodes);
-            this.sessionId = sessionId;
+            this.nodes = List.copyOf(r.nodes);
+            this.markers = r.markers();
+            this.sessionId = r.sessionId;
+            this.record = r.holder;
+            for (String node : nodes) {
+                String parent = ZKPaths.getPathAndNode(node).getPath();
+                for (LockKey key : keys.keySet()) {
+                    if (parent.equals(Engine.queuePath(key))) {
+                        recordNodes.add(node);
+                    } else if (parent.equals(Engine.strongPath(key))) {
+                        strongNodes.add(node);
+                    }
+                }
+            }
+        }
+
+        List<String> allNodes() {
+            if (markers.isEmpty()) {
+                return nodes;
+            }
+            List<String> all = new ArrayList<>(nodes);
+            all.addAll(markers);
+            return all;
         }
 
         @Override
         protected void release() {
             ZkLockService.this.release(this);
+        }
+
+        @Override
+        protected void extended(Duration leaseTime) {
+            ZkLockService.this.extended(this, leaseTime);
         }
     }
 
@@ -1275,6 +1893,7 @@ public final class ZkLockService implements LockService {
         private Duration connectionTimeout;
         private LossPolicy lossPolicy = LossPolicy.LOSE_AT_SUSPENDED;
         private Duration defaultLeaseTime;
+        private java.time.Clock clock = java.time.Clock.systemUTC();
         private boolean built;
 
         private Builder() {
@@ -1342,6 +1961,17 @@ public final class ZkLockService implements LockService {
         }
 
         /**
+         * This host's wall clock (default: the system's UTC clock). Baton reads it only to write
+         * the informational {@code hostTime} of its holder records; lease ages, stale breaking and
+         * lock delays are judged on the ensemble's clock alone, so a skewed host clock changes
+         * none of them.
+         */
+        public Builder clock(java.time.Clock clock) {
+            this.clock = Objects.requireNonNull(clock, "clock must not be null");
+            return this;
+        }
+
+        /**
          * The lease time of grants whose {@link LockOptions} ask for none (default: none, a lease
          * lasts as long as the session): past it the lease is lost with
          * {@link LossReason#LEASE_EXPIRED} and released, unless {@link Lease#extend extended}.
@@ -1389,7 +2019,7 @@ public final class ZkLockService implements LockService {
                 }
                 String base = client.getNamespace();
                 String full = base == null || base.isEmpty() ? namespace : base + "/" + namespace;
-                service = new ZkLockService(client.usingNamespace(full), null, lossPolicy, connect, defaultLeaseTime);
+                service = new ZkLockService(client.usingNamespace(full), null, lossPolicy, connect, defaultLeaseTime, clock);
             } else {
                 Duration session = sessionTimeout != null ? sessionTimeout : Duration.ofSeconds(20);
                 CuratorFramework owned = CuratorFrameworkFactory.builder()
@@ -1413,7 +2043,7 @@ public final class ZkLockService implements LockService {
                     owned.close();
                     throw new LockException("Cannot reach ZooKeeper at " + connectString + " within " + connect);
                 }
-                service = new ZkLockService(owned.usingNamespace(namespace), owned, lossPolicy, connect, defaultLeaseTime);
+                service = new ZkLockService(owned.usingNamespace(namespace), owned, lossPolicy, connect, defaultLeaseTime, clock);
             }
             built = true;
             return service;

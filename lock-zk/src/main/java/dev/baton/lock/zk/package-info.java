@@ -60,5 +60,40 @@
  * that retries at once does not queue behind its own leftovers (measured: under a storm of
  * interrupts on a loaded machine, not waiting let abandoned nodes pile up ahead of every live
  * request, and nothing was granted).
+ *
+ * <h2>Breaking, lock delay, release requests</h2>
+ *
+ * <p><b>The ensemble's clock only.</b> Every age is a difference of two times the ensemble
+ * stamped: "now" is the mtime of a fresh {@code setData} on {@code locks/_clock}, and a hold
+ * began at its queue node's ctime (granted on its first look) or at the mtime of the record's
+ * last rewrite ({@code granted=true}), which a request granted after waiting, or naming several
+ * keys, writes right after its grant, and {@code extend} writes again. No host's clock is ever
+ * compared with another's or with a node's time; local clocks only time how long to wait before
+ * judging again.
+ *
+ * <p><b>Breaking.</b> A blocked request judges the holders that block it: nodes that are strong,
+ * incompatible with it, earlier, and not themselves blocked by an earlier node of the queue. A
+ * holder not yet stamped is timed from when this waiter first saw it unblocked, and from its
+ * ctime once it has stayed unstamped for a second (a grant after waiting stamps within a round
+ * trip); an unstamped request naming several keys may be waiting for another key and is not
+ * judged. A holder older than the waiter's {@code staleAfter}, or than its recorded lease time
+ * plus a grace of two seconds (its own process normally ends it first), is broken: one multi
+ * deletes its nodes on the key and its ancestors, its queue node only at the version judged (a
+ * stamp or an extend in between makes the break fail, and the waiter judges again). The holder
+ * watches its own {@code _s} nodes: their deletion by anyone else loses its lease with
+ * {@code BROKEN}, and it deletes its remaining nodes. Its token is older than every later
+ * conflicting grant's, so its late writes are refused by a fence.
+ *
+ * <p><b>Lock delay.</b> A request with a lock delay also creates, in the same multi, a
+ * persistent marker {@code delay.<request id>} in the queue of each key it names, holding the
+ * delay. A release or an abandoned acquire deletes it; a loss (session end, suspension, breaking)
+ * leaves it. A request on the key that finds a marker whose request has left the queue waits:
+ * breaking stamps the marker (the delay starts then), otherwise the first request to notice it
+ * stamps it, so the delay starts no earlier than the loss, on the ensemble's clock; once past,
+ * the marker is deleted. A request whose session ends while it is still waiting leaves its
+ * marker too: the store cannot tell it from a holder's, and the delay errs on the safe side.
+ *
+ * <p><b>Release requests</b> write a line into the holder's {@code _s} node on the key; the
+ * holder's watch on that node runs its {@code onReleaseRequested} listeners.
  */
 package dev.baton.lock.zk;

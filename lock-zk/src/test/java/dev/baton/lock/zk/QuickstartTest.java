@@ -1,5 +1,6 @@
 package dev.baton.lock.zk;
 
+import dev.baton.lock.Claim;
 import dev.baton.lock.Fence;
 import dev.baton.lock.FencingToken;
 import dev.baton.lock.LeaderElection;
@@ -8,6 +9,7 @@ import dev.baton.lock.Lease;
 import dev.baton.lock.LockKey;
 import dev.baton.lock.LockMode;
 import dev.baton.lock.LockOptions;
+import dev.baton.lock.LockState;
 import org.apache.curator.test.TestingServer;
 import org.junit.jupiter.api.Test;
 
@@ -121,6 +123,42 @@ class QuickstartTest {
             });
             // --- README lease example ends
             assertEquals(23, balance);
+        }
+    }
+
+    @Test
+    void theReadmeInspectionExampleRuns() throws Exception {
+        try (TestingServer zk = ZkTesting.server(500);
+             ZkLockService locks = ZkLockService.builder().connectString(zk.getConnectString()).build();
+             ZkLockService elsewhere = ZkLockService.builder().connectString(zk.getConnectString()).build()) {
+            Ledger ledger = new Ledger();
+            LockKey account = LockKey.of("billing", "account", "42");
+            // a cooperative holder elsewhere: lets go when asked
+            Lease theirs = elsewhere.acquire(account, Duration.ofSeconds(10));
+            theirs.onReleaseRequested(theirs::close);
+            // --- README inspection example begins
+            // who holds the account, for how long (on the ensemble's clock), who waits
+            LockState state = locks.inspect(account);
+            for (Claim holder : state.holders()) {
+                System.out.printf("%s (pid %d, thread %s) holds %s with token %d for %s%n",
+                        holder.host(), holder.pid(), holder.thread(), holder.mode(),
+                        holder.token().value(), holder.heldFor().orElseThrow());
+            }
+            int asked = locks.requestRelease(account);   // runs the holders' onReleaseRequested listeners
+
+            // wait at most 5 minutes, and break a holder that has held it for more than 2
+            LockOptions patient = LockOptions.defaults()
+                    .staleAfter(Duration.ofMinutes(2))
+                    .waitAtMost(Duration.ofMinutes(5));
+            try (Lease lease = locks.acquire(account, patient)) {
+                ledger.add("account-42", lease.token(), 1);
+            }
+            // --- README inspection example ends
+            assertEquals(1, asked);
+            assertEquals(1, state.holders().size());
+            assertEquals(theirs.token(), state.holders().get(0).token());
+            assertEquals(Thread.currentThread().getName(), state.holders().get(0).thread());
+            assertTrue(!theirs.isValid(), "the holder let go on request, not through breaking");
         }
     }
 

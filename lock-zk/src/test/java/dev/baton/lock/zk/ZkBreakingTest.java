@@ -1,0 +1,220 @@
+package dev.baton.lock.zk;
+
+import dev.baton.lock.Fence;
+import dev.baton.lock.Lease;
+import dev.baton.lock.LockKey;
+import dev.baton.lock.LockLostException;
+import dev.baton.lock.LockOptions;
+import dev.baton.lock.LockState;
+import dev.baton.lock.LossReason;
+import dev.baton.lock.StaleTokenException;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.test.TestingServer;
+import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.data.Stat;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Breaking and lock delay as ZooKeeper does them: judged on the ensemble's clock, against records
+ * in the holder's nodes, whatever the hosts' clocks say.
+ */
+class ZkBreakingTest {
+    private static TestingServer server;
+    private static CuratorFramework observer;
+    private final List<ZkLockService> services = new ArrayList<>();
+
+    @BeforeAll
+    static void startServer() throws Exception {
+        server = ZkTesting.server(200);
+        observer = ZkTesting.observer(server.getConnectString());
+    }
+
+    @AfterAll
+    static void stopServer() throws Exception {
+        observer.close();
+        server.close();
+    }
+
+    @AfterEach
+    void closeServices() {
+        services.forEach(ZkLockService::close);
+    }
+
+    private ZkLockService service(Clock clock) {
+        ZkLockService s = ZkLockService.builder().connectString(server.getConnectString())
+                .sessionTimeout(Duration.ofSeconds(4)).clock(clock).build();
+        services.add(s);
+        return s;
+    }
+
+    private static HolderRecord record(Lease lease) throws Exception {
+        return HolderRecord.parse(observer.getData().forPath("/baton" + ZkLockService.nodeOf(lease)));
+    }
+
+    @Test
+    void staleAfterIsJudgedOnTheEnsemblesClockWhateverTheHostsClocksSay() throws Exception {
+        // the holder's host runs an hour behind, the waiter's an hour ahead: comparing either with
+        // the other, or with a node's time, would break at once or never
+        ZkLockService holderSide = service(Clock.offset(Clock.systemUTC(), Duration.ofHours(-1)));
+        ZkLockService waiterSide = service(Clock.offset(Clock.systemUTC(), Duration.ofHours(1)));
+        LockKey key = LockKey.of("stale", "skewed");
+        Fence fence = new Fence();
+        Lease hung = holderSide.acquire(key, Duration.ofSeconds(10)); // never closed: a hung holder
+        long granted = System.nanoTime();
+        fence.check("ledger", hung.token());
+        CompletableFuture<LockLostException> lost = new CompletableFuture<>();
+        hung.onLost(lost::complete);
+        long hostTime = record(hung).hostTime();
+        assertTrue(Math.abs(System.currentTimeMillis() - Duration.ofHours(1).toMillis() - hostTime) < 60_000,
+                "the holder's record carries its skewed host time: " + hostTime);
+
+        Duration staleAfter = Duration.ofMillis(1500);
+        try (Lease next = waiterSide.acquire(key, LockOptions.defaults().staleAfter(staleAfter)
+                .waitAtMost(Duration.ofSeconds(20)))) {
+            long waitedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - granted);
+            assertTrue(waitedMs >= staleAfter.toMillis() - 300, "broken after only " + waitedMs + " ms of holding");
+            assertTrue(next.token().compareTo(hung.token()) > 0);
+            assertEquals(LossReason.BROKEN, lost.get(10, TimeUnit.SECONDS).reason());
+            assertFalse(hung.isValid());
+            fence.check("ledger", next.token());
+            assertThrows(StaleTokenException.class, () -> fence.check("ledger", hung.token()),
+                    "the broken holder's late write is refused");
+        }
+    }
+
+    @Test
+    void aWaiterBreaksAHolderPastItsRecordedLeaseTimeEvenWithoutStaleAfter() throws Exception {
+        // a holder whose own process never ends its lease (its timer is stuck), faked by writing
+        // its nodes directly: 300 ms lease recorded, session alive
+        LockKey key = LockKey.of("stale", "leased");
+        String id = "0123456789abcdef";
+        byte[] data = new HolderRecord("stuck:1:1", "stuck", 1, "worker", Duration.ofMillis(300), 1, null, 0, false)
+                .encode();
+        String node = observer.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
+                .forPath("/baton" + Engine.queuePath(key) + "/X-" + id + "-", data);
+        observer.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
+                .forPath("/baton" + Engine.strongPath(key) + "/X-" + id + "-");
+        long created = System.nanoTime();
+        ZkLockService waiter = service(Clock.systemUTC());
+        assertTrue(waiter.tryAcquire(key).isEmpty(), "the stuck holder holds the key");
+        try (Lease lease = waiter.acquire(key, Duration.ofSeconds(20))) {
+            long waitedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - created);
+            assertTrue(waitedMs >= 300 + ZkLockService.LEASE_GRACE_MS - 300,
+                    "broken " + waitedMs + " ms after the grant, before its lease time and grace ran out");
+            assertTrue(observer.checkExists().forPath(node) == null, "the stuck holder's node was deleted");
+            assertTrue(lease.isValid());
+        }
+    }
+
+    @Test
+    void extendRewritesTheRecordSoTheHoldRestartsOnTheEnsemblesClock() throws Exception {
+        ZkLockService s = service(Clock.systemUTC());
+        try (Lease lease = s.acquire(LockKey.of("stale", "extended"), LockOptions.defaults()
+                .leaseTime(Duration.ofSeconds(5)).waitAtMost(Duration.ofSeconds(10)))) {
+            String node = "/baton" + ZkLockService.nodeOf(lease);
+            Stat before = observer.checkExists().forPath(node);
+            assertEquals(0, before.getVersion(), "granted on its first look: no stamp, the ctime is the grant");
+            lease.extend(Duration.ofSeconds(10));
+            Stat after = new Stat();
+            HolderRecord record = HolderRecord.parse(observer.getData().storingStatIn(after).forPath(node));
+            assertEquals(1, after.getVersion());
+            assertTrue(after.getMtime() >= before.getCtime());
+            assertEquals(Duration.ofSeconds(10), record.leaseTime());
+            assertTrue(record.granted());
+        }
+    }
+
+    @Test
+    void aGrantAfterWaitingIsStampedAndInspectShowsTheHoldFromIt() throws Exception {
+        ZkLockService a = service(Clock.systemUTC());
+        ZkLockService b = service(Clock.systemUTC());
+        LockKey key = LockKey.of("stale", "handoff");
+        Lease first = a.acquire(key, Duration.ofSeconds(10));
+        CompletableFuture<Lease> second = CompletableFuture.supplyAsync(() -> {
+            try {
+                return b.acquire(key, Duration.ofSeconds(20));
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        await().atMost(Duration.ofSeconds(20)).until(() -> a.inspect(key).waiters().size() == 1);
+        LockState waiting = a.inspect(key);
+        assertEquals(first.token(), waiting.holders().get(0).token());
+        assertTrue(waiting.waiters().get(0).heldFor().isEmpty() && !waiting.waiters().get(0).granted(), waiting.toString());
+        first.close();
+        try (Lease lease = second.get(20, TimeUnit.SECONDS)) {
+            await().atMost(Duration.ofSeconds(10)).until(() -> record(lease).granted());
+            LockState held = a.inspect(key);
+            assertEquals(List.of(lease.token()), held.holders().stream().map(c -> c.token()).toList());
+            assertTrue(held.holders().get(0).heldFor().orElseThrow().toMillis() < 5_000,
+                    "held since its grant, not since it began to wait: " + held);
+        }
+    }
+
+    @Test
+    void aLockDelayKeepsTheKeyAfterItsHoldersSessionExpiredButNotAfterARelease() throws Exception {
+        ZkLockService holderSide = service(Clock.systemUTC());
+        ZkLockService other = service(Clock.systemUTC());
+        LockKey key = LockKey.of("stale", "delayed");
+        LockOptions delayed = LockOptions.defaults().lockDelay(Duration.ofMillis(1500)).waitAtMost(Duration.ofSeconds(10));
+
+        // a normal release leaves no delay behind
+        holderSide.acquire(key, delayed).close();
+        await().atMost(Duration.ofSeconds(10)).until(() -> other.tryAcquire(key).map(l -> {
+            l.close();
+            return true;
+        }).orElse(false));
+        await().atMost(Duration.ofSeconds(10)).until(() -> markers(key) == 0);
+
+        Lease lost = holderSide.acquire(key, delayed);
+        CompletableFuture<LockLostException> told = new CompletableFuture<>();
+        lost.onLost(told::complete);
+        ZkTesting.expireSession(holderSide.client(), server.getConnectString());
+        LossReason reason = told.get(20, TimeUnit.SECONDS).reason(); // suspended first, by default
+        assertTrue(reason == LossReason.SESSION_EXPIRED || reason == LossReason.CONNECTION_SUSPENDED, reason.name());
+        await().atMost(Duration.ofSeconds(10)).until(() -> other.inspect(key).holders().isEmpty());
+        assertTrue(other.inspect(key).lockDelayLeft().isPresent(), "inspect shows the delay to come");
+        long start = System.nanoTime();
+        try (Lease next = other.acquire(key, Duration.ofSeconds(20))) {
+            long waitedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            assertTrue(waitedMs >= 1200, "the key came back after " + waitedMs + " ms of a 1500 ms lock delay");
+            assertTrue(next.token().compareTo(lost.token()) > 0);
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> markers(key) == 0);
+    }
+
+    private static int markers(LockKey key) throws Exception {
+        int n = 0;
+        for (String path : ZkTesting.descendants(observer, "/baton" + Engine.queuePath(key))) {
+            if (path.contains("/" + Engine.MARKER)) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    @Test
+    void theHoldersRecordTellsItsClockOnlyForPeople() {
+        byte[] data = new HolderRecord("h", "host", 7, "t", null, 1, Duration.ofSeconds(2), 42, false).encode();
+        String text = new String(data, StandardCharsets.UTF_8);
+        assertTrue(text.contains("hostTime=42\n") && text.contains("lockDelayMs=2000\n") && text.contains("keys=1\n"), text);
+        assertEquals(Duration.ofSeconds(2), HolderRecord.parse(data).lockDelay());
+    }
+}
