@@ -88,7 +88,8 @@ public final class LockCtl implements Callable<Integer> {
 
     @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "5s", scope = ScopeType.INHERIT,
             converter = DurationConverter.class,
-            description = "how long to wait for ZooKeeper, e.g. 5s, 1500ms, 1m (default: ${DEFAULT-VALUE})")
+            description = "the most to wait for a connection to ZooKeeper, counted from the start, e.g. 5s, "
+                    + "1500ms, 1m (default: ${DEFAULT-VALUE})")
     private Duration timeout;
 
     @Option(names = "--json", scope = ScopeType.INHERIT,
@@ -509,7 +510,9 @@ public final class LockCtl implements Callable<Integer> {
                 return;
             }
             String what = switch (kind) {
-                case "held" -> "held by " + claimText(c);
+                case "held" -> "held by " + c.holderId() + " " + c.mode() + " (token " + c.token().value()
+                        + ", thread \"" + c.thread() + "\"" + c.heldFor().map(d -> ", held " + human(d)).orElse("")
+                        + ")";
                 case "granted" -> "granted " + c.mode() + " to " + c.holderId() + " (token " + c.token().value()
                         + ", thread \"" + c.thread() + "\")";
                 case "released" -> "released by " + c.holderId() + " (token " + c.token().value() + ")";
