@@ -265,6 +265,23 @@ class LockCtlTest {
     }
 
     @Test
+    void watchStartsWithTheCurrentHoldersAndWaiters() throws Exception {
+        ZkLockService a = service();
+        Lease held = hold(a, "jobs/busy", LockMode.EXCLUSIVE, "busy-holder");
+        CompletableFuture<Lease> waiting = acquireOn(service(), "jobs/busy", LockMode.EXCLUSIVE, "busy-waiter");
+        await().atMost(WAIT).until(() -> a.inspect(LockKey.parse("jobs/busy")).waiters().size() == 1);
+
+        Watch watch = new Watch("jobs/busy");
+        watch.await("jobs/busy held by " + PREFIX,
+                "EXCLUSIVE (token " + held.token().value() + ", thread \"busy-holder\", held ");
+        watch.await("jobs/busy waiting: " + PREFIX, "thread \"busy-waiter\"");
+        held.close();
+        Lease next = waiting.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+        watch.await("jobs/busy granted EXCLUSIVE to " + PREFIX, "(token " + next.token().value() + ", ");
+        assertEquals(0, watch.stop().code);
+    }
+
+    @Test
     void watchJsonPrintsOneObjectPerEvent() throws Exception {
         Watch watch = new Watch("jobs/json", "--json");
         watch.await("\"event\":\"free\"");
