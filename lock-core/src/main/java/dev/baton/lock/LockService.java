@@ -198,7 +198,8 @@ public interface LockService extends AutoCloseable {
      * What the lock store knows about {@code key} right now: its holders (with what they recorded:
      * holder id, host, pid, thread, lease time, token, and how long they have held it on the store's
      * clock), its waiters in order, and any running lock delay. Only requests naming the key itself
-     * are shown. Reads only; changes nothing.
+     * are shown. Changes no lock (the ZooKeeper implementation makes one write to its own
+     * ephemeral clock node to learn the ensemble's time; where that is refused, ages are left out).
      *
      * @throws IllegalStateException if the service is closed
      * @throws LockException if the lock store could not be read

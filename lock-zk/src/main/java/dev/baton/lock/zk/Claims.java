@@ -12,19 +12,23 @@ import org.apache.zookeeper.data.Stat;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 
 /**
- * What ZooKeeper holds for one key, read for {@code inspect}, {@code breakLock} and
- * {@code requestRelease}: the requests naming the key (strong nodes in its queue, each with its
- * holder record and stat), whether each is granted, and the key's lock-delay markers.
+ * What ZooKeeper holds for one key, read for {@code inspect}, {@code breakLock},
+ * {@code requestRelease} and the judgement of holders: the requests naming the key (strong nodes
+ * in its queue, each with its holder record and stat), whether each is granted, and the key's
+ * lock-delay markers.
  *
- * <p>A request is taken as granted when its record says so (written when it was granted after
- * waiting, or names several keys), or when it names this key only and no earlier incompatible
- * request blocks it, neither in this key's queue nor in an ancestor's strong index: then it was
- * granted on its first look, at its creation. One read of each queue and index, sent at once.
+ * <p>A request naming the key is taken as granted when its record says so (written when it was
+ * granted after waiting, or names several keys), or when it names this key only and nothing
+ * holds it back: no earlier incompatible node in this key's queue, no earlier incompatible node
+ * in an ancestor's strong index, no lock delay left by a lost request on those levels. Every
+ * listing of a read is sent at once.
  */
 final class Claims {
     /** One request naming the key. */
@@ -45,46 +49,121 @@ final class Claims {
         }
     }
 
-    /** A lock-delay marker of a request no longer in the queue: the key is delayed until {@code until}. */
-    record Marker(String name, Stat stat, long delayMs) {
-        /** When the delay ends on the ensemble's clock, or -1 if it has not started (never stamped). */
-        long until() {
-            return stat.getVersion() == 0 ? -1 : stat.getMtime() + delayMs;
+    /**
+     * The strong indexes of a key's ancestors, with the stats a judgement needs: whether a node
+     * is held back by an ancestor, and whether anything left them since it was created.
+     */
+    static final class Ancestors {
+        private final List<String> indexPaths = new ArrayList<>();
+        private final List<List<String>> names = new ArrayList<>();
+        private final List<List<Stat>> stats = new ArrayList<>();
+        private final List<Stat> indexStats = new ArrayList<>();
+        private final List<Stat> keyStats = new ArrayList<>();
+
+        static Ancestors read(Engine engine, ZooKeeper zk, LockKey key) throws KeeperException, InterruptedException {
+            Ancestors a = new Ancestors();
+            List<LockKey> ancestors = new ArrayList<>();
+            for (LockKey k = key.parent().orElse(null); k != null; k = k.parent().orElse(null)) {
+                ancestors.add(k);
+            }
+            List<CompletableFuture<List<String>>> listings = new ArrayList<>();
+            List<CompletableFuture<Stat>> indexStats = new ArrayList<>();
+            List<CompletableFuture<Stat>> keyStats = new ArrayList<>();
+            for (LockKey k : ancestors) {
+                String index = engine.full(Engine.strongPath(k));
+                a.indexPaths.add(index);
+                listings.add(Engine.children(zk, index));
+                indexStats.add(Engine.stat(zk, index));
+                keyStats.add(Engine.stat(zk, engine.full(Engine.keyPath(k))));
+            }
+            List<List<CompletableFuture<Stat>>> stats = new ArrayList<>();
+            for (int i = 0; i < ancestors.size(); i++) {
+                List<String> names = get(listings.get(i));
+                List<CompletableFuture<Stat>> s = new ArrayList<>();
+                for (String name : names) {
+                    s.add(Engine.granuleOf(name) != null ? Engine.stat(zk, a.indexPaths.get(i) + "/" + name)
+                            : CompletableFuture.completedFuture(null));
+                }
+                a.names.add(names);
+                stats.add(s);
+            }
+            for (int i = 0; i < ancestors.size(); i++) {
+                List<Stat> s = new ArrayList<>();
+                for (CompletableFuture<Stat> f : stats.get(i)) {
+                    s.add(get(f));
+                }
+                a.stats.add(s);
+                a.indexStats.add(get(indexStats.get(i)));
+                a.keyStats.add(get(keyStats.get(i)));
+            }
+            return a;
+        }
+
+        /**
+         * Whether a node with granule {@code g} at the key, created at {@code czxid}, is held back
+         * at an ancestor: by an earlier incompatible strong node, or by a lock-delay marker of an
+         * incompatible request that has left.
+         */
+        boolean holdsBack(Granule g, long czxid) {
+            Granule intention = g == Granule.S ? Granule.IS : Granule.IX;
+            for (int i = 0; i < names.size(); i++) {
+                Set<String> present = new HashSet<>();
+                for (String name : names.get(i)) {
+                    if (Engine.granuleOf(name) != null) {
+                        present.add(Engine.requestOf(name));
+                    }
+                }
+                for (int j = 0; j < names.get(i).size(); j++) {
+                    String name = names.get(i).get(j);
+                    Granule other = Engine.granuleOf(name);
+                    Stat stat = stats.get(i).get(j);
+                    if (other != null && !intention.compatibleWith(other) && stat != null && stat.getCzxid() < czxid) {
+                        return true;
+                    }
+                    Granule marked = Engine.markerGranule(name);
+                    if (marked != null && !intention.compatibleWith(marked)
+                            && !present.contains(Engine.markerRequest(name))) {
+                        return true;
+                    }
+                }
+            }
+            return false;
+        }
+
+        /** Whether no strong index of an ancestor changed its children since {@code czxid}. */
+        boolean unchangedSince(long czxid) {
+            for (int i = 0; i < indexStats.size(); i++) {
+                Stat index = indexStats.get(i);
+                Stat key = keyStats.get(i);
+                long changed = index != null ? index.getPzxid() : key != null ? key.getPzxid() : Long.MAX_VALUE;
+                if (changed > czxid) {
+                    return false;
+                }
+            }
+            return true;
         }
     }
 
     final LockKey key;
-    /** The queue's children, every request touching the key. */
+    /** The queue's children, every request touching the key, in creation order; markers last. */
     final List<String> queue;
     /** Requests naming the key, in queue order. */
     final List<Entry> entries = new ArrayList<>();
-    /** Markers whose request has left the queue (lost or broken). */
-    final List<Marker> orphanMarkers = new ArrayList<>();
-    /** The ensemble's time when read, in epoch milliseconds. */
-    final long now;
+    /** Markers whose request has left the queue (lost or broken), with their stats. */
+    final List<Stat> orphanMarkers = new ArrayList<>();
+    final List<Long> orphanDelays = new ArrayList<>();
+    /** The ensemble's time when read, or null if it could not be learnt. */
+    final Engine.Stamp now;
 
-    private Claims(LockKey key, List<String> queue, long now) {
+    private Claims(LockKey key, List<String> queue, Engine.Stamp now) {
         this.key = key;
         this.queue = queue;
         this.now = now;
     }
 
-    /** Reads the key; {@code now} is the ensemble's time if the caller has it, else null (one write). */
-    static Claims read(Engine engine, ZooKeeper zk, LockKey key, Long now)
-            throws KeeperException, InterruptedException {
-        CompletableFuture<List<String>> queued = Engine.children(zk, engine.full(Engine.queuePath(key)));
-        List<LockKey> ancestors = new ArrayList<>();
-        for (LockKey a = key.parent().orElse(null); a != null; a = a.parent().orElse(null)) {
-            ancestors.add(a);
-        }
-        List<CompletableFuture<List<String>>> indexes = new ArrayList<>();
-        for (LockKey a : ancestors) {
-            indexes.add(Engine.children(zk, engine.full(Engine.strongPath(a))));
-        }
-        if (now == null) {
-            now = engine.now(zk);
-        }
-        List<String> queue = new ArrayList<>(get(queued));
+    /** Sorts a queue listing into creation order, markers last. */
+    static List<String> ordered(List<String> listing) {
+        List<String> queue = new ArrayList<>(listing);
         queue.sort((a, b) -> {
             boolean qa = Engine.granuleOf(a) != null;
             boolean qb = Engine.granuleOf(b) != null;
@@ -93,40 +172,61 @@ final class Claims {
             }
             return qa ? Engine.SEQUENCE_ORDER.compare(Engine.sequenceOf(a), Engine.sequenceOf(b)) : a.compareTo(b);
         });
+        return queue;
+    }
+
+    /** The request ids with a node (not a marker) in a listing. */
+    static Set<String> present(List<String> listing) {
+        Set<String> ids = new HashSet<>();
+        for (String name : listing) {
+            if (Engine.granuleOf(name) != null) {
+                ids.add(Engine.requestOf(name));
+            }
+        }
+        return ids;
+    }
+
+    /**
+     * Reads the key. {@code now} is the ensemble's time if the caller has it; else one write
+     * learns it (if that write is refused, say by an ACL, times are left out).
+     */
+    static Claims read(Engine engine, ZooKeeper zk, LockKey key, Engine.Stamp now)
+            throws KeeperException, InterruptedException {
+        CompletableFuture<List<String>> queued = Engine.children(zk, engine.full(Engine.queuePath(key)));
+        Ancestors ancestors = Ancestors.read(engine, zk, key);
+        if (now == null) {
+            try {
+                now = engine.now(zk);
+            } catch (KeeperException e) {
+                if (e.code() == KeeperException.Code.CONNECTIONLOSS || e.code() == KeeperException.Code.SESSIONEXPIRED
+                        || e.code() == KeeperException.Code.SESSIONMOVED || e.code() == KeeperException.Code.OPERATIONTIMEOUT) {
+                    throw e;
+                }
+                now = null; // read-only or forbidden: no ages
+            }
+        }
+        List<String> queue = ordered(get(queued));
         Claims c = new Claims(key, queue, now);
-        // every strong node's record and stat, every ancestor's strong nodes' stats, sent at once
+        Set<String> present = present(queue);
         List<String> strong = new ArrayList<>();
         List<CompletableFuture<Engine.Data>> records = new ArrayList<>();
-        List<String> markers = new ArrayList<>();
-        List<CompletableFuture<Engine.Data>> markerData = new ArrayList<>();
-        java.util.Set<String> present = new java.util.HashSet<>();
+        List<CompletableFuture<Engine.Data>> markers = new ArrayList<>();
         for (String name : queue) {
             Granule g = Engine.granuleOf(name);
-            if (g != null) {
-                present.add(Engine.requestOf(name));
-                if (g.isStrong()) {
-                    strong.add(name);
-                    records.add(Engine.data(zk, engine.full(Engine.queuePath(key) + "/" + name)));
-                }
+            if (g != null && g.isStrong()) {
+                strong.add(name);
+                records.add(Engine.data(zk, engine.full(Engine.queuePath(key) + "/" + name)));
+            }
+            if (Engine.markerGranule(name) != null && !present.contains(Engine.markerRequest(name))) {
+                markers.add(Engine.data(zk, engine.full(Engine.queuePath(key) + "/" + name)));
             }
         }
-        for (String name : queue) {
-            String id = Engine.markerRequest(name);
-            if (id != null && !present.contains(id)) {
-                markers.add(name);
-                markerData.add(Engine.data(zk, engine.full(Engine.queuePath(key) + "/" + name)));
+        for (CompletableFuture<Engine.Data> f : markers) {
+            Engine.Data d = get(f);
+            if (d != null) {
+                c.orphanMarkers.add(d.stat());
+                c.orphanDelays.add(Engine.markerDelay(d.bytes()));
             }
-        }
-        List<List<String>> ancestorNodes = new ArrayList<>();
-        List<List<CompletableFuture<Stat>>> ancestorStats = new ArrayList<>();
-        for (int i = 0; i < ancestors.size(); i++) {
-            List<String> names = get(indexes.get(i));
-            List<CompletableFuture<Stat>> stats = new ArrayList<>();
-            for (String name : names) {
-                stats.add(Engine.stat(zk, engine.full(Engine.strongPath(ancestors.get(i)) + "/" + name)));
-            }
-            ancestorNodes.add(names);
-            ancestorStats.add(stats);
         }
         for (int i = 0; i < strong.size(); i++) {
             Engine.Data d = get(records.get(i));
@@ -142,21 +242,9 @@ final class Claims {
                 continue;
             }
             boolean granted = record.granted()
-                    || (record.keys() <= 1 && !blockedInQueue(queue, name, g)
-                        && !blockedByAncestor(g, d.stat().getCzxid(), ancestorNodes, ancestorStats));
+                    || (record.keys() <= 1 && !blockedInQueue(queue, name, g) && !delayedInQueue(queue, present, g)
+                        && !ancestors.holdsBack(g, d.stat().getCzxid()));
             c.entries.add(new Entry(name, g, record, d.stat(), granted));
-        }
-        for (int i = 0; i < markers.size(); i++) {
-            Engine.Data d = get(markerData.get(i));
-            if (d != null) {
-                long ms;
-                try {
-                    ms = Long.parseLong(new String(d.bytes(), java.nio.charset.StandardCharsets.UTF_8).trim());
-                } catch (NumberFormatException e) {
-                    continue;
-                }
-                c.orphanMarkers.add(new Marker(markers.get(i), d.stat(), ms));
-            }
         }
         return c;
     }
@@ -174,20 +262,12 @@ final class Claims {
         return false;
     }
 
-    /** Whether a strong node of an ancestor, created earlier, is incompatible with the intention of {@code g}. */
-    private static boolean blockedByAncestor(Granule g, long czxid, List<List<String>> names,
-                                             List<List<CompletableFuture<Stat>>> stats)
-            throws KeeperException, InterruptedException {
-        Granule intention = g == Granule.S ? Granule.IS : Granule.IX;
-        for (int i = 0; i < names.size(); i++) {
-            for (int j = 0; j < names.get(i).size(); j++) {
-                Granule other = Engine.granuleOf(names.get(i).get(j));
-                if (other != null && !intention.compatibleWith(other)) {
-                    Stat stat = get(stats.get(i).get(j));
-                    if (stat != null && stat.getCzxid() < czxid) {
-                        return true;
-                    }
-                }
+    /** Whether the queue has a lock-delay marker, of a request that left it, incompatible with {@code g}. */
+    static boolean delayedInQueue(List<String> queue, Set<String> present, Granule g) {
+        for (String name : queue) {
+            Granule marked = Engine.markerGranule(name);
+            if (marked != null && !g.compatibleWith(marked) && !present.contains(Engine.markerRequest(name))) {
+                return true;
             }
         }
         return false;
@@ -210,16 +290,18 @@ final class Claims {
         List<Claim> holders = new ArrayList<>();
         List<Claim> waiters = new ArrayList<>();
         for (Entry e : holders()) {
-            holders.add(claim(e, Duration.ofMillis(Math.max(0, now - e.since()))));
+            holders.add(claim(e, true, now == null ? null : Duration.ofMillis(Math.max(0, now.millis() - e.since()))));
         }
         for (Entry e : entries) {
             if (!e.granted()) {
-                waiters.add(claim(e, null));
+                waiters.add(claim(e, false, null));
             }
         }
         Duration delay = null;
-        for (Marker m : orphanMarkers) {
-            long left = m.until() < 0 ? m.delayMs() : m.until() - now;
+        for (int i = 0; i < orphanMarkers.size(); i++) {
+            Stat stat = orphanMarkers.get(i);
+            long ms = orphanDelays.get(i);
+            long left = stat.getVersion() == 0 || now == null ? ms : stat.getMtime() + ms - now.millis();
             if (left > 0 && (delay == null || left > delay.toMillis())) {
                 delay = Duration.ofMillis(left);
             }
@@ -227,13 +309,13 @@ final class Claims {
         return new LockState(key, holders, waiters, delay);
     }
 
-    private static Claim claim(Entry e, Duration heldFor) {
+    private static Claim claim(Entry e, boolean granted, Duration heldFor) {
         HolderRecord r = e.record();
         return new Claim(r.holder(), r.host(), r.pid(), r.thread(), e.mode(), FencingToken.of(e.stat().getCzxid()),
-                heldFor != null, r.leaseTime(), heldFor, r.lockDelay());
+                granted, r.leaseTime(), heldFor, r.lockDelay());
     }
 
-    private static <T> T get(CompletableFuture<T> f) throws KeeperException, InterruptedException {
+    static <T> T get(CompletableFuture<T> f) throws KeeperException, InterruptedException {
         try {
             return f.get();
         } catch (ExecutionException e) {

@@ -374,45 +374,83 @@ final class Engine {
         return f;
     }
 
-    /** The node whose writes tell the ensemble's time: {@link #now}. Its name is reserved for Baton. */
-    static final String CLOCK = LOCKS + "/_clock";
+    /**
+     * A time the ensemble stamped on a write: its leader's wall clock in epoch milliseconds, and
+     * the write's zxid. Two such times are comparable only within one epoch (one leader's
+     * term): {@link #sameLeader}.
+     */
+    record Stamp(long millis, long zxid) {
+        long epoch() {
+            return zxid >>> 32;
+        }
+
+        /** Whether {@code zxid} was stamped by the same leader (same epoch) as this. */
+        boolean sameLeader(long otherZxid) {
+            return (otherZxid >>> 32) == epoch();
+        }
+    }
+
+    /** Where this service's clock node lives: ephemeral, so it goes with the session. */
+    static final String CLOCKS = LOCKS + "/_t";
+    private final String clockNode = CLOCKS + "/" + newRequestIdStatic();
+
+    private static String newRequestIdStatic() {
+        return String.format("%016x", new java.security.SecureRandom().nextLong());
+    }
 
     /**
-     * The ensemble's time now, in epoch milliseconds, as the leader stamped a fresh write (the
-     * mtime of a {@code setData} on {@link #CLOCK}, made on first use). Compared only with other
-     * times the ensemble stamped, never with a local clock.
+     * The ensemble's time now: the mtime and zxid of a fresh {@code setData} on this service's
+     * own clock node (an ephemeral node under {@link #CLOCKS}, made on first use in each
+     * session). ZooKeeper stamps a write with its leader's wall clock, so a stamp is compared
+     * only with stamps of the same leader ({@link Stamp#sameLeader}), never with a local clock.
      */
-    long now(ZooKeeper zk) throws KeeperException, InterruptedException {
+    Stamp now(ZooKeeper zk) throws KeeperException, InterruptedException {
         try {
-            return zk.setData(full(CLOCK), NO_DATA, -1).getMtime();
+            Stat stat = zk.setData(full(clockNode), NO_DATA, -1);
+            return new Stamp(stat.getMtime(), stat.getMzxid());
         } catch (KeeperException.NoNodeException first) {
             try {
-                client.create().creatingParentContainersIfNeeded().forPath(CLOCK);
+                client.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(clockNode);
             } catch (KeeperException.NodeExistsException raced) {
-                // made by someone else meanwhile
+                // made by another thread meanwhile
             } catch (KeeperException | InterruptedException e) {
                 throw e;
             } catch (Exception e) {
-                throw new IllegalStateException("Cannot create " + CLOCK, e);
+                throw new IllegalStateException("Cannot create " + clockNode, e);
             }
-            return zk.setData(full(CLOCK), NO_DATA, -1).getMtime();
+            Stat stat = zk.setData(full(clockNode), NO_DATA, -1);
+            return new Stamp(stat.getMtime(), stat.getMzxid());
         }
     }
 
     /**
-     * The name of a lock-delay marker: a persistent node in the queue of a key asked for with a
-     * lock delay, kept while the request lives and left behind when it is lost. Not a queue
-     * node's name ({@link #granuleOf} and {@link #belongsTo} do not match it).
+     * The name of a lock-delay marker: a persistent node next to the request's node in the
+     * queue of every level it touches (and in the strong index of its strong levels), kept while
+     * the request lives and left behind when it is lost: {@code delay.<granule>.<request id>}.
+     * Not a queue node's name ({@link #granuleOf} and {@link #belongsTo} do not match it).
      */
-    static String markerName(String requestId) {
-        return MARKER + requestId;
+    static String markerName(Granule granule, String requestId) {
+        return MARKER + granule + "." + requestId;
     }
 
     static final String MARKER = "delay.";
 
     /** The request id of a marker's name, or null if the name is not a marker's. */
     static String markerRequest(String name) {
-        return name.startsWith(MARKER) ? name.substring(MARKER.length()) : null;
+        if (!name.startsWith(MARKER)) {
+            return null;
+        }
+        int dot = name.indexOf('.', MARKER.length());
+        return dot < 0 ? null : name.substring(dot + 1);
+    }
+
+    /** The granule of a marker's name, or null if the name is not a marker's. */
+    static Granule markerGranule(String name) {
+        if (!name.startsWith(MARKER)) {
+            return null;
+        }
+        int dot = name.indexOf('.', MARKER.length());
+        return dot < 0 ? null : granuleOf(name.substring(MARKER.length(), dot) + "-");
     }
 
     /** The request id in a queue node's name. */
@@ -421,16 +459,38 @@ final class Engine {
         return name.substring(dash + 1, dash + 1 + ID_LENGTH);
     }
 
-    /** Ops creating the lock-delay markers of a request: persistent, data = the delay in milliseconds. */
-    List<Op> markerOps(java.util.Collection<LockKey> asked, String requestId, java.time.Duration lockDelay) {
-        List<Op> ops = new ArrayList<>(asked.size());
+    /** The relative paths of a request's lock-delay markers: each level's queue, and strong index for strong levels. */
+    static List<String> markerPaths(Map<LockKey, Granule> plan, String requestId) {
+        List<String> paths = new ArrayList<>();
+        for (Map.Entry<LockKey, Granule> level : plan.entrySet()) {
+            String name = "/" + markerName(level.getValue(), requestId);
+            paths.add(queuePath(level.getKey()) + name);
+            if (level.getValue().isStrong()) {
+                paths.add(strongPath(level.getKey()) + name);
+            }
+        }
+        return paths;
+    }
+
+    /** Ops creating a request's lock-delay markers: persistent, data = the delay in milliseconds. */
+    List<Op> markerOps(Map<LockKey, Granule> plan, String requestId, java.time.Duration lockDelay) {
         byte[] data = Long.toString(lockDelay.toMillis()).getBytes(java.nio.charset.StandardCharsets.UTF_8);
-        for (LockKey key : asked) {
-            String path = full(queuePath(key) + "/" + markerName(requestId));
+        List<Op> ops = new ArrayList<>();
+        for (String relative : markerPaths(plan, requestId)) {
+            String path = full(relative);
             ops.add(Op.create(path, data,
                     CreateOptions.newBuilder(aclFor(path, CreateMode.PERSISTENT), CreateMode.PERSISTENT).build()));
         }
         return ops;
+    }
+
+    /** A marker's delay in milliseconds, from its data; 0 if unreadable. */
+    static long markerDelay(byte[] data) {
+        try {
+            return Long.parseLong(new String(data, java.nio.charset.StandardCharsets.UTF_8).trim());
+        } catch (NumberFormatException e) {
+            return 0;
+        }
     }
 
     /**

@@ -307,19 +307,12 @@ public final class ZkLockService implements LockService {
         Duration lockDelay;
         /** Whether the request was blocked at some point (its grant is then stamped). */
         boolean waited;
-        /** When this waiter first saw each unstamped holder it judges, on the ensemble's clock. */
-        final Map<String, Long> firstSeen = new HashMap<>();
+        /** When this waiter first saw each holder it judges holding (by node name), on the ensemble's clock. */
+        final Map<String, FirstSeen> firstSeen = new HashMap<>();
 
         /** The lock-delay markers this request made, relative paths. */
         List<String> markers() {
-            if (lockDelay == null) {
-                return List.of();
-            }
-            List<String> m = new ArrayList<>(asked.size());
-            for (LockKey key : asked) {
-                m.add(Engine.queuePath(key) + "/" + Engine.markerName(id));
-            }
-            return m;
+            return lockDelay == null ? List.of() : Engine.markerPaths(plan, id);
         }
 
         Request(Map<LockKey, Granule> plan, String id) {
@@ -328,6 +321,9 @@ public final class ZkLockService implements LockService {
             this.id = id;
         }
     }
+
+    /** When a waiter first saw a holder holding: the ensemble's time, and the holder's record version then. */
+    private record FirstSeen(Engine.Stamp at, int version) { }
 
     /** Thrown inside an attempt when its session is gone: start again on the next one. */
     private static final class SessionGone extends Exception {
@@ -374,11 +370,12 @@ public final class ZkLockService implements LockService {
                             }
                             if (kids == null) {
                                 r.epoch = epoch();
+                                r.waited = true; // decided by a later look: its grant is stamped
                                 kids = await(Engine.children(zk, engine.full(listed(r, i))));
                             }
                             String blocker = blocker(zk, r, i, kids);
                             if (blocker == null) {
-                                long delay = level(r, i).isStrong() ? delayed(zk, r, i, kids) : 0;
+                                long delay = delayed(zk, r, i, kids);
                                 if (delay == 0) {
                                     break;
                                 }
@@ -433,8 +430,8 @@ public final class ZkLockService implements LockService {
                 if (refused == null) {
                     granted = true;
                     watchOwn(zk, lease);
-                    if (r.waited || keys.size() > 1) {
-                        stamp(zk, lease, leaseTime); // its hold begins now, not at its node's ctime
+                    if (lease.stampPending) {
+                        stamp(zk, lease); // its hold begins now, not at its node's ctime
                     }
                     try {
                         lease.startLeaseTime(timer, leaseTime);
@@ -512,7 +509,7 @@ public final class ZkLockService implements LockService {
             }
             List<org.apache.zookeeper.Op> ops = engine.enqueueOps(r.plan, r.id, r.asked, r.record);
             if (r.lockDelay != null) {
-                ops.addAll(engine.markerOps(r.asked, r.id, r.lockDelay));
+                ops.addAll(engine.markerOps(r.plan, r.id, r.lockDelay));
             }
             r.multi = Engine.multi(zk, ops);
             List<CompletableFuture<List<String>>> listings = new ArrayList<>(r.levels.size());
@@ -800,8 +797,10 @@ public final class ZkLockService implements LockService {
                     deleteNodes(relative);
                 }
                 for (String parent : e.getValue()) { // lock-delay markers, if it asked for a delay
-                    if (parent.endsWith("/" + Engine.QUEUE)) {
-                        zk.delete(engine.full(parent + "/" + Engine.markerName(id)), -1, (rc, p, ctx) -> { }, null);
+                    for (String name : await(Engine.children(zk, engine.full(parent)))) {
+                        if (id.equals(Engine.markerRequest(name))) {
+                            zk.delete(engine.full(parent + "/" + name), -1, (rc, p, ctx) -> { }, null);
+                        }
                     }
                 }
                 pendingPurges.remove(id);
@@ -1036,6 +1035,9 @@ public final class ZkLockService implements LockService {
         for (ZkLease lease : kept) {
             try {
                 watchOwn(client.getZookeeperClient().getZooKeeper(), lease);
+                if (lease.stampPending) {
+                    stamp(client.getZookeeperClient().getZooKeeper(), lease);
+                }
             } catch (Exception e) {
                 LOG.debug("Cannot watch the nodes of {} again", lease.key(), e);
             }
@@ -1070,6 +1072,9 @@ public final class ZkLockService implements LockService {
                 ended.add(lease);
                 orphans.addAll(lease.nodes);
                 deleteNodes(lease.nodes);
+                if (!lease.markers.isEmpty()) {
+                    retireMarkers(lease.markers); // lost, not released: its lock delay runs
+                }
             }
         }
         LOG.info("Lost {} lease(s): {}", ended.size(), reason);
@@ -1082,21 +1087,22 @@ public final class ZkLockService implements LockService {
 
     /** How long past its recorded lease time a holder is left to end its lease itself before waiters break it. */
     static final long LEASE_GRACE_MS = 2_000;
-    /**
-     * How long an unstamped holder must stay unblocked in a waiter's eyes before the waiter counts
-     * its age from its node's ctime: a request granted after waiting stamps its grant within a
-     * round trip, so one still unstamped after this was granted on its first look.
-     */
-    static final long STAMP_GRACE_MS = 1_000;
+    /** How soon a waiter judges again holders it could not judge yet (held back, or not yet stamped). */
+    private static final long REJUDGE_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+    /** A holder a waiter judges: its queue node, what it recorded, and how long it may hold. */
+    private record Judged(String name, Granule granule, Engine.Data data, HolderRecord record, long limitMs) { }
 
     /**
-     * Judges the holders that block level {@code i} of a waiting request: one held longer than
-     * the waiter's {@code staleAfter}, or past its recorded lease time plus {@link #LEASE_GRACE_MS},
-     * is broken. Ages are the ensemble's time now (a fresh write) minus the ensemble's stamp of
-     * the hold's start (the node's mtime after a grant stamp or an extend, else its ctime once
-     * the holder has been seen unstamped for {@link #STAMP_GRACE_MS}, else when first seen).
-     * Only holders are judged: a node still blocked by an earlier one is waiting, and an
-     * unstamped request naming several keys may wait on another key.
+     * Judges the holders that block level {@code i} of a waiting request, and breaks one held
+     * longer than the waiter's {@code staleAfter}, or past its recorded lease time plus
+     * {@link #LEASE_GRACE_MS}. See the package documentation for the rules: ages are differences
+     * of two times one leader stamped; a hold starts at its record's stamp (a grant after waiting,
+     * an extend), at its node's ctime when the queue and the ancestors prove it was granted on its
+     * first look, and otherwise when this waiter first saw it holding. A node held back (by an
+     * earlier node, an ancestor, or a lock delay) is waiting, not holding, and is not judged; nor
+     * is an unstamped request naming several keys. An intention level judges only for a waiter
+     * with {@code staleAfter} (it lists the ancestor's whole queue).
      *
      * @return -1 if a holder was broken (look again), else how many nanoseconds until the next
      *     judgement is due ({@link Long#MAX_VALUE}: none)
@@ -1106,17 +1112,20 @@ public final class ZkLockService implements LockService {
         Map.Entry<LockKey, Granule> level = r.levels.get(i);
         LockKey key = level.getKey();
         Granule mine = level.getValue();
-        List<String> queue = mine.isStrong() ? kids : await(Engine.children(zk, engine.full(Engine.queuePath(key))));
+        if (!mine.isStrong() && staleAfter == null) {
+            return Long.MAX_VALUE;
+        }
+        List<String> queue = Claims.ordered(mine.isStrong() ? kids
+                : await(Engine.children(zk, engine.full(Engine.queuePath(key)))));
+        Set<String> present = Claims.present(queue);
         List<String> candidates = new ArrayList<>();
         for (String name : queue) {
             Granule g = Engine.granuleOf(name);
-            if (g == null || !g.isStrong() || mine.compatibleWith(g) || Engine.belongsTo(name, r.id)) {
+            if (g == null || !g.isStrong() || mine.compatibleWith(g) || Engine.belongsTo(name, r.id)
+                    || (mine.isStrong() && !Engine.before(Engine.sequenceOf(name), r.ownSequence[i]))) {
                 continue;
             }
-            if (mine.isStrong() && !Engine.before(Engine.sequenceOf(name), r.ownSequence[i])) {
-                continue;
-            }
-            if (!Claims.blockedInQueue(queue, name, g)) {
+            if (!Claims.blockedInQueue(queue, name, g) && !Claims.delayedInQueue(queue, present, g)) {
                 candidates.add(name);
             }
         }
@@ -1127,11 +1136,12 @@ public final class ZkLockService implements LockService {
         for (String name : candidates) {
             data.add(Engine.data(zk, engine.full(Engine.queuePath(key) + "/" + name)));
         }
-        List<Object[]> judged = new ArrayList<>();
+        List<Judged> judged = new ArrayList<>();
+        boolean unsure = false;
         for (int c = 0; c < candidates.size(); c++) {
             Engine.Data d = await(data.get(c));
             if (d == null || d.stat().getCzxid() > r.zxid) {
-                continue; // gone, or came after us (an intention level's later holders do not block it)
+                continue; // gone, or came after us
             }
             HolderRecord record;
             try {
@@ -1140,7 +1150,8 @@ public final class ZkLockService implements LockService {
                 continue;
             }
             if (!record.granted() && record.keys() > 1) {
-                continue; // may be waiting for another of its keys; judged once it stamps its grant
+                unsure = true; // may be waiting for another of its keys: judged once it stamps its grant
+                continue;
             }
             long limit = Long.MAX_VALUE;
             if (staleAfter != null) {
@@ -1150,72 +1161,115 @@ public final class ZkLockService implements LockService {
                 limit = Math.min(limit, record.leaseTime().toMillis() + LEASE_GRACE_MS);
             }
             if (limit != Long.MAX_VALUE) {
-                judged.add(new Object[] {candidates.get(c), d, record, limit});
+                judged.add(new Judged(candidates.get(c), Engine.granuleOf(candidates.get(c)), d, record, limit));
             }
         }
+        long next = unsure ? REJUDGE_NANOS : Long.MAX_VALUE;
         if (judged.isEmpty()) {
-            return Long.MAX_VALUE;
+            return next;
         }
-        long now = engine.now(zk);
-        long next = Long.MAX_VALUE;
-        for (Object[] j : judged) {
-            String name = (String) j[0];
-            Engine.Data d = (Engine.Data) j[1];
-            HolderRecord record = (HolderRecord) j[2];
-            long limit = (Long) j[3];
-            long since;
-            if (record.granted()) {
-                since = d.stat().getMtime();
-            } else {
-                long first = r.firstSeen.computeIfAbsent(name, n -> now);
-                if (now - first >= STAMP_GRACE_MS) {
-                    since = d.stat().getCtime();
-                } else {
-                    since = first;
-                    next = Math.min(next, TimeUnit.MILLISECONDS.toNanos(first + STAMP_GRACE_MS - now));
-                }
+        Claims.Ancestors ancestors = Claims.Ancestors.read(engine, zk, key);
+        CompletableFuture<Stat> queueStat = Engine.stat(zk, engine.full(Engine.queuePath(key))); // after the listing
+        Engine.Stamp now;
+        try {
+            now = engine.now(zk);
+        } catch (KeeperException e) {
+            if (inDoubt(e.code()) || e.code() == KeeperException.Code.SESSIONEXPIRED) {
+                throw e;
             }
-            long age = now - since;
-            if (age >= limit) {
+            LOG.warn("Cannot learn the ensemble's time to judge the holders of {} ({}); not breaking", key, e.code());
+            return TimeUnit.SECONDS.toNanos(5);
+        }
+        Stat qstat = await(queueStat);
+        for (Judged j : judged) {
+            Stat stat = j.data().stat();
+            if (!j.record().granted() && ancestors.holdsBack(j.granule(), stat.getCzxid())) {
+                r.firstSeen.remove(j.name()); // waiting, not holding
+                next = Math.min(next, REJUDGE_NANOS);
+                continue;
+            }
+            long since;
+            if (j.record().granted() && now.sameLeader(stat.getMzxid())) {
+                since = stat.getMtime();
+            } else if (!j.record().granted() && now.sameLeader(stat.getCzxid())
+                    && grantedAtCreation(j.name(), stat, queue, qstat, ancestors)) {
+                since = stat.getCtime();
+            } else {
+                FirstSeen f = r.firstSeen.get(j.name());
+                if (f == null || f.at().epoch() != now.epoch() || f.version() != stat.getVersion()) {
+                    f = new FirstSeen(now, stat.getVersion());
+                    r.firstSeen.put(j.name(), f);
+                }
+                since = f.at().millis();
+            }
+            long age = now.millis() - since;
+            if (age >= j.limitMs()) {
                 LOG.info("Breaking {}'s {} lock on {}: held {} ms on the ensemble's clock, limit {} ms",
-                        record.holder(), Engine.granuleOf(name), key, age, limit);
-                breakRequest(zk, key, name, d.stat().getVersion(), record);
+                        j.record().holder(), j.granule(), key, age, j.limitMs());
+                breakRequest(zk, key, j.name(), stat.getVersion(), j.record(), queue);
                 return -1; // broken, or changed meanwhile: look again either way
             }
-            next = Math.min(next, TimeUnit.MILLISECONDS.toNanos(limit - age));
+            next = Math.min(next, TimeUnit.MILLISECONDS.toNanos(j.limitMs() - age));
         }
         return next;
     }
 
     /**
-     * Breaks a request's hold on {@code key}: one multi deletes its nodes on the key and its
-     * ancestors (its queue node on the key only at the version judged, so a grant stamp or an
-     * extend since then stops the break) and starts its lock delay. The holder learns of it
-     * through the watch on its own node ({@link LossReason#BROKEN}) and lets go of its other
-     * keys, if any.
+     * Whether the queue and the ancestors prove that an unblocked node was granted when it was
+     * created: nothing has left the queue since (its cversion, which counts creates and deletes of
+     * children and was the node's sequence number at its creation, has grown only by the nodes
+     * created after it), no marker is in it, and no ancestor's strong index has changed since.
+     * Then nothing held it back at its creation that is gone now. Otherwise unknown.
+     */
+    private static boolean grantedAtCreation(String name, Stat stat, List<String> queue, Stat queueStat,
+                                             Claims.Ancestors ancestors) {
+        if (queueStat == null) {
+            return false;
+        }
+        int seq = Engine.sequenceOf(name);
+        int after = 0;
+        for (String n : queue) {
+            if (Engine.markerGranule(n) != null) {
+                return false;
+            }
+            if (Engine.granuleOf(n) != null && Engine.before(seq, Engine.sequenceOf(n))) {
+                after++;
+            }
+        }
+        return queueStat.getCversion() - seq - 1 == after && ancestors.unchangedSince(stat.getCzxid());
+    }
+
+    /**
+     * Breaks a request's hold on {@code key}: one multi deletes its two nodes on the key (the
+     * queue node only at the version judged, so a grant stamp or an extend in between stops the
+     * break) and starts its lock delay there. Its intention nodes on ancestors stay, standing for
+     * any other key it holds, until its service lets go of them on hearing of the break (through
+     * the watch on its own node: {@link LossReason#BROKEN}) or its session ends.
      *
      * @return whether it was broken
      */
-    private boolean breakRequest(ZooKeeper zk, LockKey key, String name, int version, HolderRecord record)
-            throws KeeperException, InterruptedException, SessionGone {
+    private boolean breakRequest(ZooKeeper zk, LockKey key, String name, int version, HolderRecord record,
+                                 List<String> queue) throws KeeperException, InterruptedException, SessionGone {
         String id = Engine.requestOf(name);
-        Granule g = Engine.granuleOf(name);
-        Map<LockKey, Granule> plan = Granule.plan(Map.of(key, g == Granule.X ? LockMode.EXCLUSIVE : LockMode.SHARED));
-        List<String> found = await(engine.findRequest(zk, Engine.parentsOf(plan), id));
-        String target = engine.full(Engine.queuePath(key) + "/" + name);
-        if (!found.contains(target)) {
-            return false;
+        List<String> index = await(Engine.children(zk, engine.full(Engine.strongPath(key))));
+        List<org.apache.zookeeper.Op> ops = new ArrayList<>();
+        ops.add(org.apache.zookeeper.Op.delete(engine.full(Engine.queuePath(key) + "/" + name), version));
+        for (String n : index) {
+            if (Engine.belongsTo(n, id)) {
+                ops.add(org.apache.zookeeper.Op.delete(engine.full(Engine.strongPath(key) + "/" + n), -1));
+            }
         }
-        List<org.apache.zookeeper.Op> ops = new ArrayList<>(found.size() + 1);
-        for (String path : found) {
-            ops.add(org.apache.zookeeper.Op.delete(path, path.equals(target) ? version : -1));
-        }
-        if (record.lockDelay() != null) {
-            String marker = engine.full(Engine.queuePath(key) + "/" + Engine.markerName(id));
-            if (await(Engine.stat(zk, marker)) != null) {
-                // the delay starts now, on the ensemble's clock
-                ops.add(org.apache.zookeeper.Op.setData(marker,
-                        Long.toString(record.lockDelay().toMillis()).getBytes(java.nio.charset.StandardCharsets.UTF_8), -1));
+        if (record.lockDelay() != null) { // the delay starts now, on the ensemble's clock
+            byte[] delay = Long.toString(record.lockDelay().toMillis()).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            for (String n : index) {
+                if (id.equals(Engine.markerRequest(n))) {
+                    ops.add(org.apache.zookeeper.Op.setData(engine.full(Engine.strongPath(key) + "/" + n), delay, -1));
+                }
+            }
+            for (String n : queue) {
+                if (id.equals(Engine.markerRequest(n))) {
+                    ops.add(org.apache.zookeeper.Op.setData(engine.full(Engine.queuePath(key) + "/" + n), delay, -1));
+                }
             }
         }
         try {
@@ -1230,30 +1284,26 @@ public final class ZkLockService implements LockService {
     }
 
     /**
-     * A running lock delay at level {@code i}: the markers in the key's queue whose request has
-     * left it (lost or broken). A marker not yet stamped is stamped now (its delay starts when
-     * first noticed, on the ensemble's clock); an expired one is deleted.
+     * A running lock delay at level {@code i}: the markers in the level's listing ({@code _q} for a
+     * strong level, {@code _s} for an intention) whose request has left (lost or broken), made
+     * before this request, of a granule incompatible with ours. A marker not yet stamped, or
+     * stamped by an earlier leader, is stamped now (its delay starts when first noticed, never
+     * before the loss); an expired one is deleted. Markers of compatible requests are stamped and
+     * deleted the same way, so they do not stay forever.
      *
-     * @return nanoseconds until the key's delay ends, 0 if none runs
+     * @return nanoseconds until the level's delay ends, 0 if none runs
      */
     private long delayed(ZooKeeper zk, Request r, int i, List<String> kids)
             throws KeeperException, InterruptedException, SessionGone {
-        LockKey key = r.levels.get(i).getKey();
-        if (!r.asked.contains(key)) {
-            return 0;
-        }
+        Set<String> present = null;
         List<String> orphans = new ArrayList<>();
         for (String name : kids) {
             String id = Engine.markerRequest(name);
-            if (id != null) {
-                boolean present = false;
-                for (String other : kids) {
-                    if (Engine.belongsTo(other, id)) {
-                        present = true;
-                        break;
-                    }
+            if (id != null && !id.equals(r.id)) {
+                if (present == null) {
+                    present = Claims.present(kids);
                 }
-                if (!present) {
+                if (!present.contains(id)) {
                     orphans.add(name);
                 }
             }
@@ -1261,41 +1311,106 @@ public final class ZkLockService implements LockService {
         if (orphans.isEmpty()) {
             return 0;
         }
-        long now = engine.now(zk);
-        long wait = 0;
+        Granule mine = level(r, i);
+        String parent = listed(r, i);
+        List<CompletableFuture<Engine.Data>> data = new ArrayList<>();
         for (String name : orphans) {
-            String path = engine.full(Engine.queuePath(key) + "/" + name);
-            Engine.Data d = await(Engine.data(zk, path));
-            if (d == null) {
-                continue;
+            data.add(Engine.data(zk, engine.full(parent + "/" + name)));
+        }
+        Engine.Stamp now = null;
+        long wait = 0;
+        for (int m = 0; m < orphans.size(); m++) {
+            Engine.Data d = await(data.get(m));
+            if (d == null || d.stat().getCzxid() > r.zxid) {
+                continue; // gone, or left by a request that came after us
             }
-            long delayMs;
-            try {
-                delayMs = Long.parseLong(new String(d.bytes(), java.nio.charset.StandardCharsets.UTF_8).trim());
-            } catch (NumberFormatException e) {
-                delayMs = 0;
+            String path = engine.full(parent + "/" + orphans.get(m));
+            boolean conflicts = !mine.compatibleWith(Engine.markerGranule(orphans.get(m)));
+            long delayMs = Engine.markerDelay(d.bytes());
+            if (now == null) {
+                now = engine.now(zk);
             }
-            long until;
-            if (d.stat().getVersion() == 0) {
+            if (d.stat().getVersion() == 0 || !now.sameLeader(d.stat().getMzxid())) {
                 try {
-                    until = await(Engine.setData(zk, path, d.bytes(), 0)).getMtime() + delayMs;
+                    await(Engine.setData(zk, path, d.bytes(), d.stat().getVersion())); // the delay starts now
                 } catch (KeeperException e) {
                     if (e.code() != KeeperException.Code.BADVERSION && e.code() != KeeperException.Code.NONODE) {
                         throw e;
                     }
                     return TimeUnit.MILLISECONDS.toNanos(1); // stamped or deleted meanwhile: look again
                 }
-                wait = Math.max(wait, TimeUnit.MILLISECONDS.toNanos(delayMs));
+                if (conflicts) {
+                    wait = Math.max(wait, TimeUnit.MILLISECONDS.toNanos(delayMs));
+                }
                 continue;
             }
-            until = d.stat().getMtime() + delayMs;
-            if (until > now) {
-                wait = Math.max(wait, TimeUnit.MILLISECONDS.toNanos(until - now));
+            long until = d.stat().getMtime() + delayMs;
+            if (until > now.millis()) {
+                if (conflicts) {
+                    wait = Math.max(wait, TimeUnit.MILLISECONDS.toNanos(until - now.millis()));
+                }
             } else {
                 zk.delete(path, d.stat().getVersion(), (rc, p, ctx) -> { }, null);
             }
         }
         return wait;
+    }
+
+    /**
+     * Ends the lock delay of a lost lease's markers in the background: each is stamped (the
+     * delay starts now, after the loss) unless already stamped by this leader, and deleted once
+     * its delay has passed on the ensemble's clock; retried while the connection is down. A
+     * marker of a process that died is ended the same way by the next request that finds it.
+     */
+    private void retireMarkers(List<String> markers) {
+        try {
+            sweeper.execute(() -> retireNow(markers));
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            // the service is closing: the next request to find them ends them
+        }
+    }
+
+    private void retireNow(List<String> markers) {
+        List<String> left = new ArrayList<>();
+        long waitMs = 0;
+        try {
+            ZooKeeper zk = client.getZookeeperClient().getZooKeeper();
+            Engine.Stamp now = engine.now(zk);
+            for (String marker : markers) {
+                String path = engine.full(marker);
+                Engine.Data d = Engine.data(zk, path).get(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS);
+                if (d == null) {
+                    continue;
+                }
+                long delayMs = Engine.markerDelay(d.bytes());
+                if (d.stat().getVersion() == 0 || !now.sameLeader(d.stat().getMzxid())) {
+                    Engine.setData(zk, path, d.bytes(), d.stat().getVersion())
+                            .get(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS);
+                    left.add(marker);
+                    waitMs = Math.max(waitMs, delayMs);
+                } else if (d.stat().getMtime() + delayMs > now.millis()) {
+                    left.add(marker);
+                    waitMs = Math.max(waitMs, d.stat().getMtime() + delayMs - now.millis());
+                } else {
+                    zk.delete(path, d.stat().getVersion(), (rc, p, ctx) -> { }, null);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+        } catch (Exception e) {
+            LOG.debug("Cannot end the lock delay of {} yet; trying again", markers, e);
+            left = markers;
+            waitMs = 1_000;
+        }
+        if (!left.isEmpty()) {
+            List<String> again = left;
+            try {
+                timer.schedule(() -> retireMarkers(again), waitMs + 10, TimeUnit.MILLISECONDS);
+            } catch (java.util.concurrent.RejectedExecutionException closing) {
+                // the service is closing: the next request to find them ends them
+            }
+        }
     }
 
     /** Watches the strong-index nodes of a granted lease's keys: deleted = broken, data = a release request. */
@@ -1341,25 +1456,35 @@ public final class ZkLockService implements LockService {
         loseAll(List.of(lease), LossReason.BROKEN);
     }
 
-    /** Stamps a grant in the record of the lease's keys (not awaited): its hold starts now on the ensemble's clock. */
-    private void stamp(ZooKeeper zk, ZkLease lease, Duration leaseTime) {
-        byte[] data = lease.record.stamped(leaseTime, clock.millis()).encode();
+    /**
+     * Stamps a grant in the records of the lease's keys, in one multi not awaited: its hold
+     * starts now on the ensemble's clock. Sent again after a reconnection until it lands.
+     */
+    private void stamp(ZooKeeper zk, ZkLease lease) {
+        byte[] data = lease.record.stamped(lease.leaseTime, clock.millis()).encode();
+        List<org.apache.zookeeper.Op> ops = new ArrayList<>(lease.recordNodes.size());
         for (String node : lease.recordNodes) {
-            Engine.setData(zk, engine.full(node), data, -1);
+            ops.add(org.apache.zookeeper.Op.setData(engine.full(node), data, -1));
         }
+        Engine.multi(zk, ops).whenComplete((ok, e) -> {
+            if (ok != null || (e instanceof KeeperException && !inDoubt(((KeeperException) e).code()))) {
+                lease.stampPending = false; // landed, or can never land (the node is gone)
+            }
+        });
     }
 
-    /** Records an extend: the lease's records are rewritten, so their mtime is the hold's new start. */
+    /** Records an extend: the lease's records are rewritten in one multi, so their mtime is the hold's new start. */
     private void extended(ZkLease lease, Duration leaseTime) {
+        lease.leaseTime = leaseTime;
         byte[] data = lease.record.stamped(leaseTime, clock.millis()).encode();
+        List<org.apache.zookeeper.Op> ops = new ArrayList<>(lease.recordNodes.size());
+        for (String node : lease.recordNodes) {
+            ops.add(org.apache.zookeeper.Op.setData(engine.full(node), data, -1));
+        }
         try {
-            ZooKeeper zk = client.getZookeeperClient().getZooKeeper();
-            List<CompletableFuture<Stat>> writes = new ArrayList<>();
-            for (String node : lease.recordNodes) {
-                writes.add(Engine.setData(zk, engine.full(node), data, -1));
-            }
-            CompletableFuture.allOf(writes.toArray(new CompletableFuture<?>[0]))
+            Engine.multi(client.getZookeeperClient().getZooKeeper(), ops)
                     .get(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS);
+            lease.stampPending = false;
         } catch (ExecutionException e) {
             if (e.getCause() instanceof KeeperException.NoNodeException) {
                 broken(lease);
@@ -1465,7 +1590,7 @@ public final class ZkLockService implements LockService {
 
     private List<dev.baton.lock.LockState> walk(ZooKeeper zk, List<LockKey> start) throws Exception {
         List<dev.baton.lock.LockState> held = new ArrayList<>();
-        Long now = null;
+        Engine.Stamp now = null;
         List<LockKey> depth = start;
         while (!depth.isEmpty()) {
             List<CompletableFuture<List<String>>> children = new ArrayList<>();
@@ -1542,10 +1667,24 @@ public final class ZkLockService implements LockService {
         Objects.requireNonNull(key, "key must not be null");
         return operate("break " + key, zk -> {
             int broken = 0;
-            for (Claims.Entry holder : Claims.read(engine, zk, key, null).holders()) {
-                if (breakRequest(zk, key, holder.name(), holder.stat().getVersion(), holder.record())) {
-                    LOG.info("Broke {}'s {} lock on {} on request", holder.record().holder(), holder.mode(), key);
-                    broken++;
+            Set<String> done = new HashSet<>();
+            for (int attempt = 0; attempt < 5; attempt++) { // a stamp or an extend may race a break: read again
+                boolean raced = false;
+                Claims claims = Claims.read(engine, zk, key, null);
+                for (Claims.Entry holder : claims.holders()) {
+                    if (done.contains(holder.name())) {
+                        continue;
+                    }
+                    if (breakRequest(zk, key, holder.name(), holder.stat().getVersion(), holder.record(), claims.queue)) {
+                        LOG.info("Broke {}'s {} lock on {} on request", holder.record().holder(), holder.mode(), key);
+                        done.add(holder.name());
+                        broken++;
+                    } else {
+                        raced = true;
+                    }
+                }
+                if (!raced) {
+                    break;
                 }
             }
             return broken;
@@ -1663,10 +1802,11 @@ public final class ZkLockService implements LockService {
 
     /**
      * Follows {@code key}: {@code onChange} gets the key's state at once, then again after every
-     * change of its holders or waiters (grants, releases, new waiters, breaking), on one thread,
-     * in order, until the returned handle is closed. States between two deliveries may be
-     * skipped when changes come faster than they can be read; the last one delivered is current
-     * until the next. A failed read is retried. For tools such as {@code lockctl watch}.
+     * change of its queue (requests arriving, released, broken or timed out) and at least every
+     * {@value #WATCH_REFRESH_MS} ms (a grant caused elsewhere, such as the release of a coarser
+     * key, shows then), on one thread, in order, until the returned handle or the service is
+     * closed. States between two deliveries may be skipped when changes come faster than they can
+     * be read. A failed read is retried. For tools such as {@code lockctl watch}.
      *
      * @throws IllegalStateException if the service is closed
      */
@@ -1698,7 +1838,9 @@ public final class ZkLockService implements LockService {
                     if (!stop.get()) {
                         onChange.accept(state);
                     }
-                    changed.acquire();
+                    // a grant caused elsewhere (a coarser key's release, the end of a lock delay)
+                    // does not change the queue: read again now and then anyway
+                    changed.tryAcquire(WATCH_REFRESH_MS, TimeUnit.MILLISECONDS);
                 } catch (InterruptedException e) {
                     return;
                 } catch (Exception e) {
@@ -1715,17 +1857,37 @@ public final class ZkLockService implements LockService {
             }
         }, "baton-watch-" + key);
         follower.setDaemon(true);
-        follower.start();
-        return () -> {
-            stop.set(true);
-            follower.interrupt();
-            try {
-                follower.join(connectionTimeout.toMillis());
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+        java.io.Closeable handle = new java.io.Closeable() {
+            @Override
+            public void close() {
+                if (!stop.compareAndSet(false, true)) {
+                    return;
+                }
+                followers.remove(this);
+                follower.interrupt();
+                try {
+                    follower.join(connectionTimeout.toMillis());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                try {
+                    client.getZookeeperClient().getZooKeeper().removeWatches(queue, watcher,
+                            org.apache.zookeeper.Watcher.WatcherType.Any, true);
+                } catch (Exception e) {
+                    // none left, or the client is closed: nothing to remove
+                }
             }
         };
+        followers.add(handle);
+        follower.start();
+        return handle;
     }
+
+    /** How often {@link #watch} reads the key again when nothing changed in its queue. */
+    static final long WATCH_REFRESH_MS = 2_000;
+
+    /** The open {@link #watch} handles, closed with the service. */
+    private final Set<java.io.Closeable> followers = ConcurrentHashMap.newKeySet();
 
     @Override
     public void close() {
@@ -1745,6 +1907,13 @@ public final class ZkLockService implements LockService {
         }
         for (ZkLeaderElection election : new ArrayList<>(elections)) {
             election.close(); // before the leases: a job may still be writing under a lock
+        }
+        for (java.io.Closeable follower : new ArrayList<>(followers)) {
+            try {
+                follower.close();
+            } catch (java.io.IOException e) {
+                LOG.debug("Closing a watch failed", e);
+            }
         }
         client.getConnectionStateListenable().removeListener(stateListener);
         List<ZkLease> ended = new ArrayList<>();
@@ -1840,8 +2009,15 @@ public final class ZkLockService implements LockService {
         /** One watcher object for all its nodes, so ZooKeeper keeps it once per node. */
         private final org.apache.zookeeper.Watcher watcher = event -> ownNodeChanged(this, event);
 
+        /** The lease time last recorded (rewritten by extend). */
+        private volatile Duration leaseTime;
+        /** Whether a grant stamp is due and not yet known to have landed: sent again on reconnection. */
+        private volatile boolean stampPending;
+
         ZkLease(Map<LockKey, LockMode> keys, FencingToken token, Request r, Duration leaseTime) {
             super(keys, token);
+            this.leaseTime = leaseTime;
+            this.stampPending = r.waited || keys.size() > 1;
             this.nodes = List.copyOf(r.nodes);
             this.markers = r.markers();
             this.sessionId = r.sessionId;
