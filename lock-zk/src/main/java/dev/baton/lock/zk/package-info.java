@@ -63,37 +63,54 @@
  *
  * <h2>Breaking, lock delay, release requests</h2>
  *
- * <p><b>The ensemble's clock only.</b> Every age is a difference of two times the ensemble
- * stamped: "now" is the mtime of a fresh {@code setData} on {@code locks/_clock}, and a hold
- * began at its queue node's ctime (granted on its first look) or at the mtime of the record's
- * last rewrite ({@code granted=true}), which a request granted after waiting, or naming several
- * keys, writes right after its grant, and {@code extend} writes again. No host's clock is ever
- * compared with another's or with a node's time; local clocks only time how long to wait before
- * judging again.
+ * <p><b>The ensemble's clock.</b> ZooKeeper stamps each write with its leader's wall clock
+ * (mtime, ctime). Every age Baton judges is a difference of two such stamps made by the same
+ * leader (same epoch, the high half of the zxid): "now" is the mtime of a fresh {@code setData}
+ * on the service's own ephemeral clock node (under {@code locks/_t}, gone with its session). A
+ * stamp of an earlier leader is not compared; the hold is then timed from when this waiter first
+ * saw it under the current leader. No host's clock is compared with another's or with a stamp;
+ * local clocks only time how long to wait before judging again. (A leader whose wall clock is
+ * stepped, not slewed, would still skew ages: keep the ensemble's clocks under NTP.)
  *
- * <p><b>Breaking.</b> A blocked request judges the holders that block it: nodes that are strong,
- * incompatible with it, earlier, and not themselves blocked by an earlier node of the queue. A
- * holder not yet stamped is timed from when this waiter first saw it unblocked, and from its
- * ctime once it has stayed unstamped for a second (a grant after waiting stamps within a round
- * trip); an unstamped request naming several keys may be waiting for another key and is not
- * judged. A holder older than the waiter's {@code staleAfter}, or than its recorded lease time
+ * <p><b>When a hold began.</b> A request granted after waiting, or naming several keys, rewrites
+ * its record right after its grant ({@code granted=true}, one multi, sent again after a
+ * reconnection until it lands), and {@code extend} rewrites it: the mtime is then the hold's
+ * start. A request granted on its first look writes nothing: its ctime is its grant, and a waiter
+ * uses the ctime when it can prove the grant came at creation (the key's queue has lost no node
+ * since: its cversion, which counts creates and deletes and was the node's sequence number at its
+ * creation, grew only by the nodes now after it; no marker in it; no ancestor's strong index
+ * changed since). Otherwise it times the hold from when it first saw it holding: never too early,
+ * at worst late by what it cannot prove.
+ *
+ * <p><b>Breaking.</b> A blocked request judges the holders that block it: strong nodes,
+ * incompatible with it, earlier, held back by nothing (no earlier incompatible node in the queue,
+ * none in an ancestor's strong index, no lock delay left by a lost request). An unstamped request
+ * naming several keys may be waiting for another key: judged once stamped (looked at again every
+ * second). A holder older than the waiter's {@code staleAfter}, or than its recorded lease time
  * plus a grace of two seconds (its own process normally ends it first), is broken: one multi
- * deletes its nodes on the key and its ancestors, its queue node only at the version judged (a
- * stamp or an extend in between makes the break fail, and the waiter judges again). The holder
- * watches its own {@code _s} nodes: their deletion by anyone else loses its lease with
- * {@code BROKEN}, and it deletes its remaining nodes. Its token is older than every later
- * conflicting grant's, so its late writes are refused by a fence.
+ * deletes its two nodes on the key, its queue node only at the version judged (a stamp or an
+ * extend in between makes the break fail, and the waiter judges again), and starts its lock delay
+ * there. Its intention nodes on ancestors stay, standing for any other key it holds, until its
+ * service lets go of them. The holder watches its own {@code _s} nodes: their deletion by anyone
+ * else loses its lease with {@code BROKEN}, and it deletes its remaining nodes. Its token is older
+ * than every later conflicting grant's, so a fence refuses its late writes. An intention level
+ * (a coarser key held) is judged only by a waiter with {@code staleAfter}: it lists the coarse
+ * key's whole queue, which holders of a lease time alone do not justify.
  *
- * <p><b>Lock delay.</b> A request with a lock delay also creates, in the same multi, a
- * persistent marker {@code delay.<request id>} in the queue of each key it names, holding the
- * delay. A release or an abandoned acquire deletes it; a loss (session end, suspension, breaking)
- * leaves it. A request on the key that finds a marker whose request has left the queue waits:
- * breaking stamps the marker (the delay starts then), otherwise the first request to notice it
- * stamps it, so the delay starts no earlier than the loss, on the ensemble's clock; once past,
- * the marker is deleted. A request whose session ends while it is still waiting leaves its
- * marker too: the store cannot tell it from a holder's, and the delay errs on the safe side.
+ * <p><b>Lock delay.</b> A request with a lock delay also creates, in the same multi, a persistent
+ * marker {@code delay.<granule>.<request id>} next to each of its nodes (in {@code _q} on every
+ * level, and in {@code _s} on strong levels), holding the delay. A release or an abandoned acquire
+ * deletes them; a loss (session end, suspension, breaking) leaves them. Every request checks, on
+ * each level it lists, the markers of requests that have left, were made before it and conflict
+ * with it: it waits until the marker's stamp plus the delay, on the ensemble's clock. Breaking
+ * stamps the key's markers (the delay starts then); otherwise the lost holder's service, once it
+ * reaches the ensemble again, or the first request to find the marker, stamps it, so a delay never
+ * starts before the loss. Once past, the marker is deleted by whoever finds it, the lost holder's
+ * service included. A request whose session ends while it still waits leaves its markers too: the
+ * store cannot tell it from a holder's, and the delay errs on the safe side.
  *
  * <p><b>Release requests</b> write a line into the holder's {@code _s} node on the key; the
- * holder's watch on that node runs its {@code onReleaseRequested} listeners.
+ * holder's watch on that node runs its {@code onReleaseRequested} listeners (requests that come
+ * faster than the watch is armed again are delivered once).
  */
 package dev.baton.lock.zk;
