@@ -870,6 +870,9 @@ final class Checker {
                     long after = f.end != null ? f.end.seq() : from;
                     return target != null && within(target.rejected, after, to);
                 }
+                case "HUNG" -> {
+                    return target != null && hungBit(f, target, to);
+                }
                 case "LOSE_ALL" -> {
                     long until = f.end != null ? f.end.seq() : from;
                     long next = faults.indexOf(f) + 1 < faults.size() ? faults.get(faults.indexOf(f) + 1).start.seq()
@@ -880,6 +883,39 @@ final class Checker {
                     return false;
                 }
             }
+        }
+
+        /**
+         * Whether the HUNG fault {@code f} bit. The hung lease is the target's last grant of the
+         * fault's key before the fault. It bit if that lease was lost with LEASE_EXPIRED at its lease
+         * time (the detail's {@code lease=Nms}, give or take the loss margin, from its grant); if the
+         * fence then rejected an operation of the target with that lease's token, before the next
+         * fault affecting it ({@code to}); and if another client was granted a conflicting lock
+         * between the grant and that operation, while the target was still in its section.
+         */
+        boolean hungBit(Fault f, Client target, long to) {
+            Lease hung = null;
+            for (Lease l : leases) {
+                if (l.grant.client().equals(f.target) && l.grant.key().equals(f.key)
+                        && l.grant.seq() < f.start.seq()) {
+                    hung = l;
+                }
+            }
+            String lease = attr(f.start.detail(), "lease");
+            if (hung == null || lease == null || hung.end == null || hung.end.type() != Event.Type.LOST
+                    || !"LEASE_EXPIRED".equals(hung.end.op())) {
+                return false;
+            }
+            long leaseTime = Long.parseLong(lease.replace("ms", "")) * 1_000_000L;
+            if (Math.abs(hung.end.nanos() - hung.grant.nanos() - leaseTime) > lossMargin) {
+                return false;
+            }
+            long granted = hung.grant.seq();
+            long token = hung.grant.token();
+            Event late = target.rejected.stream().filter(e -> e.token() == token && in(e, granted, to))
+                    .findFirst().orElse(null);
+            return late != null && grants.stream().anyMatch(g -> in(g, granted, late.seq())
+                    && !f.target.equals(g.client()) && Scopes.conflict(f.key, g.key()));
         }
 
         /** The lease an operation was made under: its client's lease with its token that covers its register. */

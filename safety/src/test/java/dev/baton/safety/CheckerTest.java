@@ -1086,6 +1086,44 @@ class CheckerTest {
         }
     }
 
+    /**
+     * HUNG: c1 is granted k0 with a lease time of 1000 ms and hangs in its section. Its lease ends
+     * on time (LEASE_EXPIRED), c2 is granted k0 while c1 is still in its section (reported before
+     * c1's loss: the fault explains it), and c1's late write with its old token is rejected: it
+     * bit. Without the rejected write, with the lease ending later than its time plus the margin,
+     * or lost for another reason, it did not.
+     */
+    @Test
+    void hungHolderBitesWhenItsLeaseEndsOnTimeAndItsLateWriteIsRejected() {
+        for (String variant : List.of("bites", "no late write", "ended late", "session expired")) {
+            String detail = "target=c1 key=k0 lease=1000ms";
+            H h = new H();
+            h.at(0).client("c1", AT_SUSPENDED, "diligent", 0x11).client("c2", AT_SUSPENDED, "diligent", 0x22);
+            h.at(10).grant("c1", "k0", tk(1, 1)).op("c1", "k0", tk(1, 1), "BEGIN", true, 0)
+                    .op("c1", "k0", tk(1, 1), "READ", true, 0).nop("c1", "k0", "READ", 0);
+            h.at(20).start(1, "HUNG", detail);
+            h.at(variant.equals("ended late") ? 1600 : 1010).grant("c2", "k0", tk(1, 2));
+            h.add("c1", Type.LOST, "k0", tk(1, 1), 0, variant.equals("session expired") ? "SESSION_EXPIRED"
+                    : "LEASE_EXPIRED", false, 0, null);
+            h.section("c2", "k0", tk(1, 2), 0).release("c2", "k0", tk(1, 2));
+            h.at(1700).end(1, "HUNG", detail);
+            h.at(2010).nop("c1", "k0", "WRITE", 1);
+            if (!variant.equals("no late write")) {
+                h.op("c1", "k0", tk(1, 1), "WRITE", false, 1);
+            }
+            h.at(2100).lease("c1", "k0", tk(1, 3), 1).lease("c2", "k0", tk(1, 4), 2);
+            h.finish(0);
+
+            Verdict v = h.check();
+            assertClean(v);
+            Figures f = v.figures();
+            assertEquals(1, f.faults("HUNG"), variant);
+            assertEquals(variant.equals("bites") ? 1 : 0, f.bit("HUNG"), variant + "\n" + v.report());
+            assertEquals(1, f.mix().excusedOverlaps(), variant);
+            assertEquals(1, f.naiveViolations(), variant);
+        }
+    }
+
     @Test
     void percentilesAreNearestRank() {
         List<Long> values = java.util.stream.LongStream.rangeClosed(1, 200).boxed().toList();

@@ -10,9 +10,10 @@ import java.time.Duration;
 /**
  * A safety-run client in its own JVM, so that the whole process can be frozen with SIGSTOP.
  * Commands on standard input: {@code LONGJOB} (the next critical section works for two session
- * timeouts), {@code LEADERJOB} (the same for the next section of its singleton job, when it leads),
- * {@code RESIGN} (leave the election and join it again), {@code STOP} (close and exit); end of
- * input also stops it.
+ * timeouts), {@code HUNGJOB} (the next critical section is a hung job), {@code WAKE} (a hung section
+ * goes on to its writes), {@code LEADERJOB} (the same as LONGJOB for the next section of its
+ * singleton job, when it leads), {@code RESIGN} (leave the election and join it again),
+ * {@code STOP} (close and exit); end of input also stops it.
  *
  * <p>Arguments: id policy stubborn(true|false) connectString sessionTimeoutMs keys seed storePort namespace
  * workload(FLAT|MIXED)
@@ -33,6 +34,10 @@ public final class ChildMain {
                 while ((line = in.readLine()) != null) {
                     if (line.equals("LONGJOB")) {
                         worker.requestLongJob();
+                    } else if (line.equals("HUNGJOB")) {
+                        worker.requestHungJob();
+                    } else if (line.equals("WAKE")) {
+                        worker.wake();
                     } else if (line.equals("LEADERJOB")) {
                         worker.requestLongLeaderJob();
                     } else if (line.equals("RESIGN")) {

@@ -122,6 +122,24 @@ final class Client implements Closeable {
         }
     }
 
+    /** The next critical section is a hung job (see {@link Worker#requestHungJob}). */
+    void requestHungJob() throws IOException {
+        if (worker != null) {
+            worker.requestHungJob();
+        } else {
+            command("HUNGJOB");
+        }
+    }
+
+    /** Lets a hung section go on to its writes. */
+    void wake() throws IOException {
+        if (worker != null) {
+            worker.wake();
+        } else {
+            command("WAKE");
+        }
+    }
+
     void requestLongLeaderJob() throws IOException {
         if (worker != null) {
             worker.requestLongLeaderJob();

@@ -48,7 +48,15 @@ final class Injector {
          */
         PAUSE,
         /** In-memory runs: the shared service loses every lease at once, as a session loss would. */
-        LOSE_ALL
+        LOSE_ALL,
+        /**
+         * A hung holder: a diligent client takes its next lock with a lease time
+         * ({@link Worker#hungLease}) and its section ignores the interrupt that the lease's end
+         * brings: it works on for twice its lease time, and then until another client has begun on
+         * one of its registers. Its process and session stay alive all along; its late write must be
+         * rejected.
+         */
+        HUNG
     }
 
     private final History history;
@@ -96,12 +104,13 @@ final class Injector {
         if (children) {
             out.add(Fault.PAUSE);
         }
+        out.add(Fault.HUNG);
         return out;
     }
 
     /**
      * Injects one fault and heals it; {@code atLeader}: aimed at the elected leader's singleton
-     * job rather than at a lock holder.
+     * job rather than at a lock holder (not for HUNG: a term has no lease time).
      */
     void inject(Fault fault, long id, boolean atLeader) throws Exception {
         switch (fault) {
@@ -115,6 +124,7 @@ final class Injector {
             case PAUSE -> cutOffLongJob(fault, id, c -> (memory != null || c.spec.child()) && c.spec.stubborn(),
                     atLeader);
             case LOSE_ALL -> loseAll(id, atLeader);
+            case HUNG -> hung(id);
             default -> throw new IllegalArgumentException(fault.name());
         }
     }
@@ -182,7 +192,7 @@ final class Injector {
     private Aim aim(Predicate<Client> eligible, boolean atLeader, long id) throws Exception {
         if (!atLeader) {
             Client target = pick(eligible);
-            StoreServer.Section job = longJob(target, id);
+            StoreServer.Section job = longJob(target, id, false);
             return job == null ? null : new Aim(target, job);
         }
         // stubborn leaders three times out of four, as for lock holders: they write after their term
@@ -244,14 +254,19 @@ final class Injector {
     }
 
     /**
-     * A fault aimed at a holder in the middle of a long job: asks {@code target} for one and waits
-     * until it has read its register in it, so the fault lands while it holds the lock and has work
-     * left. Returns the section, or null (recorded as a problem) if the job never started.
+     * A fault aimed at a holder in the middle of a long job: asks {@code target} for one (a hung
+     * one with {@code hung}) and waits until it has read its register in it, so the fault lands
+     * while it holds the lock and has work left. Returns the section, or null (recorded as a
+     * problem) if the job never started.
      */
-    private StoreServer.Section longJob(Client target, long id) throws Exception {
+    private StoreServer.Section longJob(Client target, long id, boolean hung) throws Exception {
         String c = target.spec.id();
         long asked = history.now();
-        target.requestLongJob();
+        if (hung) {
+            target.requestHungJob();
+        } else {
+            target.requestLongJob();
+        }
         java.util.concurrent.atomic.AtomicReference<StoreServer.Section> job = new java.util.concurrent.atomic.AtomicReference<>();
         await(() -> {
             StoreServer.Section s = store.working().get(c);
@@ -446,6 +461,30 @@ final class Injector {
             target.resume();
         }
         end(fault, id, detail + lost + (takenOver ? "" : " (nobody took the key over)"));
+        awaitJobOver(aim, id);
+    }
+
+    /**
+     * HUNG: a diligent holder (its body is interrupted when its lease ends, and ignores it) starts
+     * a hung job; once another client has begun, in a conflicting mode, on one of its registers
+     * (its lease ended and the lock went on while it was still in its section), it is woken, and
+     * its late write must be rejected. Always aimed at a lock holder.
+     */
+    private void hung(long id) throws Exception {
+        Client target = pick(c -> !c.spec.stubborn());
+        StoreServer.Section job = longJob(target, id, true);
+        if (job == null) {
+            target.wake(); // should it start later after all, it must not wait for a wake-up that never comes
+            return;
+        }
+        Aim aim = new Aim(target, job);
+        String c = aim.id();
+        String detail = aim.describe() + " lease=" + Worker.hungLease(session).toMillis() + "ms";
+        store.watchBegins(c, job.key());
+        start(Fault.HUNG, id, detail);
+        boolean takenOver = await(() -> store.otherBegan(c), session.multipliedBy(6));
+        target.wake();
+        end(Fault.HUNG, id, detail + (takenOver ? "" : " (nobody took the key over)"));
         awaitJobOver(aim, id);
     }
 

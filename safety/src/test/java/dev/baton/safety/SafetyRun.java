@@ -33,7 +33,8 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>An in-memory run has no ensemble: every client is a thread of this JVM sharing one
  * {@link InMemoryLockService}, the faults are {@link InMemoryLockService#loseAll} at random
- * moments and paused holders, and "nothing left behind" means every key is free at the end.
+ * moments, paused holders and a hung holder, and "nothing left behind" means every key is free at
+ * the end.
  */
 final class SafetyRun {
 
@@ -52,12 +53,13 @@ final class SafetyRun {
 
         /**
          * The in-memory run: 6 clients on one service, the mixed workload, a "session" of 1 s (it
-         * scales waits and long jobs), and 4 LOSE_ALL and 3 PAUSE faults in an order set by the seed.
+         * scales waits, long jobs and a hung job's lease time), and 4 LOSE_ALL, 3 PAUSE and 1 HUNG
+         * faults in an order set by the seed.
          */
         static Config memoryRun(String name, long seed) {
             List<Injector.Fault> faults = List.of(Injector.Fault.LOSE_ALL, Injector.Fault.LOSE_ALL,
                     Injector.Fault.LOSE_ALL, Injector.Fault.LOSE_ALL, Injector.Fault.PAUSE, Injector.Fault.PAUSE,
-                    Injector.Fault.PAUSE);
+                    Injector.Fault.PAUSE, Injector.Fault.HUNG);
             return new Config(name, seed, false, 6, 0, 4, Duration.ofSeconds(1), faults, Duration.ZERO,
                     Workload.Kind.MIXED, true);
         }
@@ -168,14 +170,17 @@ final class SafetyRun {
                 }
                 long soakEnd = System.nanoTime() + config.soak().toNanos();
                 long id = 0;
+                long leaderTurns = 0;
                 while (config.soak().isZero() ? id < schedule.size() : System.nanoTime() < soakEnd) {
                     Injector.Fault fault = config.soak().isZero() ? schedule.get((int) id)
                             : kinds.get(random.nextInt(kinds.size()));
                     Thread.sleep((long) (st.toMillis() * (0.5 + random.nextDouble()))); // healthy traffic between faults
                     id++;
-                    // odd faults at the elected leader's singleton job, even ones at a lock holder (the
-                    // shuffled schedule decides which kinds hit the leader in a short run)
-                    injector.inject(fault, id, id % 2 == 1);
+                    // faults that a leader can take go in turn at the elected leader's singleton job and at
+                    // a lock holder (the shuffled schedule decides which kinds hit the leader in a short
+                    // run); a hung holder needs a lock's lease time, so it is always a lock holder
+                    boolean atLeader = fault != Injector.Fault.HUNG && leaderTurns++ % 2 == 0;
+                    injector.inject(fault, id, atLeader);
                 }
 
                 long heal = history.now();

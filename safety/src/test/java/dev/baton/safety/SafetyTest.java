@@ -9,8 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The short profile of the safety suite, in the normal test run: one run on a single server and
  * one on a 3-server cluster, each injecting every fault kind its ensemble supports once, in an
- * order set by the seed, every other fault aimed at the elected leader's singleton job; and the
- * same mixed workload on the in-memory implementation under lost leases and paused holders.
+ * order set by the seed, every other fault a leader can take aimed at the elected leader's
+ * singleton job; and the same mixed workload on the in-memory implementation under lost leases,
+ * paused holders and a hung holder.
  * {@code -Dbaton.safety.seed=N} replays a seed (the log and failure messages print it).
  */
 class SafetyTest {
@@ -23,7 +24,10 @@ class SafetyTest {
         check(SafetyRun.run(SafetyRun.Config.shortRun("single", seed(System.nanoTime()), false)));
     }
 
-    /** The mixed workload on the in-memory implementation: every lease lost at random moments, and paused holders. */
+    /**
+     * The mixed workload on the in-memory implementation: every lease lost at random moments, paused
+     * holders and a hung one.
+     */
     @Test
     void inMemoryMixedWorkloadUnderLossesAndPauses() throws Exception {
         check(SafetyRun.run(SafetyRun.Config.memoryRun("memory", seed(System.nanoTime()))));
@@ -58,6 +62,11 @@ class SafetyTest {
         // the faults must have bitten: pauses and long freezes of stubborn holders make an unfenced store lose updates
         assertTrue(outcome.verdict().figures().naiveViolations() > 0, "the naive store saw no violation, so the faults did not bite: " + where);
         assertTrue(outcome.verdict().figures().staleTotal() > 0, "the fence rejected nothing: " + where);
+        // a hung holder's lease ended at its lease time, another client got the lock while it was still
+        // in its section, and its late write was rejected
+        Verdict.Figures figures = outcome.verdict().figures();
+        assertTrue(figures.faults("HUNG") > 0 && figures.bit("HUNG") == figures.faults("HUNG"),
+                "no hung holder, or its fault did not bite: " + figures.faults().get("HUNG") + " " + where);
         // the workload was mixed: both modes, every depth, acquireAll, and waits that ran out; and
         // every lease held what its request asked for
         if (outcome.config().workload() == Workload.Kind.MIXED) {

@@ -51,7 +51,9 @@ import java.util.function.Consumer;
  * <p>Two styles. A <em>diligent</em> client uses {@code withLock}: its work is interruptible, so
  * a loss aborts it. A <em>stubborn</em> client acquires, ignores every loss notification and
  * always finishes, as careless code would: only the fence stands between it and the data. Its
- * singleton job likewise ignores the interrupt that ends its term and finishes its section.
+ * singleton job likewise ignores the interrupt that ends its term and finishes its section. When
+ * the injector asks for a <em>hung job</em>, the next lock is taken with a lease time and its
+ * section, diligent or not, ignores interrupts and outstays the lease, as a hung body would.
  */
 final class Worker implements Runnable {
     /**
@@ -79,10 +81,15 @@ final class Worker implements Runnable {
     private final LockService shared;
     private volatile boolean stopping;
     private volatile boolean longJobNext;
+    private volatile boolean hungJobNext;
     private volatile boolean longLeaderJobNext;
-    /** Closed while the injector "pauses" this in-memory client: sections stop before their writes. */
+    /**
+     * Closed while the injector "pauses" this in-memory client (sections stop before their writes),
+     * and for a hung section until the injector wakes it.
+     */
     private final Object gate = new Object();
     private boolean paused; // guarded by gate
+    private boolean hung; // guarded by gate
     private volatile LockService locks;
     private volatile StoreClient store;
     private LeaderElection election; // guarded by this
@@ -121,6 +128,36 @@ final class Worker implements Runnable {
     /** Makes the next critical section a long job (two session timeouts of work). */
     void requestLongJob() {
         longJobNext = true;
+    }
+
+    /**
+     * The lease time of a hung job's grant: half a session timeout, so that it ends halfway through
+     * the job's work (one session timeout), long after the section has read its registers, while
+     * the session itself stays alive.
+     */
+    static Duration hungLease(Duration sessionTimeout) {
+        return sessionTimeout.dividedBy(2);
+    }
+
+    /**
+     * Makes the next critical section a hung job: a long job whose lock is granted with a lease
+     * time ({@link #hungLease}), whose section ignores interrupts (so the lease's end does not
+     * abort it), works for twice its lease time and then waits until {@link #wake} before its
+     * writes.
+     */
+    void requestHungJob() {
+        synchronized (gate) {
+            hung = true;
+        }
+        hungJobNext = true;
+    }
+
+    /** Lets a hung section go on to its writes (with its old token). */
+    void wake() {
+        synchronized (gate) {
+            hung = false;
+            gate.notifyAll();
+        }
     }
 
     /** Makes the next section of its singleton job (when it leads) a long job. */
@@ -182,10 +219,11 @@ final class Worker implements Runnable {
         }
     }
 
-    private void passGate() {
+    /** Waits (ignoring interrupts) while paused, or in a {@code hungSection} until {@link #wake}. */
+    private void passGate(boolean hungSection) {
         synchronized (gate) {
             boolean interrupted = false;
-            while (paused) {
+            while (paused || (hungSection && hung)) {
                 try {
                     gate.wait();
                 } catch (InterruptedException e) {
@@ -202,6 +240,7 @@ final class Worker implements Runnable {
     void stop() {
         stopping = true;
         unpause();
+        wake();
         Thread t = thread;
         if (t != null) {
             t.interrupt();
@@ -287,24 +326,37 @@ final class Worker implements Runnable {
         }
     }
 
-    /** One request of the loop: what it asked, its number, and whether it was granted. */
+    /**
+     * One request of the loop: what it asked, its number, whether it is a long job, its lease
+     * time (a hung job's; else null), and whether it was granted.
+     */
     private static final class Attempt {
         final Workload.Request request;
         final long id;
         final String spec;
         final boolean longJob;
+        final Duration leaseTime;
         boolean granted;
 
-        Attempt(Workload.Request request, long id, boolean longJob) {
+        Attempt(Workload.Request request, long id, boolean longJob, Duration leaseTime) {
             this.request = request;
             this.id = id;
             this.spec = request.spec();
             this.longJob = longJob;
+            this.leaseTime = leaseTime;
         }
 
-        /** The options of the request: its wait, and for one key its mode. */
+        /** Whether this is a hung job. */
+        boolean hung() {
+            return leaseTime != null;
+        }
+
+        /** The options of the request: its wait, its lease time if any, and for one key its mode. */
         LockOptions options() {
             LockOptions o = LockOptions.defaults().waitAtMost(request.maxWait());
+            if (leaseTime != null) {
+                o = o.leaseTime(leaseTime);
+            }
             return request.all() ? o : o.mode(request.keys().values().iterator().next());
         }
 
@@ -318,14 +370,17 @@ final class Worker implements Runnable {
         long requests = 0;
         while (!stopping) {
             Workload.Request drawn = workload.next(random);
-            boolean longJob = longJobNext;
+            boolean hungJob = hungJobNext;
+            hungJobNext = false;
+            boolean longJob = longJobNext || hungJob;
             longJobNext = false;
             if (longJob && drawn.maxWait().compareTo(sessionTimeout.multipliedBy(2)) < 0) {
                 // the injector waits for this job: let it wait its turn as long as a normal request
                 drawn = new Workload.Request(drawn.keys(), drawn.all(), sessionTimeout.multipliedBy(2));
             }
-            long work = longJob ? sessionTimeout.multipliedBy(2).toMillis() : 5 + random.nextInt(35);
-            Attempt a = new Attempt(drawn, ++requests, longJob);
+            long work = hungJob ? hungLease(sessionTimeout).multipliedBy(2).toMillis()
+                    : longJob ? sessionTimeout.multipliedBy(2).toMillis() : 5 + random.nextInt(35);
+            Attempt a = new Attempt(drawn, ++requests, longJob, hungJob ? hungLease(sessionTimeout) : null);
             store.request("REQUEST " + a.spec + " " + drawn.maxWait().toMillis() + " " + a.id);
             try {
                 if (spec.stubborn()) {
@@ -359,13 +414,19 @@ final class Worker implements Runnable {
         }
     }
 
-    /** Reports how a request that was not granted ended; a long job asked for and not run is asked for again. */
+    /**
+     * Reports how a request that was not granted ended; a long (or hung) job asked for and not run
+     * is asked for again.
+     */
     private void ended(StoreClient store, Attempt a, String line) {
         if (a.granted) {
             return;
         }
         if (a.longJob) {
             longJobNext = true;
+        }
+        if (a.hung()) {
+            hungJobNext = true;
         }
         store.request(line);
     }
@@ -380,7 +441,7 @@ final class Worker implements Runnable {
             locks.withLock(a.key(), a.options(), lease -> {
                 granted(store, a, lease);
                 try {
-                    section(store, a.spec, lease.token().value(), work, true);
+                    section(store, a.spec, lease.token().value(), work, !a.hung(), a.hung());
                 } finally {
                     finished(store, a.spec, lease); // also when stopping interrupts the section
                 }
@@ -394,7 +455,7 @@ final class Worker implements Runnable {
             lease.onLost(abort);
             granted(store, a, lease);
             try {
-                section(store, a.spec, lease.token().value(), work, true);
+                section(store, a.spec, lease.token().value(), work, !a.hung(), a.hung());
             } finally {
                 abort.finish();
                 finished(store, a.spec, lease);
@@ -433,7 +494,7 @@ final class Worker implements Runnable {
         Lease lease = acquire(locks, a);
         try {
             granted(store, a, lease);
-            section(store, a.spec, lease.token().value(), work, false);
+            section(store, a.spec, lease.token().value(), work, false, a.hung());
         } finally {
             finished(store, a.spec, lease);
             lease.close();
@@ -450,7 +511,8 @@ final class Worker implements Runnable {
         boolean same = Scopes.parse(held).stream().sorted(java.util.Comparator.comparing(Scopes.Part::key)).toList()
                 .equals(Scopes.parse(a.spec).stream().sorted(java.util.Comparator.comparing(Scopes.Part::key)).toList());
         store.request("GRANT " + a.spec + " " + lease.token().value() + " " + session() + " req=" + a.id
-                + (a.longJob ? " long-job" : "") + (same ? "" : " granted=" + held));
+                + (a.longJob ? " long-job" : "") + (a.hung() ? " lease=" + a.leaseTime.toMillis() + "ms" : "")
+                + (same ? "" : " granted=" + held));
         lease.onLost(e -> store.request("LOST " + a.spec + " " + e.token().value() + " " + e.reason()));
     }
 
@@ -481,7 +543,7 @@ final class Worker implements Runnable {
         store.request("JOB " + key + " " + t + (longJob ? " long-job" : ""));
         boolean committed;
         try {
-            committed = section(store, key, t, work, !spec.stubborn());
+            committed = section(store, key, t, work, !spec.stubborn(), false);
         } finally {
             store.request("JOBEND " + key + " " + t);
         }
@@ -508,10 +570,11 @@ final class Worker implements Runnable {
      * On every leaf {@code spec} covers: begin, read; then work; then write read+1 to each leaf
      * held exclusively, and commit each leaf. Stops at the first operation the fence rejects.
      * Returns whether every commit was accepted. A shared leaf's operations carry the shared mode
-     * and are never writes.
+     * and are never writes. A {@code hung} section (not interruptible) also waits, after its
+     * work, until the injector wakes it.
      */
-    private boolean section(StoreClient store, String spec, long t, long workMillis, boolean interruptible)
-            throws InterruptedException {
+    private boolean section(StoreClient store, String spec, long t, long workMillis, boolean interruptible,
+                            boolean hung) throws InterruptedException {
         Map<String, Boolean> leaves = Scopes.leaves(spec);
         Map<String, Long> read = new java.util.HashMap<>();
         Map<String, Long> naive = new java.util.HashMap<>();
@@ -539,7 +602,7 @@ final class Worker implements Runnable {
                 LockSupport.parkNanos(left); // ignores interrupts, as careless code would
             }
         }
-        passGate();
+        passGate(hung);
         if (interruptible && Thread.interrupted()) {
             throw new InterruptedException("lost while paused");
         }
