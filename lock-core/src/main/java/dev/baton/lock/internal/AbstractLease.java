@@ -105,16 +105,29 @@ public abstract class AbstractLease implements Lease {
         if (leaseTime.isNegative() || leaseTime.isZero()) {
             throw new IllegalArgumentException("leaseTime must be positive, got " + leaseTime);
         }
+        boolean renewed = false;
         synchronized (this) {
             if (state == State.VALID) {
                 if (leaseTimer == null) {
                     throw new IllegalStateException("Lease on " + key + " has no timer to extend it with");
                 }
                 scheduleEnd(leaseTime);
-                return;
+                renewed = true;
             }
         }
+        if (renewed) {
+            extended(leaseTime);
+            return;
+        }
         ensureValid(); // throws: LockLostException if lost, IllegalStateException if closed
+    }
+
+    /**
+     * Called after {@link #extend} renewed this lease, outside its monitor, so the service can
+     * record the new lease time and renewal moment with the grant; by default nothing. Must not
+     * throw.
+     */
+    protected void extended(Duration leaseTime) {
     }
 
     private void scheduleEnd(Duration leaseTime) {
