@@ -34,9 +34,9 @@ import java.util.TreeSet;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Predicate;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Predicate;
 
 /**
  * A {@link LockService} in one JVM, with the same semantics as the ZooKeeper implementation:
@@ -155,7 +155,13 @@ public final class InMemoryLockService implements LockService {
             checkOpen("acquire " + first);
             request = new Request(keys, options, defaultLeaseTime, FencingToken.of(++lastToken));
             requests.add(request);
-            settle(broken);
+            if (request.staleAfter == 0 && delays.isEmpty()) {
+                if (grantable(request)) { // the common case: nothing else can have changed
+                    grant(request);
+                }
+            } else {
+                settle(broken);
+            }
             if (request.lease != null) {
                 return request.lease;
             }
@@ -222,7 +228,8 @@ public final class InMemoryLockService implements LockService {
     /**
      * Ends every lease this service has granted, as if its session had been lost: each is marked
      * lost with {@code reason}, its listeners run and its {@code withLock} body is interrupted,
-     * and its keys pass to the waiters it held back. Every leader's term ends too, and the leader goes to
+     * and its keys pass to the waiters it held back, after the lease's {@link LockOptions#lockDelay
+     * lock delay} if it asked for one. Every leader's term ends too, and the leader goes to
      * the back of its group, as a participant whose session expired rejoins.
      *
      * @return how many leases were lost
