@@ -4,7 +4,7 @@ import java.util.function.Consumer;
 
 /**
  * Turns a lease's loss into the interruption of a {@code withLock} body, and makes sure the
- * interrupt never outlives the body: once {@link #finish()} has run, a late loss interrupts
+ * interrupt never outlives the body: once {@link #finish} has run, a late loss interrupts
  * nothing, and an interrupt this guard caused is cleared.
  */
 final class AbortGuard implements Consumer<LockLostException> {
@@ -30,13 +30,32 @@ final class AbortGuard implements Consumer<LockLostException> {
         }
     }
 
-    /** Ends the body; returns the loss, if there was one before this call. */
-    synchronized LockLostException finish() {
-        running = false;
-        if (interrupted) {
-            Thread.interrupted();
+    /**
+     * Ends the body; returns the loss, if there was one before this call: one told to this guard,
+     * or one already marked on {@code lease} whose listeners (this guard among them) have not run
+     * yet, as when a service hands the key on before it tells the old holder.
+     */
+    LockLostException finish(Lease lease) {
+        synchronized (this) {
+            running = false;
+            if (interrupted) {
+                Thread.interrupted();
+            }
+            if (lost != null) {
+                return lost;
+            }
         }
-        return lost;
+        if (lease.isValid()) {
+            return null;
+        }
+        try {
+            lease.ensureValid();
+            return null;
+        } catch (LockLostException e) {
+            return e;
+        } catch (IllegalStateException releasedByTheBody) {
+            return null;
+        }
     }
 
     @SuppressWarnings("unchecked")

@@ -178,7 +178,7 @@ public interface LockService extends AutoCloseable {
             } catch (Throwable t) {
                 failure = t;
             }
-            LockLostException lost = guard.finish();
+            LockLostException lost = guard.finish(lease);
             if (lost != null) {
                 LockLostException aborted = new LockLostException(lost.key(), lost.token(), lost.reason(),
                         "Critical section on " + lost.key() + " aborted: " + lost.getMessage());

@@ -119,7 +119,8 @@ public abstract class AbstractLease implements Lease {
     }
 
     /**
-     * Records an {@link #extend} in the lock store, after the local lease end was moved; by
+     * Records an {@link #extend} with the grant, after the local lease end was moved and outside
+     * the lease's monitor (the lease time and the moment of renewal, in the lock store); by
      * default nothing. May lose the lease (it is then reported by {@code extend}).
      *
      * @throws dev.baton.lock.LockException if the store could not record it

@@ -1,5 +1,6 @@
 package dev.baton.lock.memory;
 
+import dev.baton.lock.Claim;
 import dev.baton.lock.FencingToken;
 import dev.baton.lock.LeaderElection;
 import dev.baton.lock.Leadership;
@@ -9,33 +10,42 @@ import dev.baton.lock.LockLostException;
 import dev.baton.lock.LockMode;
 import dev.baton.lock.LockOptions;
 import dev.baton.lock.LockService;
+import dev.baton.lock.LockState;
 import dev.baton.lock.LockTimeoutException;
 import dev.baton.lock.LossReason;
 import dev.baton.lock.internal.AbstractElection;
 import dev.baton.lock.internal.AbstractLease;
+import dev.baton.lock.internal.Elections;
 import dev.baton.lock.internal.Granule;
 import dev.baton.lock.internal.Requests;
 
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.TreeSet;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Predicate;
 
 /**
  * A {@link LockService} in one JVM, with the same semantics as the ZooKeeper implementation:
  * coarse-to-fine locking with intention modes, first-come grants, fencing tokens from one counter
- * (strictly increasing across all grants), timeouts, interruptible waits that leave nothing
- * behind, and loss of every lease with {@link LossReason#SERVICE_CLOSED} on {@link #close()}. Use
- * it in unit tests of code that takes a {@code LockService}, and as the reference the ZooKeeper
- * implementation is checked against.
+ * (a request takes its token when it arrives, as a ZooKeeper request takes the zxid of the
+ * transaction that enqueues it), timeouts, interruptible waits that leave nothing behind, lease
+ * times, stale breaking and lock delays, inspection, and loss of every lease with
+ * {@link LossReason#SERVICE_CLOSED} on {@link #close()}. Use it in unit tests of code that takes a
+ * {@code LockService}, and as the reference the ZooKeeper implementation is checked against.
  *
  * <p><b>The engine.</b> Every request ({@code acquire} is a request for one key,
  * {@code acquireAll} for several) joins one list in arrival order, with the mode it needs at every
@@ -47,15 +57,25 @@ import java.util.concurrent.locks.ReentrantLock;
  * on {@code billing} waiting for holders of {@code billing/account/42} holds back later requests
  * under {@code billing}), and every wait is for an older request: no deadlock.
  *
- * <p>{@link #loseAll(LossReason)} ends every lease as a session loss would, so tests can exercise
- * a holder's loss handling without a ZooKeeper server.
+ * <p><b>Time.</b> Ages ({@link LockOptions#staleAfter}, {@link Claim#heldFor()}) and lock delays
+ * are measured on this JVM's monotonic clock. A waiter with {@code staleAfter} breaks, when it
+ * arrives and again at the moment a holder blocking it would turn stale, every conflicting holder
+ * that has gone that long without a grant or an {@link Lease#extend extend}. A lock delay is kept
+ * as an exclusive claim on the lost grant's keys that no request may overtake until it ends.
  *
- * <p>Thread-safe. Loss listeners run on the thread that caused the loss.
+ * <p>{@link #loseAll(LossReason)} ends every lease as a session loss would (lock delays
+ * included), so tests can exercise a holder's loss handling without a ZooKeeper server. The
+ * service is one holder: every {@link Claim} it shows has the same holder id.
+ *
+ * <p>Thread-safe. Loss listeners run on the thread that caused the loss (for a holder broken as
+ * stale, the waiter's thread or the service's timer thread).
  */
 public final class InMemoryLockService implements LockService {
     private final ReentrantLock lock = new ReentrantLock();
     /** Every request that holds or waits, in arrival order. */
     private final List<Request> requests = new ArrayList<>();
+    /** Running lock delays of lost grants. */
+    private final List<Delay> delays = new ArrayList<>();
     private final Map<LockKey, List<MemElection>> elections = new HashMap<>();
     /**
      * Orders the beginnings and ends of terms. Held while they run, after {@link #lock} is
@@ -65,7 +85,18 @@ public final class InMemoryLockService implements LockService {
     /** Start of the last run of each scheduled job, by election and job name, on System.nanoTime. */
     private final Map<String, Long> lastRuns = new HashMap<>();
     private long lastToken;
+    /** Counts grants, to show holders earliest grant first. */
+    private long grants;
+    /** The next re-check of waiters (a holder turning stale, a lock delay ending), or null. */
+    private ScheduledFuture<?> nextRecheck;
+    /** When {@link #nextRecheck} runs, on System.nanoTime. */
+    private long recheckAt;
     private boolean closed;
+
+    private static final String HOST = Elections.hostName();
+    private static final long PID = ProcessHandle.current().pid();
+    /** This service's holder id, host:pid:random, shown with each of its requests. */
+    private final String holderId = Elections.defaultParticipantId();
 
     /** Ends leases whose lease time runs out; one daemon thread shared by every in-memory service. */
     private static final ScheduledExecutorService LEASE_TIMER = leaseTimer();
@@ -117,14 +148,30 @@ public final class InMemoryLockService implements LockService {
     /** Enqueues a checked request for {@code keys} (coarse keys first) and waits for its grant. */
     private Lease await(Map<LockKey, LockMode> keys, LockOptions options, long deadline) throws InterruptedException {
         LockKey first = keys.keySet().iterator().next();
+        List<MemLease> broken = new ArrayList<>();
+        Request request;
         lock.lockInterruptibly();
         try {
-            checkOpen(first);
-            Request request = new Request(keys, options.leaseTime().orElse(defaultLeaseTime));
+            checkOpen("acquire " + first);
+            request = new Request(keys, options, defaultLeaseTime, FencingToken.of(++lastToken));
             requests.add(request);
-            if (grantable(request)) {
-                return grant(request);
+            if (request.staleAfter == 0 && delays.isEmpty()) {
+                if (grantable(request)) { // the common case: nothing else can have changed
+                    grant(request);
+                }
+            } else {
+                settle(broken);
             }
+            if (request.lease != null) {
+                return request.lease;
+            }
+        } finally {
+            lock.unlock();
+            broken.forEach(AbstractLease::fireLost);
+        }
+        broken.clear();
+        lock.lock();
+        try {
             try {
                 long left;
                 while (request.lease == null && !request.cancelled
@@ -132,7 +179,7 @@ public final class InMemoryLockService implements LockService {
                     request.granted.awaitNanos(left);
                 }
             } catch (InterruptedException e) {
-                abandon(request);
+                abandon(request, broken);
                 throw e;
             }
             if (request.lease != null) {
@@ -141,10 +188,11 @@ public final class InMemoryLockService implements LockService {
             if (request.cancelled) {
                 throw new IllegalStateException("LockService closed while waiting for " + describe(keys));
             }
-            abandon(request);
+            abandon(request, broken);
             throw new LockTimeoutException(first, options.waitAtMost().orElseThrow());
         } finally {
             lock.unlock();
+            broken.forEach(AbstractLease::fireLost);
         }
     }
 
@@ -180,7 +228,8 @@ public final class InMemoryLockService implements LockService {
     /**
      * Ends every lease this service has granted, as if its session had been lost: each is marked
      * lost with {@code reason}, its listeners run and its {@code withLock} body is interrupted,
-     * and its keys pass to the waiters it held back. Every leader's term ends too, and the leader goes to
+     * and its keys pass to the waiters it held back, after the lease's {@link LockOptions#lockDelay
+     * lock delay} if it asked for one. Every leader's term ends too, and the leader goes to
      * the back of its group, as a participant whose session expired rejoins.
      *
      * @return how many leases were lost
@@ -203,46 +252,117 @@ public final class InMemoryLockService implements LockService {
             }
             then.forEach(Runnable::run);
         }
+        List<MemLease> broken = new ArrayList<>();
         lock.lock();
         try {
+            long now = System.nanoTime();
             for (Iterator<Request> it = requests.iterator(); it.hasNext(); ) {
-                MemLease holder = it.next().lease;
-                if (holder != null && holder.markLost(reason)) {
-                    lost.add(holder);
+                Request request = it.next();
+                if (request.lease != null && request.lease.markLost(reason)) {
+                    lost.add(request.lease);
                     it.remove();
+                    startDelay(request, now);
                 }
             }
-            grantWaiters();
+            settle(broken);
         } finally {
             lock.unlock();
         }
         lost.forEach(AbstractLease::fireLost);
+        broken.forEach(AbstractLease::fireLost);
         return lost.size();
     }
 
     @Override
-    public dev.baton.lock.LockState inspect(LockKey key) {
-        throw new UnsupportedOperationException("inspect: not yet");
+    public LockState inspect(LockKey key) {
+        Objects.requireNonNull(key, "key must not be null");
+        lock.lock();
+        try {
+            checkOpen("inspect " + key);
+            return stateOf(key, System.nanoTime());
+        } finally {
+            lock.unlock();
+        }
     }
 
     @Override
-    public List<dev.baton.lock.LockState> list(LockKey prefix) {
-        throw new UnsupportedOperationException("list: not yet");
+    public List<LockState> list(LockKey prefix) {
+        Objects.requireNonNull(prefix, "prefix must not be null");
+        return held(k -> k.equals(prefix) || prefix.isAncestorOf(k));
     }
 
     @Override
-    public List<dev.baton.lock.LockState> list() {
-        throw new UnsupportedOperationException("list: not yet");
+    public List<LockState> list() {
+        return held(k -> true);
+    }
+
+    /** The state of every held key that {@code wanted} accepts, coarse keys first. */
+    private List<LockState> held(Predicate<LockKey> wanted) {
+        lock.lock();
+        try {
+            checkOpen("list locks");
+            TreeSet<LockKey> keys = new TreeSet<>(Granule.ORDER);
+            for (Request request : requests) {
+                if (request.holds()) {
+                    request.keys.keySet().stream().filter(wanted).forEach(keys::add);
+                }
+            }
+            long now = System.nanoTime();
+            List<LockState> states = new ArrayList<>(keys.size());
+            for (LockKey key : keys) {
+                states.add(stateOf(key, now));
+            }
+            return states;
+        } finally {
+            lock.unlock();
+        }
     }
 
     @Override
     public int requestRelease(LockKey key) {
-        throw new UnsupportedOperationException("requestRelease: not yet");
+        Objects.requireNonNull(key, "key must not be null");
+        List<MemLease> holders = new ArrayList<>();
+        lock.lock();
+        try {
+            checkOpen("request the release of " + key);
+            for (Request request : requests) {
+                if (request.holds() && request.keys.containsKey(key)) {
+                    holders.add(request.lease);
+                }
+            }
+        } finally {
+            lock.unlock();
+        }
+        int asked = 0;
+        for (MemLease holder : holders) { // listeners run outside the lock, as loss listeners do
+            if (holder.releaseRequested()) {
+                asked++;
+            }
+        }
+        return asked;
     }
 
     @Override
     public int breakLock(LockKey key) {
-        throw new UnsupportedOperationException("breakLock: not yet");
+        Objects.requireNonNull(key, "key must not be null");
+        List<MemLease> broken = new ArrayList<>();
+        int count;
+        lock.lock();
+        try {
+            checkOpen("break " + key);
+            long now = System.nanoTime();
+            for (Request request : new ArrayList<>(requests)) {
+                if (request.lease != null && request.keys.containsKey(key)) {
+                    breakHolder(request, now, broken);
+                }
+            }
+            count = broken.size();
+            settle(broken);
+        } finally {
+            lock.unlock();
+        }
+        broken.forEach(AbstractLease::fireLost);
+        return count;
     }
 
     @Override
@@ -265,6 +385,11 @@ public final class InMemoryLockService implements LockService {
                 }
             }
             requests.clear();
+            delays.clear();
+            if (nextRecheck != null) {
+                nextRecheck.cancel(false);
+                nextRecheck = null;
+            }
         } finally {
             lock.unlock();
         }
@@ -291,106 +416,277 @@ public final class InMemoryLockService implements LockService {
         }
     }
 
-    private void checkOpen(LockKey key) {
+    private void checkOpen(String what) {
         if (closed) {
-            throw new IllegalStateException("LockService is closed: cannot acquire " + key);
+            throw new IllegalStateException("LockService is closed: cannot " + what);
         }
     }
 
     /**
-     * Whether no request ahead of {@code request} in the list needs, at a level both touch, a mode
-     * incompatible with {@code request}'s; caller holds the lock.
+     * Whether no running lock delay and no request ahead of {@code request} in the list needs, at
+     * a level both touch, a mode incompatible with {@code request}'s; caller holds the lock.
      */
     private boolean grantable(Request request) {
+        for (Delay delay : delays) {
+            if (conflict(delay.levels, request.levels)) {
+                return false;
+            }
+        }
         for (Request earlier : requests) {
             if (earlier == request) {
                 return true;
             }
-            if (earlier.conflictsWith(request)) {
+            if (conflict(earlier.levels, request.levels)) {
                 return false;
             }
         }
         throw new IllegalStateException("request not in the list: " + request.levels);
     }
 
-    /** Grants a request its lease with the next token; caller holds the lock and checked {@link #grantable}. */
-    private MemLease grant(Request request) {
-        request.lease = new MemLease(request, FencingToken.of(++lastToken));
+    /** Grants a request its lease; caller holds the lock and checked {@link #grantable}. */
+    private void grant(Request request) {
+        request.lease = new MemLease(request);
+        request.grantOrder = ++grants;
+        request.renewedAt = System.nanoTime();
         request.lease.startLeaseTime(LEASE_TIMER, request.leaseTime);
-        return request.lease;
     }
 
     /**
-     * Grants, in arrival order, every waiting request that nothing ahead of it holds back any
-     * more; caller holds the lock. One pass is enough: granting a request does not change what it
-     * holds back, only leaving the list does.
+     * Brings the list up to date; caller holds the lock. Ends the lock delays that ran out; breaks
+     * every holder that a waiter with {@code staleAfter} finds stale (adding its lease to
+     * {@code broken}, whose listeners the caller runs once it has released the lock); grants, in
+     * arrival order, every waiting request that nothing holds back any more; and schedules a
+     * re-check for the next moment a wait can end by itself (a holder turning stale, a lock delay
+     * running out). One pass is enough: granting a request does not change what it holds back,
+     * only leaving the list or a delay ending does.
      */
-    private void grantWaiters() {
-        for (Request request : requests) {
-            if (request.lease == null && !request.cancelled && grantable(request)) {
-                grant(request);
-                request.granted.signal();
+    private void settle(List<MemLease> broken) {
+        long now = System.nanoTime();
+        delays.removeIf(delay -> delay.until - now <= 0);
+        List<Request> stale = new ArrayList<>();
+        for (Request waiter : requests) {
+            if (waiter.lease == null && waiter.staleAfter > 0) {
+                for (Request holder : requests) {
+                    if (holder.lease != null && now - holder.renewedAt >= waiter.staleAfter
+                            && conflict(holder.levels, waiter.levels) && !stale.contains(holder)) {
+                        stale.add(holder);
+                    }
+                }
             }
         }
+        for (Request holder : stale) {
+            breakHolder(holder, now, broken);
+        }
+        long next = Long.MAX_VALUE; // nanoseconds from now to the next re-check
+        for (Request request : requests) {
+            if (request.lease != null || request.cancelled) {
+                continue;
+            }
+            if (grantable(request)) {
+                grant(request);
+                request.granted.signal();
+                continue;
+            }
+            for (Delay delay : delays) {
+                if (conflict(delay.levels, request.levels)) {
+                    next = Math.min(next, delay.until - now);
+                }
+            }
+            if (request.staleAfter > 0) {
+                for (Request holder : requests) {
+                    if (holder.lease != null && conflict(holder.levels, request.levels)) {
+                        next = Math.min(next, request.staleAfter - (now - holder.renewedAt));
+                    }
+                }
+            }
+        }
+        if (next == Long.MAX_VALUE || (nextRecheck != null && recheckAt - (now + next) <= 0)) {
+            return; // nothing to wait for, or a re-check comes soon enough
+        }
+        if (nextRecheck != null) {
+            nextRecheck.cancel(false);
+        }
+        recheckAt = now + next;
+        nextRecheck = LEASE_TIMER.schedule(this::recheck, Math.max(0, next), TimeUnit.NANOSECONDS);
+    }
+
+    /** Runs on the timer when a holder may have turned stale or a lock delay ended. */
+    private void recheck() {
+        List<MemLease> broken = new ArrayList<>();
+        lock.lock();
+        try {
+            nextRecheck = null;
+            if (!closed) {
+                settle(broken);
+            }
+        } finally {
+            lock.unlock();
+        }
+        broken.forEach(AbstractLease::fireLost);
+    }
+
+    /**
+     * Takes a granted request's keys away: its lease is lost with {@link LossReason#BROKEN}
+     * (added to {@code broken}; the caller runs its listeners after releasing the lock), it
+     * leaves the list, and its lock delay starts. Caller holds the lock and calls
+     * {@link #settle} after.
+     */
+    private void breakHolder(Request holder, long now, List<MemLease> broken) {
+        requests.remove(holder);
+        if (holder.lease.markLost(LossReason.BROKEN)) {
+            broken.add(holder.lease);
+            startDelay(holder, now);
+        } // else its holder closed it or it expired just now, and its release will find it gone
+    }
+
+    /** Starts the lock delay of a grant lost through breaking or session loss, if it asked for one. */
+    private void startDelay(Request request, long now) {
+        if (request.lockDelay != null) {
+            delays.add(new Delay(request.keys, now + Requests.saturatedNanos(request.lockDelay)));
+        }
+    }
+
+    /** A snapshot of {@code key}; caller holds the lock. */
+    private LockState stateOf(LockKey key, long now) {
+        List<Request> holders = new ArrayList<>();
+        List<Claim> waiters = new ArrayList<>();
+        for (Request request : requests) {
+            if (!request.keys.containsKey(key)) {
+                continue;
+            }
+            if (request.holds()) {
+                holders.add(request);
+            } else if (request.lease == null && !request.cancelled) {
+                waiters.add(request.claim(key, now));
+            }
+        }
+        holders.sort(Comparator.comparingLong(r -> r.grantOrder));
+        List<Claim> holderClaims = new ArrayList<>(holders.size());
+        holders.forEach(h -> holderClaims.add(h.claim(key, now)));
+        long left = 0;
+        for (Delay delay : delays) {
+            if (delay.keys.containsKey(key)) {
+                left = Math.max(left, delay.until - now);
+            }
+        }
+        return new LockState(key, holderClaims, waiters, left > 0 ? Duration.ofNanos(left) : null);
     }
 
     /**
      * Withdraws a request whose caller gives up waiting; if it was granted meanwhile, releases
      * that grant. Caller holds the lock.
      */
-    private void abandon(Request request) {
+    private void abandon(Request request, List<MemLease> broken) {
         if (request.lease != null) {
             request.lease.close();
             return;
         }
         if (requests.remove(request)) {
-            grantWaiters();
+            settle(broken);
         }
     }
 
     private void release(MemLease lease) {
+        List<MemLease> broken = new ArrayList<>();
         lock.lock();
         try {
             if (requests.remove(lease.request)) {
-                grantWaiters();
+                settle(broken);
             }
         } finally {
             lock.unlock();
         }
+        broken.forEach(AbstractLease::fireLost);
+    }
+
+    /** Records an {@link Lease#extend extend}: the holder's age starts again, with the new lease time. */
+    private void extended(Request request, Duration leaseTime) {
+        lock.lock();
+        try {
+            request.leaseTime = leaseTime;
+            request.renewedAt = System.nanoTime();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Whether some level both touch holds modes of the two that are incompatible. */
+    private static boolean conflict(Map<LockKey, Granule> a, Map<LockKey, Granule> b) {
+        Map<LockKey, Granule> small = a.size() <= b.size() ? a : b;
+        Map<LockKey, Granule> large = small == a ? b : a;
+        for (Map.Entry<LockKey, Granule> level : small.entrySet()) {
+            Granule there = large.get(level.getKey());
+            if (there != null && !there.compatibleWith(level.getValue())) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static String describe(Map<LockKey, LockMode> keys) {
         return keys.size() == 1 ? keys.keySet().iterator().next().toString() : keys.keySet().toString();
     }
 
-    /** One request, holding or waiting: its keys, and the mode it needs at every level it touches. */
+    /**
+     * One request, holding or waiting: its keys, the mode it needs at every level it touches, and
+     * what inspection shows of it. Fields change only under the service's lock.
+     */
     private final class Request {
         final Map<LockKey, LockMode> keys;
         final Map<LockKey, Granule> levels;
         final Condition granted = lock.newCondition();
+        final FencingToken token;
+        /** The name of the thread that asked. */
+        final String thread;
+        /** Its staleAfter in nanoseconds, 0 for none. */
+        final long staleAfter;
+        /** Its lock delay, or null. */
+        final Duration lockDelay;
         MemLease lease;
         boolean cancelled;
+        /** The lease time: the one the grant starts with, then the last extend's; or null. */
+        Duration leaseTime;
+        /** Position among grants; set when granted. */
+        long grantOrder;
+        /** When it was granted or last extended, on System.nanoTime. */
+        long renewedAt;
 
-        /** The lease time the grant starts with, or null. */
-        final Duration leaseTime;
-
-        Request(Map<LockKey, LockMode> keys, Duration leaseTime) {
+        Request(Map<LockKey, LockMode> keys, LockOptions options, Duration defaultLeaseTime, FencingToken token) {
             this.keys = keys;
-            this.leaseTime = leaseTime;
             this.levels = Granule.plan(keys);
+            this.token = token;
+            this.thread = Thread.currentThread().getName();
+            this.staleAfter = options.staleAfter().map(Requests::saturatedNanos).orElse(0L);
+            this.lockDelay = options.lockDelay().orElse(null);
+            this.leaseTime = options.leaseTime().orElse(defaultLeaseTime);
         }
 
-        /** Whether some level both touch holds modes of the two that are incompatible. */
-        boolean conflictsWith(Request other) {
-            Map<LockKey, Granule> small = levels.size() <= other.levels.size() ? levels : other.levels;
-            Map<LockKey, Granule> large = small == levels ? other.levels : levels;
-            for (Map.Entry<LockKey, Granule> level : small.entrySet()) {
-                Granule there = large.get(level.getKey());
-                if (there != null && !there.compatibleWith(level.getValue())) {
-                    return true;
-                }
-            }
-            return false;
+        /** Whether it holds its keys: granted, and the lease neither closed nor lost yet. */
+        boolean holds() {
+            return lease != null && lease.isValid();
+        }
+
+        Claim claim(LockKey key, long now) {
+            boolean isHolder = lease != null;
+            return new Claim(holderId, HOST, PID, thread, keys.get(key), token, isHolder, leaseTime,
+                    isHolder ? Duration.ofNanos(now - renewedAt) : null, lockDelay);
+        }
+    }
+
+    /** A running lock delay: the keys of a lost grant, unavailable to every request until {@code until}. */
+    private static final class Delay {
+        final Map<LockKey, LockMode> keys;
+        /** As if an exclusive holder of the keys were still there. */
+        final Map<LockKey, Granule> levels;
+        /** On System.nanoTime. */
+        final long until;
+
+        Delay(Map<LockKey, LockMode> keys, long until) {
+            this.keys = keys;
+            Map<LockKey, LockMode> exclusive = new LinkedHashMap<>();
+            keys.keySet().forEach(k -> exclusive.put(k, LockMode.EXCLUSIVE));
+            this.levels = Granule.plan(exclusive);
+            this.until = until;
         }
     }
 
@@ -493,14 +789,19 @@ public final class InMemoryLockService implements LockService {
     private final class MemLease extends AbstractLease {
         final Request request;
 
-        MemLease(Request request, FencingToken token) {
-            super(request.keys, token);
+        MemLease(Request request) {
+            super(request.keys, request.token);
             this.request = request;
         }
 
         @Override
         protected void release() {
             InMemoryLockService.this.release(this);
+        }
+
+        @Override
+        protected void extended(Duration leaseTime) {
+            InMemoryLockService.this.extended(request, leaseTime);
         }
     }
 }
