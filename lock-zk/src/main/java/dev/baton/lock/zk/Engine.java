@@ -160,13 +160,37 @@ final class Engine {
         List<Op> ops = new ArrayList<>(plan.size() + 1);
         for (Map.Entry<LockKey, Granule> level : plan.entrySet()) {
             String name = "/" + level.getValue() + "-" + requestId + "-";
-            // the holder record goes on the queue nodes of the keys asked for, not on intentions
-            ops.add(create(queuePath(level.getKey()) + name, asked.contains(level.getKey()) ? record : NO_DATA));
+            // the holder record goes on the queue nodes of the keys asked for; an intention node
+            // names a key asked for under it, where a coarse waiter finds the holder's record
+            ops.add(create(queuePath(level.getKey()) + name, asked.contains(level.getKey()) ? record
+                    : pointer(level.getKey(), asked)));
             if (level.getValue().isStrong()) {
                 ops.add(create(strongPath(level.getKey()) + name, NO_DATA));
             }
         }
         return ops;
+    }
+
+    /** An intention node's data: the first key asked for under {@code level}, as text. */
+    private static byte[] pointer(LockKey level, java.util.Set<LockKey> asked) {
+        for (LockKey key : asked) {
+            if (level.isAncestorOf(key)) {
+                return key.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            }
+        }
+        return NO_DATA;
+    }
+
+    /** The key an intention node's data names, or null if it names none. */
+    static LockKey pointedKey(byte[] data) {
+        if (data == null || data.length == 0) {
+            return null;
+        }
+        try {
+            return LockKey.parse(new String(data, java.nio.charset.StandardCharsets.UTF_8));
+        } catch (IllegalArgumentException notAKey) {
+            return null;
+        }
     }
 
     private Op create(String relative, byte[] data) {

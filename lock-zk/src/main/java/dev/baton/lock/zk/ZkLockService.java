@@ -204,6 +204,11 @@ public final class ZkLockService implements LockService {
             bytes += 2 * (Engine.queuePath(level).length() + 40);
         }
         bytes += 512 * ordered.size(); // holder records
+        int longest = 0;
+        for (LockKey key : ordered.keySet()) {
+            longest = Math.max(longest, key.toString().length());
+        }
+        bytes += longest * Granule.plan(ordered).size(); // intention nodes name a key under them
         if (bytes > MAX_REQUEST_BYTES) {
             throw new IllegalArgumentException("acquireAll of " + ordered.size() + " keys needs about " + bytes
                     + " bytes of paths in one ZooKeeper transaction, more than the " + MAX_REQUEST_BYTES
@@ -1090,8 +1095,11 @@ public final class ZkLockService implements LockService {
     /** How soon a waiter judges again holders it could not judge yet (held back, or not yet stamped). */
     private static final long REJUDGE_NANOS = TimeUnit.SECONDS.toNanos(1);
 
+    /** A holder's node on the key it asked for, with that key's queue (creation order). */
+    private record Target(LockKey at, String name, List<String> queue) { }
+
     /** A holder a waiter judges: its queue node, what it recorded, and how long it may hold. */
-    private record Judged(String name, Granule granule, Engine.Data data, HolderRecord record, long limitMs) { }
+    private record Judged(Target target, Granule granule, Engine.Data data, HolderRecord record, long limitMs) { }
 
     /**
      * Judges the holders that block level {@code i} of a waiting request, and breaks one held
@@ -1101,8 +1109,9 @@ public final class ZkLockService implements LockService {
      * an extend), at its node's ctime when the queue and the ancestors prove it was granted on its
      * first look, and otherwise when this waiter first saw it holding. A node held back (by an
      * earlier node, an ancestor, or a lock delay) is waiting, not holding, and is not judged; nor
-     * is an unstamped request naming several keys. An intention level judges only for a waiter
-     * with {@code staleAfter} (it lists the ancestor's whole queue).
+     * is an unstamped request naming several keys. With {@code staleAfter}, a waiter also judges
+     * holders of finer keys (found through the key their intention node names) and, at an
+     * intention level, of coarser ones: both cost listings that lease times alone do not justify.
      *
      * @return -1 if a holder was broken (look again), else how many nanoseconds until the next
      *     judgement is due ({@link Long#MAX_VALUE}: none)
@@ -1118,27 +1127,34 @@ public final class ZkLockService implements LockService {
         List<String> queue = Claims.ordered(mine.isStrong() ? kids
                 : await(Engine.children(zk, engine.full(Engine.queuePath(key)))));
         Set<String> present = Claims.present(queue);
-        List<String> candidates = new ArrayList<>();
+        List<Target> targets = new ArrayList<>();
+        List<String> finer = new ArrayList<>();
         for (String name : queue) {
             Granule g = Engine.granuleOf(name);
-            if (g == null || !g.isStrong() || mine.compatibleWith(g) || Engine.belongsTo(name, r.id)
+            if (g == null || mine.compatibleWith(g) || Engine.belongsTo(name, r.id)
                     || (mine.isStrong() && !Engine.before(Engine.sequenceOf(name), r.ownSequence[i]))) {
                 continue;
             }
-            if (!Claims.blockedInQueue(queue, name, g) && !Claims.delayedInQueue(queue, present, g)) {
-                candidates.add(name);
+            if (Claims.blockedInQueue(queue, name, g) || Claims.delayedInQueue(queue, present, g)) {
+                continue;
+            }
+            if (g.isStrong()) {
+                targets.add(new Target(key, name, queue));
+            } else if (staleAfter != null && mine.isStrong()) {
+                finer.add(name); // holds a key under ours
             }
         }
-        if (candidates.isEmpty()) {
+        targets.addAll(finerTargets(zk, key, finer));
+        if (targets.isEmpty()) {
             return Long.MAX_VALUE;
         }
-        List<CompletableFuture<Engine.Data>> data = new ArrayList<>(candidates.size());
-        for (String name : candidates) {
-            data.add(Engine.data(zk, engine.full(Engine.queuePath(key) + "/" + name)));
+        List<CompletableFuture<Engine.Data>> data = new ArrayList<>(targets.size());
+        for (Target t : targets) {
+            data.add(Engine.data(zk, engine.full(Engine.queuePath(t.at()) + "/" + t.name())));
         }
         List<Judged> judged = new ArrayList<>();
         boolean unsure = false;
-        for (int c = 0; c < candidates.size(); c++) {
+        for (int c = 0; c < targets.size(); c++) {
             Engine.Data d = await(data.get(c));
             if (d == null || d.stat().getCzxid() > r.zxid) {
                 continue; // gone, or came after us
@@ -1161,15 +1177,22 @@ public final class ZkLockService implements LockService {
                 limit = Math.min(limit, record.leaseTime().toMillis() + LEASE_GRACE_MS);
             }
             if (limit != Long.MAX_VALUE) {
-                judged.add(new Judged(candidates.get(c), Engine.granuleOf(candidates.get(c)), d, record, limit));
+                judged.add(new Judged(targets.get(c), Engine.granuleOf(targets.get(c).name()), d, record, limit));
             }
         }
         long next = unsure ? REJUDGE_NANOS : Long.MAX_VALUE;
         if (judged.isEmpty()) {
             return next;
         }
-        Claims.Ancestors ancestors = Claims.Ancestors.read(engine, zk, key);
-        CompletableFuture<Stat> queueStat = Engine.stat(zk, engine.full(Engine.queuePath(key))); // after the listing
+        Map<LockKey, Claims.Ancestors> ancestors = new HashMap<>();
+        Map<LockKey, CompletableFuture<Stat>> queueStats = new HashMap<>();
+        for (Judged j : judged) {
+            LockKey at = j.target().at();
+            if (!ancestors.containsKey(at)) {
+                ancestors.put(at, Claims.Ancestors.read(engine, zk, at));
+                queueStats.put(at, Engine.stat(zk, engine.full(Engine.queuePath(at)))); // after the listing
+            }
+        }
         Engine.Stamp now;
         try {
             now = engine.now(zk);
@@ -1180,11 +1203,14 @@ public final class ZkLockService implements LockService {
             LOG.warn("Cannot learn the ensemble's time to judge the holders of {} ({}); not breaking", key, e.code());
             return TimeUnit.SECONDS.toNanos(5);
         }
-        Stat qstat = await(queueStat);
         for (Judged j : judged) {
+            Target t = j.target();
             Stat stat = j.data().stat();
-            if (!j.record().granted() && ancestors.holdsBack(j.granule(), stat.getCzxid())) {
-                r.firstSeen.remove(j.name()); // waiting, not holding
+            boolean heldBack = !j.record().granted() && (ancestors.get(t.at()).holdsBack(j.granule(), stat.getCzxid())
+                    || (t.queue() != queue && (Claims.blockedInQueue(t.queue(), t.name(), j.granule())
+                        || Claims.delayedInQueue(t.queue(), Claims.present(t.queue()), j.granule()))));
+            if (heldBack) {
+                r.firstSeen.remove(t.name()); // waiting, not holding
                 next = Math.min(next, REJUDGE_NANOS);
                 continue;
             }
@@ -1192,26 +1218,73 @@ public final class ZkLockService implements LockService {
             if (j.record().granted() && now.sameLeader(stat.getMzxid())) {
                 since = stat.getMtime();
             } else if (!j.record().granted() && now.sameLeader(stat.getCzxid())
-                    && grantedAtCreation(j.name(), stat, queue, qstat, ancestors)) {
+                    && grantedAtCreation(t.name(), stat, t.queue(), await(queueStats.get(t.at())),
+                        ancestors.get(t.at()))) {
                 since = stat.getCtime();
             } else {
-                FirstSeen f = r.firstSeen.get(j.name());
+                FirstSeen f = r.firstSeen.get(t.name());
                 if (f == null || f.at().epoch() != now.epoch() || f.version() != stat.getVersion()) {
                     f = new FirstSeen(now, stat.getVersion());
-                    r.firstSeen.put(j.name(), f);
+                    r.firstSeen.put(t.name(), f);
                 }
                 since = f.at().millis();
             }
             long age = now.millis() - since;
             if (age >= j.limitMs()) {
                 LOG.info("Breaking {}'s {} lock on {}: held {} ms on the ensemble's clock, limit {} ms",
-                        j.record().holder(), j.granule(), key, age, j.limitMs());
-                breakRequest(zk, key, j.name(), stat.getVersion(), j.record(), queue);
+                        j.record().holder(), j.granule(), t.at(), age, j.limitMs());
+                breakRequest(zk, t.at(), t.name(), stat.getVersion(), j.record(), t.queue());
                 return -1; // broken, or changed meanwhile: look again either way
             }
             next = Math.min(next, TimeUnit.MILLISECONDS.toNanos(j.limitMs() - age));
         }
         return next;
+    }
+
+    /**
+     * The holders of finer keys behind intention nodes in {@code key}'s queue: each intention node
+     * names a key its request asked for under {@code key}, whose queue holds the request's record.
+     */
+    private List<Target> finerTargets(ZooKeeper zk, LockKey key, List<String> intentions)
+            throws KeeperException, InterruptedException, SessionGone {
+        if (intentions.isEmpty()) {
+            return List.of();
+        }
+        List<CompletableFuture<Engine.Data>> pointers = new ArrayList<>(intentions.size());
+        for (String name : intentions) {
+            pointers.add(Engine.data(zk, engine.full(Engine.queuePath(key) + "/" + name)));
+        }
+        Map<LockKey, CompletableFuture<List<String>>> listings = new HashMap<>();
+        List<LockKey> pointed = new ArrayList<>(intentions.size());
+        for (CompletableFuture<Engine.Data> p : pointers) {
+            Engine.Data d = await(p);
+            LockKey q = d == null ? null : Engine.pointedKey(d.bytes());
+            pointed.add(q);
+            if (q != null && !listings.containsKey(q)) {
+                listings.put(q, Engine.children(zk, engine.full(Engine.queuePath(q))));
+            }
+        }
+        Map<LockKey, List<String>> queues = new HashMap<>();
+        List<Target> targets = new ArrayList<>();
+        for (int n = 0; n < intentions.size(); n++) {
+            LockKey q = pointed.get(n);
+            if (q == null) {
+                continue;
+            }
+            List<String> queue = queues.get(q);
+            if (queue == null) {
+                queue = Claims.ordered(await(listings.get(q)));
+                queues.put(q, queue);
+            }
+            String id = Engine.requestOf(intentions.get(n));
+            for (String name : queue) {
+                Granule g = Engine.granuleOf(name);
+                if (g != null && g.isStrong() && Engine.belongsTo(name, id)) {
+                    targets.add(new Target(q, name, queue));
+                }
+            }
+        }
+        return targets;
     }
 
     /**
@@ -1240,24 +1313,40 @@ public final class ZkLockService implements LockService {
     }
 
     /**
-     * Breaks a request's hold on {@code key}: one multi deletes its two nodes on the key (the
-     * queue node only at the version judged, so a grant stamp or an extend in between stops the
-     * break) and starts its lock delay there. Its intention nodes on ancestors stay, standing for
-     * any other key it holds, until its service lets go of them on hearing of the break (through
-     * the watch on its own node: {@link LossReason#BROKEN}) or its session ends.
+     * Breaks a request's hold on {@code key}: one multi deletes its nodes (its queue node on the
+     * key only at the version judged, so a grant stamp or an extend in between stops the break)
+     * and starts its lock delay on the key. A request naming this key only loses all its nodes, on
+     * every level. A request naming several keys loses only its two nodes on this key: its
+     * intention nodes on ancestors stay, standing for its other keys, until its service lets go of
+     * them on hearing of the break (through the watch on its own node: {@link LossReason#BROKEN})
+     * or its session ends.
      *
      * @return whether it was broken
      */
     private boolean breakRequest(ZooKeeper zk, LockKey key, String name, int version, HolderRecord record,
                                  List<String> queue) throws KeeperException, InterruptedException, SessionGone {
         String id = Engine.requestOf(name);
+        String target = engine.full(Engine.queuePath(key) + "/" + name);
         List<String> index = await(Engine.children(zk, engine.full(Engine.strongPath(key))));
-        List<org.apache.zookeeper.Op> ops = new ArrayList<>();
-        ops.add(org.apache.zookeeper.Op.delete(engine.full(Engine.queuePath(key) + "/" + name), version));
-        for (String n : index) {
-            if (Engine.belongsTo(n, id)) {
-                ops.add(org.apache.zookeeper.Op.delete(engine.full(Engine.strongPath(key) + "/" + n), -1));
+        List<String> doomed = new ArrayList<>();
+        if (record.keys() <= 1) {
+            Granule g = Engine.granuleOf(name);
+            doomed.addAll(await(engine.findRequest(zk, Engine.parentsOf(Granule.plan(
+                    Map.of(key, g == Granule.X ? LockMode.EXCLUSIVE : LockMode.SHARED))), id)));
+            if (!doomed.contains(target)) {
+                return false;
             }
+        } else {
+            doomed.add(target);
+            for (String n : index) {
+                if (Engine.belongsTo(n, id)) {
+                    doomed.add(engine.full(Engine.strongPath(key) + "/" + n));
+                }
+            }
+        }
+        List<org.apache.zookeeper.Op> ops = new ArrayList<>();
+        for (String path : doomed) {
+            ops.add(org.apache.zookeeper.Op.delete(path, path.equals(target) ? version : -1));
         }
         if (record.lockDelay() != null) { // the delay starts now, on the ensemble's clock
             byte[] delay = Long.toString(record.lockDelay().toMillis()).getBytes(java.nio.charset.StandardCharsets.UTF_8);

@@ -90,12 +90,15 @@
  * plus a grace of two seconds (its own process normally ends it first), is broken: one multi
  * deletes its two nodes on the key, its queue node only at the version judged (a stamp or an
  * extend in between makes the break fail, and the waiter judges again), and starts its lock delay
- * there. Its intention nodes on ancestors stay, standing for any other key it holds, until its
- * service lets go of them. The holder watches its own {@code _s} nodes: their deletion by anyone
- * else loses its lease with {@code BROKEN}, and it deletes its remaining nodes. Its token is older
- * than every later conflicting grant's, so a fence refuses its late writes. An intention level
- * (a coarser key held) is judged only by a waiter with {@code staleAfter}: it lists the coarse
- * key's whole queue, which holders of a lease time alone do not justify.
+ * there; a request naming only this key loses all its nodes, on every level, while one naming
+ * several keeps its intention nodes on ancestors, standing for its other keys, until its service
+ * lets go of them. The holder watches its own {@code _s} nodes: their deletion by anyone else
+ * loses its lease with {@code BROKEN}, and it deletes its remaining nodes. Its token is older
+ * than every later conflicting grant's, so a fence refuses its late writes. Only a waiter with
+ * {@code staleAfter} judges holders of other keys: of a coarser key (at an intention level, by
+ * listing the coarse key's whole queue) and of finer keys (each intention node in its queue names
+ * a key its request asked for, where its record is); lease times alone do not justify those
+ * listings.
  *
  * <p><b>Lock delay.</b> A request with a lock delay also creates, in the same multi, a persistent
  * marker {@code delay.<granule>.<request id>} next to each of its nodes (in {@code _q} on every

@@ -213,7 +213,7 @@ class ZkEngineTest {
     }
 
     @Test
-    void theNodesOfTheKeysAskedForRecordTheirHolderAndIntentionsStayEmpty() throws Exception {
+    void theNodesOfTheKeysAskedForRecordTheirHolderAndIntentionsNameTheKey() throws Exception {
         ZkLockService s = service();
         LockKey key = LockKey.parse("recorded/account/42");
         java.util.concurrent.atomic.AtomicReference<Lease> held = new java.util.concurrent.atomic.AtomicReference<>();
@@ -236,8 +236,11 @@ class ZkEngineTest {
             assertTrue(record.holder().contains(":" + ProcessHandle.current().pid() + ":"), record.holder());
             assertFalse(record.host().isBlank());
             for (String node : ZkLockService.nodesOf(lease)) {
-                if (!node.equals(ZkLockService.nodeOf(lease))) { // intentions on ancestors, and the _s twin
+                if (node.contains("/_s/")) { // the _s twin: empty (release requests write there)
                     assertEquals(0, observer.getData().forPath("/baton" + node).length, node);
+                } else if (!node.equals(ZkLockService.nodeOf(lease))) { // intentions name the key asked for
+                    assertEquals("recorded/account/42", new String(observer.getData().forPath("/baton" + node),
+                            java.nio.charset.StandardCharsets.UTF_8), node);
                 }
             }
         }
