@@ -94,7 +94,9 @@ public final class Claim {
 
     /**
      * For a holder: how long since its grant, or since its last {@link Lease#extend extend}, on
-     * the lock store's clock. Empty for a waiter.
+     * the lock store's clock. Empty for a waiter, and for a holder whose start the store cannot
+     * tell yet (on ZooKeeper: the first half second of a grant after waiting, before the holder
+     * stamps it; or when the store's time could not be read).
      */
     public Optional<Duration> heldFor() {
         return Optional.ofNullable(heldFor);

@@ -213,11 +213,17 @@ public abstract class AbstractLease implements Lease {
         l.run(now);
     }
 
-    private final List<Runnable> releaseListeners = new java.util.concurrent.CopyOnWriteArrayList<>();
+    /** Made on first use: most leases never get one. */
+    private volatile List<Runnable> releaseListeners = List.of();
 
     @Override
     public final void onReleaseRequested(Runnable listener) {
-        releaseListeners.add(Objects.requireNonNull(listener, "listener must not be null"));
+        Objects.requireNonNull(listener, "listener must not be null");
+        synchronized (this) {
+            List<Runnable> more = new ArrayList<>(releaseListeners);
+            more.add(listener);
+            releaseListeners = List.copyOf(more);
+        }
     }
 
     /**

@@ -32,7 +32,7 @@ import java.util.concurrent.ExecutionException;
  */
 final class Claims {
     /** One request naming the key. */
-    record Entry(String name, Granule granule, HolderRecord record, Stat stat, boolean granted) {
+    record Entry(String name, Granule granule, HolderRecord record, Stat stat, boolean granted, Long since) {
         /** The request id. */
         String id() {
             return Engine.requestOf(name);
@@ -43,10 +43,6 @@ final class Claims {
             return granule == Granule.X ? LockMode.EXCLUSIVE : LockMode.SHARED;
         }
 
-        /** When the current hold began on the ensemble's clock: the stamp's mtime, else the ctime. */
-        long since() {
-            return record.granted() ? stat.getMtime() : stat.getCtime();
-        }
     }
 
     /**
@@ -205,7 +201,9 @@ final class Claims {
                 now = null; // read-only or forbidden: no ages
             }
         }
+        CompletableFuture<Stat> queueStat = Engine.stat(zk, engine.full(Engine.queuePath(key))); // after the listing
         List<String> queue = ordered(get(queued));
+        Stat qstat = get(queueStat);
         Claims c = new Claims(key, queue, now);
         Set<String> present = present(queue);
         List<String> strong = new ArrayList<>();
@@ -244,7 +242,15 @@ final class Claims {
             boolean granted = record.granted()
                     || (record.keys() <= 1 && !blockedInQueue(queue, name, g) && !delayedInQueue(queue, present, g)
                         && !ancestors.holdsBack(g, d.stat().getCzxid()));
-            c.entries.add(new Entry(name, g, record, d.stat(), granted));
+            // when its hold began, if the store can tell: its stamp, or its creation if provably granted then
+            Long since = null;
+            if (now != null && record.granted() && now.sameLeader(d.stat().getMzxid())) {
+                since = d.stat().getMtime();
+            } else if (now != null && granted && !record.granted() && now.sameLeader(d.stat().getCzxid())
+                    && grantedAtCreation(name, d.stat(), queue, qstat, ancestors)) {
+                since = d.stat().getCtime();
+            }
+            c.entries.add(new Entry(name, g, record, d.stat(), granted, since));
         }
         return c;
     }
@@ -273,6 +279,48 @@ final class Claims {
         return false;
     }
 
+    /**
+     * Whether the queue and the ancestors prove that an unblocked node was granted when it was
+     * created: nothing has left the queue since (its cversion, which counts creates and deletes of
+     * children and was the node's sequence number at its creation, has grown only by the nodes
+     * created after it), no marker is in it, and no ancestor's strong index has changed since.
+     * Then nothing held it back at its creation that is gone now. Otherwise unknown.
+     */
+    static boolean grantedAtCreation(String name, Stat stat, List<String> queue, Stat queueStat,
+                                             Claims.Ancestors ancestors) {
+        if (queueStat == null) {
+            return false;
+        }
+        int seq = Engine.sequenceOf(name);
+        java.util.Map<String, Integer> sequences = new java.util.HashMap<>();
+        for (String n : queue) {
+            if (Engine.granuleOf(n) != null) {
+                sequences.put(Engine.requestOf(n), Engine.sequenceOf(n));
+            }
+        }
+        int after = 0;
+        for (String n : queue) {
+            if (Engine.granuleOf(n) != null) {
+                if (Engine.before(seq, Engine.sequenceOf(n))) {
+                    after++;
+                }
+                continue;
+            }
+            String marked = Engine.markerRequest(n);
+            if (marked != null) {
+                // a marker is made in its request's transaction, right after its queue node
+                Integer of = sequences.get(marked);
+                if (of == null) {
+                    return false; // of a request that left: something held this one back, maybe
+                }
+                if (of == seq || Engine.before(seq, of)) {
+                    after++;
+                }
+            }
+        }
+        return queueStat.getCversion() - seq - 1 == after && ancestors.unchangedSince(stat.getCzxid());
+    }
+
     /** The granted entries, earliest token first. */
     List<Entry> holders() {
         List<Entry> h = new ArrayList<>();
@@ -290,7 +338,7 @@ final class Claims {
         List<Claim> holders = new ArrayList<>();
         List<Claim> waiters = new ArrayList<>();
         for (Entry e : holders()) {
-            holders.add(claim(e, true, now == null ? null : Duration.ofMillis(Math.max(0, now.millis() - e.since()))));
+            holders.add(claim(e, true, e.since() == null ? null : Duration.ofMillis(Math.max(0, now.millis() - e.since()))));
         }
         for (Entry e : entries) {
             if (!e.granted()) {

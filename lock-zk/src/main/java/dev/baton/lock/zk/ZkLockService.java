@@ -434,10 +434,7 @@ public final class ZkLockService implements LockService {
                 LossReason refused = register(lease, r.epoch);
                 if (refused == null) {
                     granted = true;
-                    watchOwn(zk, lease);
-                    if (lease.stampPending) {
-                        stamp(zk, lease); // its hold begins now, not at its node's ctime
-                    }
+                    settleLater(lease);
                     try {
                         lease.startLeaseTime(timer, leaseTime);
                     } catch (java.util.concurrent.RejectedExecutionException closing) {
@@ -1038,6 +1035,9 @@ public final class ZkLockService implements LockService {
             kept = new ArrayList<>(leases);
         }
         for (ZkLease lease : kept) {
+            if (!lease.settled) {
+                continue; // its settle is still to come
+            }
             try {
                 watchOwn(client.getZookeeperClient().getZooKeeper(), lease);
                 if (lease.stampPending) {
@@ -1218,7 +1218,7 @@ public final class ZkLockService implements LockService {
             if (j.record().granted() && now.sameLeader(stat.getMzxid())) {
                 since = stat.getMtime();
             } else if (!j.record().granted() && now.sameLeader(stat.getCzxid())
-                    && grantedAtCreation(t.name(), stat, t.queue(), await(queueStats.get(t.at())),
+                    && Claims.grantedAtCreation(t.name(), stat, t.queue(), await(queueStats.get(t.at())),
                         ancestors.get(t.at()))) {
                 since = stat.getCtime();
             } else {
@@ -1285,31 +1285,6 @@ public final class ZkLockService implements LockService {
             }
         }
         return targets;
-    }
-
-    /**
-     * Whether the queue and the ancestors prove that an unblocked node was granted when it was
-     * created: nothing has left the queue since (its cversion, which counts creates and deletes of
-     * children and was the node's sequence number at its creation, has grown only by the nodes
-     * created after it), no marker is in it, and no ancestor's strong index has changed since.
-     * Then nothing held it back at its creation that is gone now. Otherwise unknown.
-     */
-    private static boolean grantedAtCreation(String name, Stat stat, List<String> queue, Stat queueStat,
-                                             Claims.Ancestors ancestors) {
-        if (queueStat == null) {
-            return false;
-        }
-        int seq = Engine.sequenceOf(name);
-        int after = 0;
-        for (String n : queue) {
-            if (Engine.markerGranule(n) != null) {
-                return false;
-            }
-            if (Engine.granuleOf(n) != null && Engine.before(seq, Engine.sequenceOf(n))) {
-                after++;
-            }
-        }
-        return queueStat.getCversion() - seq - 1 == after && ancestors.unchangedSince(stat.getCzxid());
     }
 
     /**
@@ -1502,16 +1477,55 @@ public final class ZkLockService implements LockService {
         }
     }
 
+    /**
+     * How long a grant is held before its holder starts watching its own nodes and stamps its
+     * grant: a short hold (most holds) costs no request beyond its acquire and release; a hold
+     * broken or asked to let go within this time hears of it this much later at most.
+     */
+    static final long SETTLE_MS = 500;
+
+    /** Arms {@link #settle} for a new grant, {@link #SETTLE_MS} from now. */
+    private void settleLater(ZkLease lease) {
+        try {
+            lease.settle = timer.schedule(() -> settle(lease), SETTLE_MS, TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            // the service closed right after the grant: close() loses this lease anyway
+        }
+    }
+
+    /**
+     * A grant held for {@link #SETTLE_MS}: its holder watches its own strong nodes (their deletion
+     * by anyone else is a break, data written to them a release request) and, if it was granted
+     * after waiting or names several keys, stamps its grant in its records (the hold then counts
+     * from this stamp, a little after the grant: breaking errs late, never early).
+     */
+    private void settle(ZkLease lease) {
+        if (!lease.isValid()) {
+            return;
+        }
+        lease.settled = true;
+        try {
+            ZooKeeper zk = client.getZookeeperClient().getZooKeeper();
+            if (zk.getSessionId() != lease.sessionId) {
+                return; // the session that holds it has ended: the lease is being lost
+            }
+            watchOwn(zk, lease);
+            if (lease.stampPending) {
+                stamp(zk, lease);
+            }
+        } catch (Exception e) {
+            LOG.debug("Cannot watch the nodes of {} yet; again after reconnecting", lease.key(), e);
+        }
+    }
+
     /** Watches the strong-index nodes of a granted lease's keys: deleted = broken, data = a release request. */
     private void watchOwn(ZooKeeper zk, ZkLease lease) {
         for (String node : lease.strongNodes) {
             zk.getData(engine.full(node), lease.watcher, (rc, path, ctx, data, stat) -> {
                 if (rc == KeeperException.Code.OK.intValue()) {
-                    if (stat.getVersion() > 0 && data != null && data.length > 0) {
-                        Integer seen = lease.requestsSeen.put(node, stat.getVersion());
-                        if (seen == null || seen < stat.getVersion()) {
-                            lease.releaseRequested();
-                        }
+                    if (stat.getVersion() > 0 && data != null && data.length > 0
+                            && lease.newRequest(node, stat.getVersion())) {
+                        lease.releaseRequested();
                     }
                 } else if (rc == KeeperException.Code.NONODE.intValue()) {
                     broken(lease);
@@ -2093,8 +2107,17 @@ public final class ZkLockService implements LockService {
         private final List<String> strongNodes = new ArrayList<>();
         private final long sessionId;
         private final HolderRecord record;
-        /** The last data version of each strong node whose release request was delivered. */
-        private final Map<String, Integer> requestsSeen = new ConcurrentHashMap<>();
+        /** The last data version of each strong node whose release request was delivered; made on first use. */
+        private Map<String, Integer> requestsSeen;
+
+        /** Whether version {@code version} of {@code node} is a release request not delivered yet. */
+        synchronized boolean newRequest(String node, int version) {
+            if (requestsSeen == null) {
+                requestsSeen = new HashMap<>(2);
+            }
+            Integer seen = requestsSeen.put(node, version);
+            return seen == null || seen < version;
+        }
         /** One watcher object for all its nodes, so ZooKeeper keeps it once per node. */
         private final org.apache.zookeeper.Watcher watcher = event -> ownNodeChanged(this, event);
 
@@ -2102,6 +2125,10 @@ public final class ZkLockService implements LockService {
         private volatile Duration leaseTime;
         /** Whether a grant stamp is due and not yet known to have landed: sent again on reconnection. */
         private volatile boolean stampPending;
+        /** Whether {@link #settle} ran: its watches are then armed again after a reconnection. */
+        private volatile boolean settled;
+        /** The pending {@link #settle}, cancelled by a release. */
+        private volatile ScheduledFuture<?> settle;
 
         ZkLease(Map<LockKey, LockMode> keys, FencingToken token, Request r, Duration leaseTime) {
             super(keys, token);
@@ -2134,6 +2161,10 @@ public final class ZkLockService implements LockService {
 
         @Override
         protected void release() {
+            ScheduledFuture<?> pending = settle;
+            if (pending != null) {
+                pending.cancel(false);
+            }
             ZkLockService.this.release(this);
         }
 

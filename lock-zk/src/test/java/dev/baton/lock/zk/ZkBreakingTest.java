@@ -107,10 +107,21 @@ class ZkBreakingTest {
         String id = "0123456789abcdef";
         byte[] data = new HolderRecord("stuck:1:1", "stuck", 1, "worker", Duration.ofMillis(300), 1, null, 0, false)
                 .encode();
-        String node = observer.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
-                .forPath("/baton" + Engine.queuePath(key) + "/X-" + id + "-", data);
-        observer.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
-                .forPath("/baton" + Engine.strongPath(key) + "/X-" + id + "-");
+        String node = null;
+        for (int attempt = 0; node == null; attempt++) {
+            try { // the server may remove a container we just made before its child lands: again
+                node = observer.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
+                        .forPath("/baton" + Engine.queuePath(key) + "/X-" + id + "-", data);
+                observer.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
+                        .forPath("/baton" + Engine.strongPath(key) + "/X-" + id + "-");
+            } catch (org.apache.zookeeper.KeeperException.NoNodeException raced) {
+                if (node != null) {
+                    observer.delete().forPath(node);
+                    node = null;
+                }
+                assertTrue(attempt < 10, "cannot make the stuck holder's nodes");
+            }
+        }
         long created = System.nanoTime();
         ZkLockService waiter = service(Clock.systemUTC());
         assertTrue(waiter.tryAcquire(key).isEmpty(), "the stuck holder holds the key");
