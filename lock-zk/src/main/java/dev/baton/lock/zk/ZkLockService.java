@@ -160,6 +160,7 @@ public final class ZkLockService implements LockService {
             t.setDaemon(true);
             return t;
         });
+        timer.scheduleWithFixedDelay(this::settleDue, SETTLE_MS / 4, SETTLE_MS / 4, TimeUnit.MILLISECONDS);
         client.getConnectionStateListenable().addListener(stateListener);
         synchronized (stateLock) {
             // read after adding the listener, so no change between the two goes unseen
@@ -312,6 +313,8 @@ public final class ZkLockService implements LockService {
         Duration lockDelay;
         /** Whether the request was blocked at some point (its grant is then stamped). */
         boolean waited;
+        /** When it was first blocked (System.nanoTime), 0 before. */
+        long blockedSince;
         /** When this waiter first saw each holder it judges holding (by node name), on the ensemble's clock. */
         final Map<String, FirstSeen> firstSeen = new HashMap<>();
 
@@ -399,7 +402,13 @@ public final class ZkLockService implements LockService {
                             if (left <= 0) {
                                 throw timedOut(label, options);
                             }
-                            long judged = judge(zk, r, i, kids, staleAfter);
+                            if (r.blockedSince == 0) {
+                                r.blockedSince = System.nanoTime();
+                            }
+                            long quiet = PLAIN_JUDGE_AFTER_NANOS - (System.nanoTime() - r.blockedSince);
+                            // a waiter without staleAfter judges only holders' lease times, each at
+                            // least two seconds of grace away: it starts once it has waited a second
+                            long judged = staleAfter == null && quiet > 0 ? quiet : judge(zk, r, i, kids, staleAfter);
                             if (judged < 0) {
                                 kids = null; // broke a stale holder: look again
                                 listings = null;
@@ -1092,6 +1101,8 @@ public final class ZkLockService implements LockService {
 
     /** How long past its recorded lease time a holder is left to end its lease itself before waiters break it. */
     static final long LEASE_GRACE_MS = 2_000;
+    /** How long a waiter without {@code staleAfter} waits before it first judges the holders' lease times. */
+    private static final long PLAIN_JUDGE_AFTER_NANOS = TimeUnit.SECONDS.toNanos(1);
     /** How soon a waiter judges again holders it could not judge yet (held back, or not yet stamped). */
     private static final long REJUDGE_NANOS = TimeUnit.SECONDS.toNanos(1);
 
@@ -1484,12 +1495,28 @@ public final class ZkLockService implements LockService {
      */
     static final long SETTLE_MS = 500;
 
-    /** Arms {@link #settle} for a new grant, {@link #SETTLE_MS} from now. */
+    /** Grants not settled yet, in grant order; {@link #settleDue} takes them once due. */
+    private final java.util.concurrent.ConcurrentLinkedQueue<ZkLease> unsettled = new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+    /** Queues a new grant for {@link #settle}, {@link #SETTLE_MS} from now (no timer task per grant). */
     private void settleLater(ZkLease lease) {
-        try {
-            lease.settle = timer.schedule(() -> settle(lease), SETTLE_MS, TimeUnit.MILLISECONDS);
-        } catch (java.util.concurrent.RejectedExecutionException closing) {
-            // the service closed right after the grant: close() loses this lease anyway
+        lease.grantedAt = System.nanoTime();
+        unsettled.add(lease);
+    }
+
+    /** Runs every {@link #SETTLE_MS}/4 on the timer: settles the grants held long enough, drops the released. */
+    private void settleDue() {
+        long now = System.nanoTime();
+        for (ZkLease lease; (lease = unsettled.peek()) != null; ) {
+            if (lease.isValid() && now - lease.grantedAt < TimeUnit.MILLISECONDS.toNanos(SETTLE_MS)) {
+                return; // the rest came later
+            }
+            unsettled.poll();
+            try {
+                settle(lease);
+            } catch (RuntimeException e) { // never let it end the periodic task
+                LOG.warn("Settling the lease on {} failed", lease.key(), e);
+            }
         }
     }
 
@@ -2127,8 +2154,8 @@ public final class ZkLockService implements LockService {
         private volatile boolean stampPending;
         /** Whether {@link #settle} ran: its watches are then armed again after a reconnection. */
         private volatile boolean settled;
-        /** The pending {@link #settle}, cancelled by a release. */
-        private volatile ScheduledFuture<?> settle;
+        /** When it was granted, on System.nanoTime. */
+        private volatile long grantedAt;
 
         ZkLease(Map<LockKey, LockMode> keys, FencingToken token, Request r, Duration leaseTime) {
             super(keys, token);
@@ -2161,10 +2188,6 @@ public final class ZkLockService implements LockService {
 
         @Override
         protected void release() {
-            ScheduledFuture<?> pending = settle;
-            if (pending != null) {
-                pending.cancel(false);
-            }
             ZkLockService.this.release(this);
         }
 
