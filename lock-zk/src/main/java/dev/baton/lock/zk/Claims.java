@@ -243,11 +243,13 @@ final class Claims {
                     || (record.keys() <= 1 && !blockedInQueue(queue, name, g) && !delayedInQueue(queue, present, g)
                         && !ancestors.holdsBack(g, d.stat().getCzxid()));
             // when its hold began, if the store can tell: its stamp, or its creation if provably granted then
+            // when its hold began: its stamp (less how long it had held then), else its creation
+            // (exact for a grant on its first look; for a grant after waiting, until its stamp half
+            // a second in, this counts its wait too)
             Long since = null;
             if (now != null && record.granted() && now.sameLeader(d.stat().getMzxid())) {
-                since = d.stat().getMtime();
-            } else if (now != null && granted && !record.granted() && now.sameLeader(d.stat().getCzxid())
-                    && grantedAtCreation(name, d.stat(), queue, qstat, ancestors)) {
+                since = d.stat().getMtime() - record.heldMs();
+            } else if (now != null && granted && now.sameLeader(d.stat().getCzxid())) {
                 since = d.stat().getCtime();
             }
             c.entries.add(new Entry(name, g, record, d.stat(), granted, since));
@@ -288,8 +290,8 @@ final class Claims {
      */
     static boolean grantedAtCreation(String name, Stat stat, List<String> queue, Stat queueStat,
                                              Claims.Ancestors ancestors) {
-        if (queueStat == null) {
-            return false;
+        if (queueStat == null || stat.getVersion() != 0) {
+            return false; // rewritten: its grant may have been decided late
         }
         int seq = Engine.sequenceOf(name);
         java.util.Map<String, Integer> sequences = new java.util.HashMap<>();

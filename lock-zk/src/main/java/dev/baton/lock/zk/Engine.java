@@ -163,7 +163,7 @@ final class Engine {
             // the holder record goes on the queue nodes of the keys asked for; an intention node
             // names a key asked for under it, where a coarse waiter finds the holder's record
             ops.add(create(queuePath(level.getKey()) + name, asked.contains(level.getKey()) ? record
-                    : pointer(level.getKey(), asked)));
+                    : pointer(level.getKey(), level.getValue(), plan)));
             if (level.getValue().isStrong()) {
                 ops.add(create(strongPath(level.getKey()) + name, NO_DATA));
             }
@@ -171,14 +171,23 @@ final class Engine {
         return ops;
     }
 
-    /** An intention node's data: the first key asked for under {@code level}, as text. */
-    private static byte[] pointer(LockKey level, java.util.Set<LockKey> asked) {
-        for (LockKey key : asked) {
-            if (level.isAncestorOf(key)) {
-                return key.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    /**
+     * An intention node's data, as text: a key asked for under {@code level} that needs exactly
+     * this intention (an exclusive key for IX, a shared one for IS), so a coarse waiter that
+     * breaks it frees what conflicts with it.
+     */
+    private static byte[] pointer(LockKey level, Granule intention, Map<LockKey, Granule> plan) {
+        LockKey any = null;
+        for (Map.Entry<LockKey, Granule> e : plan.entrySet()) {
+            if (e.getValue().isStrong() && level.isAncestorOf(e.getKey())) {
+                Granule needs = e.getValue() == Granule.S ? Granule.IS : Granule.IX;
+                if (needs == intention) {
+                    return e.getKey().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                }
+                any = any == null ? e.getKey() : any;
             }
         }
-        return NO_DATA;
+        return any == null ? NO_DATA : any.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
     }
 
     /** The key an intention node's data names, or null if it names none. */

@@ -22,21 +22,24 @@ import java.util.Objects;
  * lockDelayMs=
  * hostTime=1795000000000
  * granted=false
+ * heldMs=0
  * </pre>
  *
  * {@code leaseMs} is the lease time (empty for none), rewritten by {@code extend};
  * {@code keys} how many keys the request names; {@code lockDelayMs} its lock delay (empty for
  * none); {@code hostTime} the requesting host's wall clock in epoch milliseconds when it wrote the
  * record, for people reading logs only: Baton never compares it with any other clock.
- * {@code granted=true} is written (one {@code setData}) when a request is granted after waiting,
- * or names several keys, and by {@code extend}: from then on the node's mtime, stamped by the
- * ensemble, is when the current hold began; for a request granted on its first look the ctime
- * is. The token is not in the data: it is the node's czxid (all of a request's nodes share it).
+ * {@code granted=true} is written (one {@code setData}) half a second into a hold granted after
+ * waiting, or naming several keys, with {@code heldMs} how long it had been held then (on the
+ * holder's monotonic clock: a duration, not a time), and by {@code extend} (with
+ * {@code heldMs=0}): from then on the node's mtime, stamped by the ensemble, minus
+ * {@code heldMs} is when the current hold began; for a request granted on its first look the
+ * ctime is. The token is not in the data: it is the node's czxid (all of a request's nodes share it).
  * Values never contain a line break (replaced by a space). Readers ignore names they do not know
  * and take missing ones as empty; a new version changes the first line.
  */
 record HolderRecord(String holder, String host, long pid, String thread, Duration leaseTime, int keys,
-                    Duration lockDelay, long hostTime, boolean granted) {
+                    Duration lockDelay, long hostTime, boolean granted, long heldMs) {
     static final String FORMAT = "baton-lock/1";
 
     HolderRecord {
@@ -45,9 +48,12 @@ record HolderRecord(String holder, String host, long pid, String thread, Duratio
         Objects.requireNonNull(thread, "thread");
     }
 
-    /** This record as rewritten at a grant or an extend, with {@code leaseTime} and the host's time now. */
-    HolderRecord stamped(Duration newLeaseTime, long newHostTime) {
-        return new HolderRecord(holder, host, pid, thread, newLeaseTime, keys, lockDelay, newHostTime, true);
+    /**
+     * This record as rewritten at a grant or an extend, with {@code leaseTime}, the host's time
+     * now, and how long the hold has lasted (on the holder's monotonic clock) when written.
+     */
+    HolderRecord stamped(Duration newLeaseTime, long newHostTime, long newHeldMs) {
+        return new HolderRecord(holder, host, pid, thread, newLeaseTime, keys, lockDelay, newHostTime, true, newHeldMs);
     }
 
     byte[] encode() {
@@ -61,6 +67,7 @@ record HolderRecord(String holder, String host, long pid, String thread, Duratio
         b.append("lockDelayMs=").append(millis(lockDelay)).append('\n');
         b.append("hostTime=").append(hostTime).append('\n');
         b.append("granted=").append(granted).append('\n');
+        b.append("heldMs=").append(heldMs).append('\n');
         return b.toString().getBytes(StandardCharsets.UTF_8);
     }
 
@@ -88,7 +95,7 @@ record HolderRecord(String holder, String host, long pid, String thread, Duratio
                     Long.parseLong(fields.getOrDefault("pid", "-1")), fields.getOrDefault("thread", ""),
                     duration(fields.get("leaseMs")), Integer.parseInt(fields.getOrDefault("keys", "1")),
                     duration(fields.get("lockDelayMs")), Long.parseLong(fields.getOrDefault("hostTime", "0")),
-                    Boolean.parseBoolean(fields.get("granted")));
+                    Boolean.parseBoolean(fields.get("granted")), Long.parseLong(fields.getOrDefault("heldMs", "0")));
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("Bad number in holder record: " + fields, e);
         }

@@ -110,6 +110,8 @@ public final class ZkLockService implements LockService {
     private final Duration defaultLeaseTime;
     private final ConnectionStateListener stateListener = (c, state) -> stateChanged(state);
     private final ScheduledExecutorService timer;
+    /** Runs {@link #settleDue}. */
+    private final ScheduledExecutorService settler;
     /** Sweeps never-used parent containers after failed acquires; see {@link #sweepNeverUsed}. */
     private final java.util.concurrent.ExecutorService sweeper;
 
@@ -160,7 +162,13 @@ public final class ZkLockService implements LockService {
             t.setDaemon(true);
             return t;
         });
-        timer.scheduleWithFixedDelay(this::settleDue, SETTLE_MS / 4, SETTLE_MS / 4, TimeUnit.MILLISECONDS);
+        this.settler = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "baton-settle");
+            t.setDaemon(true);
+            return t;
+        });
+        // its own thread: the timer's runs onLost listeners, which may block
+        settler.scheduleWithFixedDelay(this::settleDue, SETTLE_MS / 4, SETTLE_MS / 4, TimeUnit.MILLISECONDS);
         client.getConnectionStateListenable().addListener(stateListener);
         synchronized (stateLock) {
             // read after adding the listener, so no change between the two goes unseen
@@ -361,7 +369,7 @@ public final class ZkLockService implements LockService {
         Duration leaseTime = options.leaseTime().orElse(defaultLeaseTime);
         r.lockDelay = options.lockDelay().orElse(null);
         r.holder = new HolderRecord(holderId, HOST, PID, Thread.currentThread().getName(), leaseTime, keys.size(),
-                r.lockDelay, clock.millis(), false);
+                r.lockDelay, clock.millis(), false, 0);
         r.record = r.holder.encode();
         Duration staleAfter = options.staleAfter().orElse(null);
         boolean granted = false;
@@ -434,6 +442,7 @@ public final class ZkLockService implements LockService {
                                 throw timedOut(label, options);
                             }
                             r.waiting.await(Math.min(Requests.remainingNanos(deadline), TimeUnit.MILLISECONDS.toNanos(20)));
+                            unproven(zk, r);
                         }
                         kids = null;
                         listings = null;
@@ -443,6 +452,9 @@ public final class ZkLockService implements LockService {
                 LossReason refused = register(lease, r.epoch);
                 if (refused == null) {
                     granted = true;
+                    if (keys.size() > 1) {
+                        stamp(zk, lease); // until stamped, others cannot tell it holds rather than waits
+                    }
                     settleLater(lease);
                     try {
                         lease.startLeaseTime(timer, leaseTime);
@@ -458,6 +470,7 @@ public final class ZkLockService implements LockService {
                     // a suspension was reported while we checked: our nodes are still ours if the
                     // session is, so check again on it rather than give up our place
                     listings = null;
+                    unproven(zk, r);
                     continue;
                 }
                 return retryOrTimeOut(label, options, deadline); // the session ended meanwhile
@@ -1227,7 +1240,7 @@ public final class ZkLockService implements LockService {
             }
             long since;
             if (j.record().granted() && now.sameLeader(stat.getMzxid())) {
-                since = stat.getMtime();
+                since = stat.getMtime() - j.record().heldMs();
             } else if (!j.record().granted() && now.sameLeader(stat.getCzxid())
                     && Claims.grantedAtCreation(t.name(), stat, t.queue(), await(queueStats.get(t.at())),
                         ancestors.get(t.at()))) {
@@ -1403,7 +1416,19 @@ public final class ZkLockService implements LockService {
             boolean conflicts = !mine.compatibleWith(Engine.markerGranule(orphans.get(m)));
             long delayMs = Engine.markerDelay(d.bytes());
             if (now == null) {
-                now = engine.now(zk);
+                try {
+                    now = engine.now(zk);
+                } catch (KeeperException e) {
+                    if (inDoubt(e.code()) || e.code() == KeeperException.Code.SESSIONEXPIRED) {
+                        throw e;
+                    }
+                    // cannot tell the ensemble's time (ACL, read-only): wait the whole delay
+                    LOG.warn("Cannot learn the ensemble's time for the lock delay on level {} ({})", parent, e.code());
+                    if (conflicts) {
+                        wait = Math.max(wait, TimeUnit.MILLISECONDS.toNanos(delayMs));
+                    }
+                    continue;
+                }
             }
             if (d.stat().getVersion() == 0 || !now.sameLeader(d.stat().getMzxid())) {
                 try {
@@ -1495,6 +1520,28 @@ public final class ZkLockService implements LockService {
      */
     static final long SETTLE_MS = 500;
 
+    /**
+     * Rewrites a request's records unchanged before it checks again after connection trouble: a
+     * grant decided late must not look, to a waiter proving it was granted at its creation, like
+     * one decided then (the proof requires records never rewritten). Not awaited.
+     */
+    private void unproven(ZooKeeper zk, Request r) {
+        if (r.nodes == null || r.holder == null) {
+            return;
+        }
+        for (String node : r.nodes) {
+            LockKey key = null;
+            for (LockKey asked : r.asked) {
+                if (ZKPaths.getPathAndNode(node).getPath().equals(Engine.queuePath(asked))) {
+                    key = asked;
+                }
+            }
+            if (key != null) {
+                Engine.setData(zk, engine.full(node), r.record, -1);
+            }
+        }
+    }
+
     /** Grants not settled yet, in grant order; {@link #settleDue} takes them once due. */
     private final java.util.concurrent.ConcurrentLinkedQueue<ZkLease> unsettled = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
@@ -1577,6 +1624,13 @@ public final class ZkLockService implements LockService {
 
     /** A node of a held lease was deleted by someone else: the lease was broken. */
     private void broken(ZkLease lease) {
+        try {
+            if (client.getZookeeperClient().getZooKeeper().getSessionId() != lease.sessionId) {
+                return; // its session ended: the loss is reported as that
+            }
+        } catch (Exception e) {
+            return; // the client is closing
+        }
         synchronized (stateLock) {
             if (!leases.remove(lease)) {
                 return; // released, lost or closed already: the deletion was ours
@@ -1591,30 +1645,49 @@ public final class ZkLockService implements LockService {
      * starts now on the ensemble's clock. Sent again after a reconnection until it lands.
      */
     private void stamp(ZooKeeper zk, ZkLease lease) {
-        byte[] data = lease.record.stamped(lease.leaseTime, clock.millis()).encode();
-        List<org.apache.zookeeper.Op> ops = new ArrayList<>(lease.recordNodes.size());
-        for (String node : lease.recordNodes) {
-            ops.add(org.apache.zookeeper.Op.setData(engine.full(node), data, -1));
-        }
-        Engine.multi(zk, ops).whenComplete((ok, e) -> {
-            if (ok != null || (e instanceof KeeperException && !inDoubt(((KeeperException) e).code()))) {
-                lease.stampPending = false; // landed, or can never land (the node is gone)
+        synchronized (lease.recordLock) { // an extend's rewrite is sent after, or instead of, this
+            if (!lease.stampPending) {
+                return;
             }
-        });
+            long heldMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - lease.grantedAt);
+            byte[] data = lease.record.stamped(lease.leaseTime, clock.millis(), heldMs).encode();
+            List<org.apache.zookeeper.Op> ops = new ArrayList<>(lease.recordNodes.size());
+            for (String node : lease.recordNodes) {
+                ops.add(org.apache.zookeeper.Op.setData(engine.full(node), data, -1));
+            }
+            Engine.multi(zk, ops).whenComplete((ok, e) -> {
+                if (ok != null || (e instanceof KeeperException && !inDoubt(((KeeperException) e).code()))) {
+                    lease.stampPending = false; // landed, or can never land (the node is gone)
+                }
+            });
+        }
     }
 
     /** Records an extend: the lease's records are rewritten in one multi, so their mtime is the hold's new start. */
     private void extended(ZkLease lease, Duration leaseTime) {
-        lease.leaseTime = leaseTime;
-        byte[] data = lease.record.stamped(leaseTime, clock.millis()).encode();
-        List<org.apache.zookeeper.Op> ops = new ArrayList<>(lease.recordNodes.size());
-        for (String node : lease.recordNodes) {
-            ops.add(org.apache.zookeeper.Op.setData(engine.full(node), data, -1));
+        CompletableFuture<List<OpResult>> written;
+        ZooKeeper zk;
+        try {
+            zk = client.getZookeeperClient().getZooKeeper();
+        } catch (Exception e) {
+            throw new LockException("Could not record the extended lease on " + lease.key() + ": " + e, e);
+        }
+        if (zk.getSessionId() != lease.sessionId) {
+            throw new LockException("Could not record the extended lease on " + lease.key()
+                    + ": its session has ended (the lease is being lost)");
+        }
+        synchronized (lease.recordLock) { // sent after any grant stamp, which it replaces
+            lease.leaseTime = leaseTime;
+            lease.stampPending = false;
+            byte[] data = lease.record.stamped(leaseTime, clock.millis(), 0).encode();
+            List<org.apache.zookeeper.Op> ops = new ArrayList<>(lease.recordNodes.size());
+            for (String node : lease.recordNodes) {
+                ops.add(org.apache.zookeeper.Op.setData(engine.full(node), data, -1));
+            }
+            written = Engine.multi(zk, ops);
         }
         try {
-            Engine.multi(client.getZookeeperClient().getZooKeeper(), ops)
-                    .get(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS);
-            lease.stampPending = false;
+            written.get(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
             if (e.getCause() instanceof KeeperException.NoNodeException) {
                 broken(lease);
@@ -1914,7 +1987,29 @@ public final class ZkLockService implements LockService {
         synchronized (stateLock) {
             leases.remove(lease);
         }
-        deleteNodes(lease.allNodes());
+        if (lease.markers.isEmpty()) {
+            deleteNodes(lease.nodes);
+            return;
+        }
+        // with its lock-delay markers in the same multi: if that fails, a node was gone (broken
+        // meanwhile) or the connection broke; then the nodes go one by one and the markers are
+        // left to run their delay out (a release that was not one must not end a delay)
+        List<String> full = new ArrayList<>();
+        for (String node : lease.allNodes()) {
+            full.add(engine.full(node));
+        }
+        try {
+            Engine.deleteAll(client.getZookeeperClient().getZooKeeper(), full).whenComplete((rc, e) -> {
+                if (rc == null || rc != KeeperException.Code.OK.intValue()) {
+                    orphans.addAll(lease.nodes);
+                    lease.nodes.forEach(this::deleteGuaranteed);
+                    retireMarkers(lease.markers);
+                }
+            });
+        } catch (Exception e) {
+            lease.nodes.forEach(this::deleteGuaranteed);
+            retireMarkers(lease.markers);
+        }
     }
 
     private void awaitAnswer(CompletableFuture<Void> answered, boolean connectedNow) {
@@ -2059,6 +2154,7 @@ public final class ZkLockService implements LockService {
         }
         awaitAnswer(CompletableFuture.allOf(deletes.toArray(new CompletableFuture<?>[0])), wait);
         timer.shutdownNow();
+        settler.shutdownNow();
         awaitWaitersGone(); // their cleanup (sweepNeverUsed, purges) must be queued before the sweeper stops
         if (ownedClient == null) {
             runPurges(); // a caller's client keeps its session, and would keep such nodes with it
@@ -2156,6 +2252,8 @@ public final class ZkLockService implements LockService {
         private volatile boolean settled;
         /** When it was granted, on System.nanoTime. */
         private volatile long grantedAt;
+        /** Orders the rewrites of its records (grant stamp, extend). */
+        private final Object recordLock = new Object();
 
         ZkLease(Map<LockKey, LockMode> keys, FencingToken token, Request r, Duration leaseTime) {
             super(keys, token);

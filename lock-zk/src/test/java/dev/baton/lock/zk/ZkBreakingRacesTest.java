@@ -199,7 +199,7 @@ class ZkBreakingRacesTest {
         ZkLockService w = service();
         LockKey k = LockKey.of("rv5", "k");
         // P: a fake holder made by the observer, no lease (never judged)
-        byte[] data = new HolderRecord("p:1:1", "p", 1, "t", null, 1, null, 0, false).encode();
+        byte[] data = new HolderRecord("p:1:1", "p", 1, "t", null, 1, null, 0, false, 0).encode();
         String pq = observer.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
                 .forPath("/baton" + Engine.queuePath(k) + "/X-0123456789abcdef-", data);
         String ps = observer.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)

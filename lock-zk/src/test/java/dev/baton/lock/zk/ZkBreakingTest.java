@@ -105,7 +105,7 @@ class ZkBreakingTest {
         // its nodes directly: 300 ms lease recorded, session alive
         LockKey key = LockKey.of("stale", "leased");
         String id = "0123456789abcdef";
-        byte[] data = new HolderRecord("stuck:1:1", "stuck", 1, "worker", Duration.ofMillis(300), 1, null, 0, false)
+        byte[] data = new HolderRecord("stuck:1:1", "stuck", 1, "worker", Duration.ofMillis(300), 1, null, 0, false, 0)
                 .encode();
         String node = null;
         for (int attempt = 0; node == null; attempt++) {
@@ -223,7 +223,7 @@ class ZkBreakingTest {
 
     @Test
     void theHoldersRecordTellsItsClockOnlyForPeople() {
-        byte[] data = new HolderRecord("h", "host", 7, "t", null, 1, Duration.ofSeconds(2), 42, false).encode();
+        byte[] data = new HolderRecord("h", "host", 7, "t", null, 1, Duration.ofSeconds(2), 42, false, 0).encode();
         String text = new String(data, StandardCharsets.UTF_8);
         assertTrue(text.contains("hostTime=42\n") && text.contains("lockDelayMs=2000\n") && text.contains("keys=1\n"), text);
         assertEquals(Duration.ofSeconds(2), HolderRecord.parse(data).lockDelay());
