@@ -72,10 +72,15 @@
  * local clocks only time how long to wait before judging again. (A leader whose wall clock is
  * stepped, not slewed, would still skew ages: keep the ensemble's clocks under NTP.)
  *
- * <p><b>When a hold began.</b> A request granted after waiting, or naming several keys, rewrites
- * its record right after its grant ({@code granted=true}, one multi, sent again after a
- * reconnection until it lands), and {@code extend} rewrites it: the mtime is then the hold's
- * start. A request granted on its first look writes nothing: its ctime is its grant, and a waiter
+ * <p><b>When a hold began.</b> A request granted after waiting rewrites its record half a second
+ * into its hold (one naming several keys at once): {@code granted=true} and {@code heldMs}, how
+ * long it had held by then on its own monotonic clock (one multi, sent again after a reconnection
+ * until it lands); {@code extend} rewrites it with {@code heldMs=0}. The mtime less
+ * {@code heldMs} is then the hold's start. Only then, too, does a holder watch its own nodes:
+ * a hold shorter than half a second costs nothing beyond its acquire and release, and one broken
+ * or asked to let go in its first half second hears of it that much later at most (a grant
+ * decided late after connection trouble rewrites its record unchanged before checking again, so
+ * no waiter takes it for a grant at creation). A request granted on its first look writes nothing: its ctime is its grant, and a waiter
  * uses the ctime when it can prove the grant came at creation (the key's queue has lost no node
  * since: its cversion, which counts creates and deletes and was the node's sequence number at its
  * creation, grew only by the nodes now after it; no marker in it; no ancestor's strong index
