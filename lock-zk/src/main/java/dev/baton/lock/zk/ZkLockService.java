@@ -1547,7 +1547,6 @@ public final class ZkLockService implements LockService {
 
     /** Queues a new grant for {@link #settle}, {@link #SETTLE_MS} from now (no timer task per grant). */
     private void settleLater(ZkLease lease) {
-        lease.grantedAt = System.nanoTime();
         unsettled.add(lease);
     }
 
@@ -2251,7 +2250,7 @@ public final class ZkLockService implements LockService {
         /** Whether {@link #settle} ran: its watches are then armed again after a reconnection. */
         private volatile boolean settled;
         /** When it was granted, on System.nanoTime. */
-        private volatile long grantedAt;
+        private final long grantedAt = System.nanoTime();
         /** Orders the rewrites of its records (grant stamp, extend). */
         private final Object recordLock = new Object();
 

@@ -153,6 +153,23 @@ class ZkBreakingTest {
     }
 
     @Test
+    void aLeaseOverSeveralKeysIsStampedAtOnceWithTheTimeItHadHeld() throws Exception {
+        ZkLockService s = service(Clock.systemUTC());
+        LockKey a = LockKey.of("stale", "multi", "a");
+        LockKey b = LockKey.of("stale", "multi", "b");
+        try (Lease lease = s.acquireAll(java.util.Set.of(a, b), LockOptions.defaults().waitAtMost(Duration.ofSeconds(10)))) {
+            await().atMost(Duration.ofSeconds(10)).until(() -> record(lease).granted());
+            HolderRecord stamped = record(lease);
+            // a duration on the holder's clock since its grant, not a reading of that clock (found
+            // by the safety suite: a stamp before the grant time was set claimed 12 hours held)
+            assertTrue(stamped.heldMs() >= 0 && stamped.heldMs() < 5_000, "heldMs " + stamped.heldMs());
+            assertEquals(2, stamped.keys());
+            java.util.Optional<Duration> heldFor = s.inspect(a).holders().get(0).heldFor();
+            assertTrue(heldFor.isPresent() && heldFor.get().toMillis() < 10_000, "heldFor " + heldFor);
+        }
+    }
+
+    @Test
     void aGrantAfterWaitingIsStampedAndInspectShowsTheHoldFromIt() throws Exception {
         ZkLockService a = service(Clock.systemUTC());
         ZkLockService b = service(Clock.systemUTC());
