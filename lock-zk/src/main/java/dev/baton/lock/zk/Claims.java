@@ -145,9 +145,11 @@ final class Claims {
     final List<String> queue;
     /** Requests naming the key, in queue order. */
     final List<Entry> entries = new ArrayList<>();
-    /** Markers whose request has left the queue (lost or broken), with their stats. */
-    final List<Stat> orphanMarkers = new ArrayList<>();
-    final List<Long> orphanDelays = new ArrayList<>();
+    /** A lock-delay marker whose request has left the queue (lost or broken): its stat and delay. */
+    record Orphan(Stat stat, long delayMs) { }
+
+    /** Markers whose request has left the queue. */
+    final List<Orphan> orphanMarkers = new ArrayList<>();
     /** The ensemble's time when read, or null if it could not be learnt. */
     final Engine.Stamp now;
 
@@ -222,8 +224,7 @@ final class Claims {
         for (CompletableFuture<Engine.Data> f : markers) {
             Engine.Data d = get(f);
             if (d != null) {
-                c.orphanMarkers.add(d.stat());
-                c.orphanDelays.add(Engine.markerDelay(d.bytes()));
+                c.orphanMarkers.add(new Orphan(d.stat(), Engine.markerDelay(d.bytes())));
             }
         }
         for (int i = 0; i < strong.size(); i++) {
@@ -348,9 +349,9 @@ final class Claims {
             }
         }
         Duration delay = null;
-        for (int i = 0; i < orphanMarkers.size(); i++) {
-            Stat stat = orphanMarkers.get(i);
-            long ms = orphanDelays.get(i);
+        for (Orphan o : orphanMarkers) {
+            Stat stat = o.stat();
+            long ms = o.delayMs();
             long left = stat.getVersion() == 0 || now == null ? ms : stat.getMtime() + ms - now.millis();
             if (left > 0 && (delay == null || left > delay.toMillis())) {
                 delay = Duration.ofMillis(left);

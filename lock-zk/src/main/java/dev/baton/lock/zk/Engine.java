@@ -361,6 +361,22 @@ final class Engine {
         return f;
     }
 
+    /** The nodes (relative paths) whose parent is {@code parentOf} one of {@code keys}, in order. */
+    static List<String> nodesIn(List<String> nodes, java.util.Collection<LockKey> keys,
+                                java.util.function.Function<LockKey, String> parentOf) {
+        Set<String> parents = new java.util.HashSet<>();
+        for (LockKey key : keys) {
+            parents.add(parentOf.apply(key));
+        }
+        List<String> in = new ArrayList<>();
+        for (String node : nodes) {
+            if (parents.contains(ZKPaths.getPathAndNode(node).getPath())) {
+                in.add(node);
+            }
+        }
+        return in;
+    }
+
     /** A znode's stat, or null if it does not exist; no watch. */
     static CompletableFuture<Stat> stat(ZooKeeper zk, String fullPath) {
         CompletableFuture<Stat> f = new CompletableFuture<>();
@@ -425,11 +441,7 @@ final class Engine {
 
     /** Where this service's clock node lives: ephemeral, so it goes with the session. */
     static final String CLOCKS = LOCKS + "/_t";
-    private final String clockNode = CLOCKS + "/" + newRequestIdStatic();
-
-    private static String newRequestIdStatic() {
-        return String.format("%016x", new java.security.SecureRandom().nextLong());
-    }
+    private final String clockNode = CLOCKS + "/" + String.format("%016x", new java.security.SecureRandom().nextLong());
 
     /**
      * The ensemble's time now: the mtime and zxid of a fresh {@code setData} on this service's
@@ -439,8 +451,7 @@ final class Engine {
      */
     Stamp now(ZooKeeper zk) throws KeeperException, InterruptedException {
         try {
-            Stat stat = zk.setData(full(clockNode), NO_DATA, -1);
-            return new Stamp(stat.getMtime(), stat.getMzxid());
+            return tick(zk);
         } catch (KeeperException.NoNodeException first) {
             try {
                 client.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(clockNode);
@@ -451,9 +462,13 @@ final class Engine {
             } catch (Exception e) {
                 throw new IllegalStateException("Cannot create " + clockNode, e);
             }
-            Stat stat = zk.setData(full(clockNode), NO_DATA, -1);
-            return new Stamp(stat.getMtime(), stat.getMzxid());
+            return tick(zk);
         }
+    }
+
+    private Stamp tick(ZooKeeper zk) throws KeeperException, InterruptedException {
+        Stat stat = zk.setData(full(clockNode), NO_DATA, -1);
+        return new Stamp(stat.getMtime(), stat.getMzxid());
     }
 
     /**

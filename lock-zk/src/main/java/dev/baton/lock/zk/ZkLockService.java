@@ -1349,14 +1349,12 @@ public final class ZkLockService implements LockService {
         }
         if (record.lockDelay() != null) { // the delay starts now, on the ensemble's clock
             byte[] delay = Long.toString(record.lockDelay().toMillis()).getBytes(java.nio.charset.StandardCharsets.UTF_8);
-            for (String n : index) {
-                if (id.equals(Engine.markerRequest(n))) {
-                    ops.add(org.apache.zookeeper.Op.setData(engine.full(Engine.strongPath(key) + "/" + n), delay, -1));
-                }
-            }
-            for (String n : queue) {
-                if (id.equals(Engine.markerRequest(n))) {
-                    ops.add(org.apache.zookeeper.Op.setData(engine.full(Engine.queuePath(key) + "/" + n), delay, -1));
+            for (Map.Entry<String, List<String>> level : Map.of(Engine.strongPath(key), index,
+                    Engine.queuePath(key), queue).entrySet()) {
+                for (String n : level.getValue()) {
+                    if (id.equals(Engine.markerRequest(n))) {
+                        ops.add(org.apache.zookeeper.Op.setData(engine.full(level.getKey() + "/" + n), delay, -1));
+                    }
                 }
             }
         }
@@ -1529,16 +1527,8 @@ public final class ZkLockService implements LockService {
         if (r.nodes == null || r.holder == null) {
             return;
         }
-        for (String node : r.nodes) {
-            LockKey key = null;
-            for (LockKey asked : r.asked) {
-                if (ZKPaths.getPathAndNode(node).getPath().equals(Engine.queuePath(asked))) {
-                    key = asked;
-                }
-            }
-            if (key != null) {
-                Engine.setData(zk, engine.full(node), r.record, -1);
-            }
+        for (String node : Engine.nodesIn(r.nodes, r.asked, Engine::queuePath)) {
+            Engine.setData(zk, engine.full(node), r.record, -1);
         }
     }
 
@@ -1650,16 +1640,21 @@ public final class ZkLockService implements LockService {
             }
             long heldMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - lease.grantedAt);
             byte[] data = lease.record.stamped(lease.leaseTime, clock.millis(), heldMs).encode();
-            List<org.apache.zookeeper.Op> ops = new ArrayList<>(lease.recordNodes.size());
-            for (String node : lease.recordNodes) {
-                ops.add(org.apache.zookeeper.Op.setData(engine.full(node), data, -1));
-            }
-            Engine.multi(zk, ops).whenComplete((ok, e) -> {
+            Engine.multi(zk, rewrites(lease, data)).whenComplete((ok, e) -> {
                 if (ok != null || (e instanceof KeeperException && !inDoubt(((KeeperException) e).code()))) {
                     lease.stampPending = false; // landed, or can never land (the node is gone)
                 }
             });
         }
+    }
+
+    /** The ops rewriting a lease's records with {@code data}. */
+    private List<org.apache.zookeeper.Op> rewrites(ZkLease lease, byte[] data) {
+        List<org.apache.zookeeper.Op> ops = new ArrayList<>(lease.recordNodes.size());
+        for (String node : lease.recordNodes) {
+            ops.add(org.apache.zookeeper.Op.setData(engine.full(node), data, -1));
+        }
+        return ops;
     }
 
     /** Records an extend: the lease's records are rewritten in one multi, so their mtime is the hold's new start. */
@@ -1679,11 +1674,7 @@ public final class ZkLockService implements LockService {
             lease.leaseTime = leaseTime;
             lease.stampPending = false;
             byte[] data = lease.record.stamped(leaseTime, clock.millis(), 0).encode();
-            List<org.apache.zookeeper.Op> ops = new ArrayList<>(lease.recordNodes.size());
-            for (String node : lease.recordNodes) {
-                ops.add(org.apache.zookeeper.Op.setData(engine.full(node), data, -1));
-            }
-            written = Engine.multi(zk, ops);
+            written = Engine.multi(zk, rewrites(lease, data));
         }
         try {
             written.get(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS);
@@ -2224,9 +2215,9 @@ public final class ZkLockService implements LockService {
         /** Its lock-delay markers (persistent): deleted by a release, left behind by a loss. */
         private final List<String> markers;
         /** The queue nodes of the keys asked for, which carry the record. */
-        private final List<String> recordNodes = new ArrayList<>();
+        private final List<String> recordNodes;
         /** The strong-index nodes of the keys asked for: watched for breaking and release requests. */
-        private final List<String> strongNodes = new ArrayList<>();
+        private final List<String> strongNodes;
         private final long sessionId;
         private final HolderRecord record;
         /** The last data version of each strong node whose release request was delivered; made on first use. */
@@ -2262,16 +2253,8 @@ public final class ZkLockService implements LockService {
             this.markers = r.markers();
             this.sessionId = r.sessionId;
             this.record = r.holder;
-            for (String node : nodes) {
-                String parent = ZKPaths.getPathAndNode(node).getPath();
-                for (LockKey key : keys.keySet()) {
-                    if (parent.equals(Engine.queuePath(key))) {
-                        recordNodes.add(node);
-                    } else if (parent.equals(Engine.strongPath(key))) {
-                        strongNodes.add(node);
-                    }
-                }
-            }
+            this.recordNodes = Engine.nodesIn(nodes, keys.keySet(), Engine::queuePath);
+            this.strongNodes = Engine.nodesIn(nodes, keys.keySet(), Engine::strongPath);
         }
 
         List<String> allNodes() {
