@@ -8,6 +8,7 @@ import org.apache.zookeeper.client.FourLetterWordMain;
 import java.io.Closeable;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -26,13 +27,37 @@ abstract class Ensemble implements Closeable {
     }
 
     static Ensemble cluster(int size, int tickMs) throws Exception {
+        int[] ports = distinctPorts(3 * size);
         List<InstanceSpec> specs = new ArrayList<>();
         for (int i = 0; i < size; i++) {
-            specs.add(new InstanceSpec(null, -1, -1, -1, true, -1, tickMs, -1));
+            specs.add(new InstanceSpec(null, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2], true, -1, tickMs, -1));
         }
         TestingCluster cluster = new TestingCluster(specs);
         cluster.start();
         return new Cluster(cluster, specs, tickMs);
+    }
+
+    /**
+     * {@code n} free ports, all different: curator-test's own choice binds and closes one socket
+     * per port, so two servers of one cluster can be handed the same port (seen in CI). Holding
+     * every socket open until all are chosen rules that out.
+     */
+    static int[] distinctPorts(int n) throws IOException {
+        List<ServerSocket> sockets = new ArrayList<>();
+        try {
+            int[] ports = new int[n];
+            for (int i = 0; i < n; i++) {
+                ServerSocket socket = new ServerSocket(0);
+                socket.setReuseAddress(true);
+                sockets.add(socket);
+                ports[i] = socket.getLocalPort();
+            }
+            return ports;
+        } finally {
+            for (ServerSocket socket : sockets) {
+                socket.close();
+            }
+        }
     }
 
     private static InetSocketAddress loopback(int port) {

@@ -35,10 +35,7 @@ class ZkLeaderElectionClusterTest {
 
     @BeforeEach
     void start() throws Exception {
-        specs = new ArrayList<>();
-        for (int i = 0; i < 3; i++) {
-            specs.add(new InstanceSpec(null, -1, -1, -1, true, -1, 500, -1));
-        }
+        specs = ZkTesting.clusterSpecs(3, 500);
         cluster = new TestingCluster(specs);
         cluster.start();
     }

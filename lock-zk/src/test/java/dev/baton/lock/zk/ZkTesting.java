@@ -9,6 +9,8 @@ import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.Watcher;
 import org.apache.zookeeper.ZooKeeper;
 
+import java.io.IOException;
+import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,6 +28,33 @@ final class ZkTesting {
      */
     static TestingServer server(int tickMs) throws Exception {
         return new TestingServer(new InstanceSpec(null, -1, -1, -1, true, -1, tickMs, -1), true);
+    }
+
+    /**
+     * Specs for an in-process cluster of {@code size} servers with the given tick, on ports that
+     * are all different: curator-test's own choice binds and closes one socket per port, so two
+     * servers of one cluster can be handed the same port (seen in CI). Holding every socket open
+     * until all are chosen rules that out.
+     */
+    static List<InstanceSpec> clusterSpecs(int size, int tickMs) throws IOException {
+        List<ServerSocket> sockets = new ArrayList<>();
+        try {
+            for (int i = 0; i < 3 * size; i++) {
+                ServerSocket socket = new ServerSocket(0);
+                socket.setReuseAddress(true);
+                sockets.add(socket);
+            }
+            List<InstanceSpec> specs = new ArrayList<>();
+            for (int i = 0; i < size; i++) {
+                specs.add(new InstanceSpec(null, sockets.get(3 * i).getLocalPort(), sockets.get(3 * i + 1).getLocalPort(),
+                        sockets.get(3 * i + 2).getLocalPort(), true, -1, tickMs, -1));
+            }
+            return specs;
+        } finally {
+            for (ServerSocket socket : sockets) {
+                socket.close();
+            }
+        }
     }
 
     /** A started plain client (no namespace) for looking at what the service wrote. */
