@@ -56,6 +56,9 @@ public interface Lease extends AutoCloseable {
      *     session ended): a lost lease cannot be revived
      * @throws IllegalStateException if the lease was closed
      * @throws IllegalArgumentException if {@code leaseTime} is zero or negative
+     * @throws LockException if the lock store could not record the renewal (on ZooKeeper: the
+     *     connection is down, or the write timed out); the lease then keeps the end it had before
+     *     the call, because other clients judge its age by what the store last recorded
      */
     void extend(Duration leaseTime);
 

@@ -105,16 +105,34 @@ public abstract class AbstractLease implements Lease {
         if (leaseTime.isNegative() || leaseTime.isZero()) {
             throw new IllegalArgumentException("leaseTime must be positive, got " + leaseTime);
         }
+        Long endBefore = null; // when the lease was to end before, on System.nanoTime; null for never
         synchronized (this) {
             if (state == State.VALID) {
                 if (leaseTimer == null) {
                     throw new IllegalStateException("Lease on " + key + " has no timer to extend it with");
                 }
+                if (leaseEnd != null) {
+                    endBefore = System.nanoTime() + leaseEnd.getDelay(TimeUnit.NANOSECONDS);
+                }
                 scheduleEnd(leaseTime);
             }
         }
         ensureValid(); // throws: LockLostException if lost, IllegalStateException if closed
-        extended(leaseTime);
+        try {
+            extended(leaseTime);
+        } catch (RuntimeException e) {
+            // others judge the lease by what the store last recorded: keep the end it had before
+            synchronized (this) {
+                if (state == State.VALID) {
+                    if (endBefore == null) {
+                        cancelLeaseEnd();
+                    } else {
+                        scheduleEnd(Duration.ofNanos(Math.max(0, endBefore - System.nanoTime())));
+                    }
+                }
+            }
+            throw e;
+        }
         ensureValid(); // the store may have found the lease gone meanwhile
     }
 

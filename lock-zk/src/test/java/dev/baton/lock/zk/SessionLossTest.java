@@ -2,8 +2,10 @@ package dev.baton.lock.zk;
 
 import dev.baton.lock.FencingToken;
 import dev.baton.lock.Lease;
+import dev.baton.lock.LockException;
 import dev.baton.lock.LockKey;
 import dev.baton.lock.LockLostException;
+import dev.baton.lock.LockOptions;
 import dev.baton.lock.LossReason;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.test.TestingServer;
@@ -28,6 +30,7 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -174,6 +177,35 @@ class SessionLossTest {
         try (Lease next = other.acquire(key, PATIENCE)) {
             assertTrue(next.token().isNewerThan(lease.token()));
         }
+    }
+
+    @Test
+    void anExtendThatCannotBeRecordedLeavesTheLeaseEndingWhenItWouldHave() throws Exception {
+        ZkLockService holder = ZkLockService.builder().connectString(server.getConnectString())
+                .sessionTimeout(Duration.ofSeconds(8)).connectionTimeout(Duration.ofSeconds(1))
+                .lossPolicy(LossPolicy.LOSE_AT_LOST).build();
+        services.add(holder);
+        Lease lease = holder.acquire(LockKey.of("stop", "extend"),
+                LockOptions.defaults().waitAtMost(PATIENCE).leaseTime(Duration.ofSeconds(3)));
+        long grantedAt = System.nanoTime();
+        AtomicReference<LockLostException> told = new AtomicReference<>();
+        AtomicLong toldAt = new AtomicLong();
+        lease.onLost(e -> {
+            toldAt.set(System.nanoTime());
+            told.set(e);
+        });
+
+        server.stop();
+        await().atMost(PATIENCE).until(() -> !holder.client().getZookeeperClient().isConnected());
+        LockException failed = assertThrows(LockException.class, () -> lease.extend(Duration.ofMinutes(1)));
+        assertFalse(failed instanceof LockLostException, "the lease was lost before its end: " + failed);
+
+        // waiters judge the lease by its record, which still says 3 s: it must end then, not in a
+        // minute (nor at the 8 s session end, which is what happens if the extend is kept)
+        await().atMost(PATIENCE).until(() -> told.get() != null);
+        assertEquals(LossReason.LEASE_EXPIRED, told.get().reason(), "lost for another reason: " + told.get());
+        Duration held = Duration.ofNanos(toldAt.get() - grantedAt);
+        assertTrue(held.compareTo(Duration.ofSeconds(5)) < 0, "the lease ran " + held + " past its 3 s end");
     }
 
     @Test
