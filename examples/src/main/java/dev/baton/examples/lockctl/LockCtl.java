@@ -35,7 +35,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -432,10 +431,12 @@ public final class LockCtl implements Callable<Integer> {
     /**
      * Turns the successive states {@code watch} delivers into events: the first state as
      * {@code held}, {@code waiting} or {@code free}, then {@code released}, {@code granted},
-     * {@code waiting}, {@code left} (stopped waiting without a grant) and {@code lock-delay}.
-     * Requests are told apart by token. Called on the watch's one thread.
+     * {@code waiting}, {@code left} (stopped waiting without a grant) and {@code lock-delay};
+     * also {@code disconnected} and {@code reconnected} (what changed meanwhile shows as the
+     * events between the states before and after). Requests are told apart by token. Called on
+     * the watch's one thread.
      */
-    private static final class WatchPrinter implements Consumer<LockState> {
+    private static final class WatchPrinter implements ZkLockService.KeyListener {
         private final LockKey key;
         private final boolean json;
         private final PrintStream out;
@@ -448,7 +449,13 @@ public final class LockCtl implements Callable<Integer> {
         }
 
         @Override
-        public void accept(LockState now) {
+        public void connection(boolean connected) {
+            event(connected ? "reconnected" : "disconnected", null, null);
+            out.flush();
+        }
+
+        @Override
+        public void changed(LockState now) {
             if (last == null) {
                 now.holders().forEach(c -> event("held", c, null));
                 now.waiters().forEach(c -> event("waiting", c, null));
@@ -520,6 +527,8 @@ public final class LockCtl implements Callable<Integer> {
                         + ", thread \"" + c.thread() + "\")";
                 case "left" -> "stopped waiting: " + c.holderId() + " (token " + c.token().value() + ")";
                 case "free" -> "free" + (delayLeft == null ? "" : ", lock delay " + human(delayLeft) + " left");
+                case "disconnected" -> "connection to the ensemble lost: changes are not seen until it is back";
+                case "reconnected" -> "connection back";
                 default -> "lock delay " + human(delayLeft) + " left";
             };
             out.println(LocalTime.now().format(CLOCK) + " " + key + " " + what);

@@ -300,6 +300,30 @@ class LockCtlTest {
         assertEquals(held.token().value(), map(events.get(2).get("claim")).get("token"));
     }
 
+    @Test
+    void watchSaysWhenItsConnectionDropsAndShowsWhatChangedMeanwhile() throws Exception {
+        Watch watch = new Watch("jobs/outage", "--json");
+        watch.await("\"event\":\"free\"");
+        Lease held = hold(service(), "jobs/outage", LockMode.EXCLUSIVE, "outage-holder");
+        watch.await("\"event\":\"granted\"");
+
+        server.stop(); // the holder loses its lease at suspension; its node goes once it is back
+        try {
+            watch.await("\"event\":\"disconnected\"");
+            await().atMost(WAIT).until(() -> !held.isValid());
+        } finally {
+            server.restart();
+        }
+        watch.await("\"event\":\"reconnected\"");
+        watch.await("\"event\":\"released\"");
+        Result stopped = watch.stop();
+        assertEquals(0, stopped.code, stopped.toString());
+        List<Map<String, Object>> events = stopped.out.lines().map(MiniJson::object).toList();
+        assertEquals(List.of("free", "granted", "disconnected", "reconnected", "released"),
+                events.stream().map(e -> e.get("event")).toList());
+        assertEquals(held.token().value(), map(events.get(4).get("claim")).get("token"));
+    }
+
     // ---- usage and unreachable ensemble
 
     @Test

@@ -2021,11 +2021,15 @@ public final class ZkLockService implements LockService {
      * {@value #WATCH_REFRESH_MS} ms (a grant caused elsewhere, such as the release of a coarser
      * key, shows then), on one thread, in order, until the returned handle or the service is
      * closed. States between two deliveries may be skipped when changes come faster than they can
-     * be read. A failed read is retried. For tools such as {@code lockctl watch}.
+     * be read. A failed read is retried. When the connection to the ensemble goes down,
+     * {@link KeyListener#connection} is told ({@code false}) before anything else, and again
+     * ({@code true}) when it is back, followed by a fresh state: changes made meanwhile show
+     * only in the difference between the states before and after. For tools such as
+     * {@code lockctl watch}.
      *
      * @throws IllegalStateException if the service is closed
      */
-    public java.io.Closeable watch(LockKey key, java.util.function.Consumer<dev.baton.lock.LockState> onChange) {
+    public java.io.Closeable watch(LockKey key, KeyListener onChange) {
         Objects.requireNonNull(key, "key must not be null");
         Objects.requireNonNull(onChange, "onChange must not be null");
         synchronized (stateLock) {
@@ -2036,11 +2040,23 @@ public final class ZkLockService implements LockService {
         java.util.concurrent.Semaphore changed = new java.util.concurrent.Semaphore(0);
         java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
         org.apache.zookeeper.Watcher watcher = event -> changed.release();
+        org.apache.curator.framework.state.ConnectionStateListener connection = (c, newState) -> changed.release();
+        client.getConnectionStateListenable().addListener(connection);
         String queue = engine.full(Engine.queuePath(key));
         Thread follower = new Thread(() -> {
+            boolean up = true; // as told to onChange: a service starts connected or tells at once
             while (!stop.get()) {
                 try {
                     changed.drainPermits();
+                    boolean connected = client.getZookeeperClient().isConnected();
+                    if (connected != up) {
+                        up = connected;
+                        onChange.connection(connected);
+                    }
+                    if (!connected) {
+                        changed.tryAcquire(WATCH_REFRESH_MS, TimeUnit.MILLISECONDS);
+                        continue;
+                    }
                     ZooKeeper zk = client.getZookeeperClient().getZooKeeper();
                     try {
                         zk.getChildren(queue, watcher);
@@ -2051,7 +2067,7 @@ public final class ZkLockService implements LockService {
                     }
                     dev.baton.lock.LockState state = Claims.read(engine, zk, key, null).state();
                     if (!stop.get()) {
-                        onChange.accept(state);
+                        onChange.changed(state);
                     }
                     // a grant caused elsewhere (a coarser key's release, the end of a lock delay)
                     // does not change the queue: read again now and then anyway
@@ -2079,6 +2095,7 @@ public final class ZkLockService implements LockService {
                     return;
                 }
                 followers.remove(this);
+                client.getConnectionStateListenable().removeListener(connection);
                 follower.interrupt();
                 try {
                     follower.join(connectionTimeout.toMillis());
@@ -2096,6 +2113,24 @@ public final class ZkLockService implements LockService {
         followers.add(handle);
         follower.start();
         return handle;
+    }
+
+    /**
+     * What {@link #watch} tells: the key's successive states, and the connection to the ensemble
+     * going down and coming back. Called on the watch's one thread, in order.
+     */
+    @FunctionalInterface
+    public interface KeyListener {
+        /** The key's state as just read from the ensemble. */
+        void changed(dev.baton.lock.LockState state);
+
+        /**
+         * The connection to the ensemble went down ({@code false}: nothing is read until it is
+         * back, so grants and releases meanwhile are not seen as they happen) or came back
+         * ({@code true}: a fresh state follows). By default nothing.
+         */
+        default void connection(boolean connected) {
+        }
     }
 
     /** How often {@link #watch} reads the key again when nothing changed in its queue. */
