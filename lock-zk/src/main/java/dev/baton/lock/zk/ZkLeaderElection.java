@@ -38,7 +38,9 @@ import java.util.concurrent.TimeUnit;
  * <p><b>Layout.</b> The latch's nodes (ephemeral-sequential, one per participant, holding its
  * id) live under {@code <namespace>/elections/<name>}, a CONTAINER node that the server removes
  * once every participant has left. Scheduled jobs keep their last run in the persistent node
- * {@code <namespace>/schedules/<name>/<job>}.
+ * {@code <namespace>/schedules/<name>/<job>}. The server may remove an empty container just as a
+ * participant joins under it; Curator's latch then waits without a node, so a participant checks
+ * every {@link #JOIN_CHECK} that it has one and joins again if not.
  *
  * <p><b>The term token.</b> When the latch reports leadership, this participant makes one
  * write: a ZooKeeper {@code multi} that checks that its latch node still exists and sets the
@@ -74,13 +76,18 @@ final class ZkLeaderElection extends AbstractElection {
     static final String SCHEDULES = "/schedules";
     /** Pause before trying a failed term write again while the latch still says we lead. */
     private static final Duration CONFIRM_RETRY = Duration.ofMillis(500);
+    /**
+     * How often a participant checks that its latch has a node; one missing at two checks in a
+     * row while connected is made again.
+     */
+    static final Duration JOIN_CHECK = Duration.ofSeconds(1);
 
     private final ZkLockService service;
     private final CuratorFramework client;
     private final LossPolicy lossPolicy;
     private final String path;
     private final byte[] idBytes;
-    private final LeaderLatch latch;
+    private final Latch latch;
     /** Confirms terms and runs anything that may block on ZooKeeper. */
     private final ScheduledExecutorService worker;
     private final ConnectionStateListener stateListener = (c, state) -> stateChanged(state);
@@ -90,6 +97,8 @@ final class ZkLeaderElection extends AbstractElection {
     private long termSession;
     private long generation;
     private ScheduledFuture<?> expiryDeadline;
+    /** Whether the latch had no node at the last join check (worker thread only). */
+    private boolean nodeMissing;
 
     ZkLeaderElection(ZkLockService service, CuratorFramework client, LossPolicy lossPolicy, String name,
                      String participantId) {
@@ -99,7 +108,7 @@ final class ZkLeaderElection extends AbstractElection {
         this.lossPolicy = lossPolicy;
         this.path = ELECTIONS + "/" + name();
         this.idBytes = participantId.getBytes(StandardCharsets.UTF_8);
-        this.latch = new LeaderLatch(client, path, participantId, LeaderLatch.CloseMode.SILENT);
+        this.latch = new Latch(client, path, participantId);
         this.worker = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "baton-election-" + name());
             t.setDaemon(true);
@@ -127,6 +136,43 @@ final class ZkLeaderElection extends AbstractElection {
             client.getConnectionStateListenable().removeListener(stateListener);
             worker.shutdownNow();
             throw new LockException("Could not join election " + name() + ": " + e, e);
+        }
+        long period = JOIN_CHECK.toNanos();
+        worker.scheduleWithFixedDelay(this::checkJoined, period, period, TimeUnit.NANOSECONDS);
+    }
+
+    /**
+     * Curator's latch makes its node in the background and, if that fails for any reason but a
+     * lost connection, only logs it: it then waits without a node, never leading, until the
+     * next reconnection. It does fail when a parent container of the election is removed by
+     * the server (it was empty) between the latch finding it and creating under it. A latch
+     * seen without a node at two checks in a row while connected is therefore started over.
+     */
+    private void checkJoined() {
+        boolean missing = latch.getState() == LeaderLatch.State.STARTED && latch.getOurPath() == null
+                && client.getZookeeperClient().isConnected();
+        if (missing && nodeMissing) {
+            LOG.warn("Participant {} of election {} has no latch node (its creation failed); joining again",
+                    participantId(), name());
+            try {
+                latch.rejoin();
+            } catch (RuntimeException e) {
+                LOG.warn("Could not rejoin election {}; trying again", name(), e); // and keep checking
+            }
+            missing = false; // the new attempt gets a full period
+        }
+        nodeMissing = missing;
+    }
+
+    /** Curator's latch, which can be told to look for its node again (and make it if missing). */
+    private static final class Latch extends LeaderLatch {
+        Latch(CuratorFramework client, String path, String participantId) {
+            super(client, path, participantId, CloseMode.SILENT);
+        }
+
+        /** Reads the group again as after a reconnection: a latch without its node makes one. */
+        void rejoin() {
+            handleStateChange(ConnectionState.RECONNECTED);
         }
     }
 

@@ -60,6 +60,29 @@ class ZkLeaderElectionTest {
     }
 
     @Test
+    void aParticipantWhoseLatchNodeCouldNotBeMadeJoinsAgainAndLeads() throws Exception {
+        // Curator's latch only logs a failed creation of its node and then waits without one. It
+        // fails when a parent container is removed under it (seen in CI); here, deterministically,
+        // the election's node is an ephemeral of another session, which can have no children
+        CuratorFramework other = ZkTesting.observer(server.getConnectString());
+        try {
+            other.create().creatingParentContainersIfNeeded().withMode(org.apache.zookeeper.CreateMode.EPHEMERAL)
+                    .forPath("/baton/elections/rejoin");
+            ZkLockService svc = service(LossPolicy.LOSE_AT_SUSPENDED, Duration.ofSeconds(8));
+            LeaderElection election = svc.election("rejoin", "only");
+            await().during(ZkLeaderElection.JOIN_CHECK.multipliedBy(3)).atMost(PATIENCE)
+                    .until(() -> ((ZkLeaderElection) election).latchNode() == null && !election.isLeader());
+            other.delete().forPath("/baton/elections/rejoin");
+
+            Leadership term = election.awaitLeadership(PATIENCE);
+            assertTrue(term.isValid());
+            assertEquals(List.of("only"), election.participants());
+        } finally {
+            other.close();
+        }
+    }
+
+    @Test
     void aTermWonAgainOnTheSameLatchNodeGetsALargerToken() throws Exception {
         // a session that outlives the restart: the latch comes back on the very node it had
         ZkLockService svc = service(LossPolicy.LOSE_AT_SUSPENDED, Duration.ofSeconds(8));
