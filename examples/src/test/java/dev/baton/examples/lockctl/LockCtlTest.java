@@ -409,7 +409,8 @@ class LockCtlTest {
 
         /** Waits until one line of output contains every fragment; fails at once if lockctl has ended. */
         void await(String... fragments) {
-            org.awaitility.Awaitility.await().atMost(WAIT).until(() -> {
+            org.awaitility.Awaitility.await().alias("lockctl watch printing " + String.join(" ... ", fragments)
+                    + "; it printed:\n" + out() + err).atMost(WAIT).until(() -> {
                 assertFalse(code.isDone(), () -> "lockctl watch ended: " + code.join() + " " + out() + err);
                 return out().lines().anyMatch(line -> Stream.of(fragments).allMatch(line::contains));
             });

@@ -54,7 +54,12 @@ final class Engine {
     /** Request ids: a counter XOR a random 64-bit mask, unique within the service, random across services. */
     private final long idMask = new java.security.SecureRandom().nextLong();
     private final AtomicLong ids = new AtomicLong();
-    /** The same client without a namespace, to ask the ACL provider with full paths, as Curator's creates do. */
+    /**
+     * The same client without a namespace, to ask the ACL provider with full paths, as Curator's
+     * creates do, and for calls made on ZooKeeper's event thread: the namespaced client makes
+     * sure its namespace node exists before its first call, synchronously, waiting for a
+     * connection that only the event thread itself could report.
+     */
     private final CuratorFramework root;
 
     /** Waiting requests by the path whose change they wait for. */
@@ -66,6 +71,11 @@ final class Engine {
         this.root = namespaced.usingNamespace(null);
         this.namespace = namespaced.getNamespace();
         this.prefixLength = full(LOCKS).length() - LOCKS.length();
+    }
+
+    /** The client without a namespace: paths are {@link #full} paths. */
+    CuratorFramework root() {
+        return root;
     }
 
     // --------------------------------------------------------------------------------- layout

@@ -1955,14 +1955,21 @@ public final class ZkLockService implements LockService {
         return answered;
     }
 
+    /**
+     * Curator's guaranteed delete of {@code node}, in the background. Often called on ZooKeeper's
+     * event thread (from the answer to a failed multi), so it goes through the client without a
+     * namespace: the namespaced one would first check its namespace node synchronously and, while
+     * disconnected, block the event thread until its connection timeout, so that the client
+     * could not even hear that it had reconnected (seen in CI: 30 s without a connection).
+     */
     private void deleteGuaranteed(String node) {
         try {
-            client.delete().quietly().guaranteed().inBackground((c, event) -> {
+            engine.root().delete().quietly().guaranteed().inBackground((c, event) -> {
                 int rc = event.getResultCode();
                 if (rc == KeeperException.Code.OK.intValue() || rc == KeeperException.Code.NONODE.intValue()) {
                     orphans.remove(node);
                 }
-            }).forPath(node);
+            }).forPath(engine.full(node));
         } catch (Exception e) {
             // only when the client is closed, which also ends the session and its nodes
             LOG.debug("Could not send delete of {}", node, e);

@@ -153,6 +153,31 @@ class SessionLossTest {
     }
 
     @Test
+    void aLeaseLostWhileDisconnectedDoesNotHoldUpTheReconnection() throws Exception {
+        // the lost lease's delete fails on ZooKeeper's event thread and is sent again from there;
+        // sending it must not block that thread (it did, for the connection timeout, until the
+        // client's namespace node had been checked once), or the client cannot hear it is back
+        ZkLockService holder = ZkLockService.builder().connectString(server.getConnectString())
+                .sessionTimeout(Duration.ofSeconds(8)).connectionTimeout(Duration.ofSeconds(60)).build();
+        services.add(holder);
+        Lease lease = holder.acquire(LockKey.of("stop", "reconnect"), PATIENCE);
+        AtomicReference<LockLostException> told = new AtomicReference<>();
+        lease.onLost(told::set);
+
+        server.stop();
+        await().atMost(PATIENCE).until(() -> told.get() != null);
+        // down long enough for reconnection attempts to fail, which fails the delete sent at the loss
+        await().during(Duration.ofSeconds(3)).atMost(PATIENCE)
+                .until(() -> !holder.client().getZookeeperClient().isConnected());
+        server.restart();
+        long restarted = System.nanoTime();
+        await().atMost(PATIENCE).until(() -> holder.client().getZookeeperClient().isConnected());
+        Duration back = Duration.ofNanos(System.nanoTime() - restarted);
+        assertTrue(back.compareTo(Duration.ofSeconds(6)) < 0, "reconnected only after " + back);
+        await().atMost(PATIENCE).until(() -> !nodeExists(lease));
+    }
+
+    @Test
     void lostOnlyPolicyKeepsTheLeaseWhenTheServerComesBackWithinTheSessionTimeout() throws Exception {
         ZkLockService holder = ZkLockService.builder().connectString(server.getConnectString())
                 .sessionTimeout(Duration.ofSeconds(8)).lossPolicy(LossPolicy.LOSE_AT_LOST).build();
