@@ -30,8 +30,11 @@ import java.util.concurrent.Executor;
  * ignores the interrupt is reported (a warning with the job's name and how long it overran), is
  * never run twice at once on this participant, and is stopped at the resource by its old token.
  *
- * <p>Listeners run on the thread that detects the change and must not block; use
- * {@link #addListener(LeadershipListener, Executor)} for anything more.
+ * <p>Listeners added without an executor run on the election's own listener thread, one call
+ * at a time, in the order of the changes: one that blocks delays only the next calls to those
+ * listeners, never the election itself (a term still ends, and {@link #close()} still returns,
+ * while a listener is busy). A {@link Leadership#onLost} listener is different: it runs on the
+ * thread that detects the end and must not block.
  *
  * <p>Thread-safe.
  */
@@ -91,7 +94,10 @@ public interface LeaderElection extends AutoCloseable {
      */
     List<String> participants();
 
-    /** Adds a listener, run on the thread that detects the change. If a term is going on, it is told at once. */
+    /**
+     * Adds a listener, run on this election's listener thread, one call at a time and in order
+     * (see above). If a term is going on, it is told at once.
+     */
     void addListener(LeadershipListener listener);
 
     /** Adds a listener run on {@code executor}. If a term is going on, it is told at once. */

@@ -930,8 +930,9 @@ public abstract class LeaderElectionContract {
 
         Recorder ra = new Recorder();
         a.election.addListener(ra);
-        assertEquals(1, ra.gained.size(), "a listener added while leading was not told at once");
+        soon().alias("a listener added while leading is told").until(() -> ra.gained.size() == 1);
         assertSame(aTerm, ra.gained.get(0));
+        assertTrue(ra.threads.get(0).startsWith("baton-election-listeners-"), ra.threads.toString());
         Recorder raExec = new Recorder();
         a.election.addListener(raExec, pool);
         soon().until(() -> raExec.gained.size() == 1);
@@ -962,6 +963,46 @@ public abstract class LeaderElectionContract {
         soon().until(() -> witness.lost.size() == 1);
         assertEquals(List.of(), rb.lost, "a removed listener was told");
         assertEquals(1, rb.gained.size());
+    }
+
+    @Test
+    void aListenerThatBlocksHoldsUpNeitherTheElectionNorItsClose() throws Exception {
+        String name = name("blocking-listener");
+        Member a = join(name, "a", null);
+        CountDownLatch inGained = new CountDownLatch(1);
+        CountDownLatch letGo = new CountDownLatch(1);
+        List<String> heard = Collections.synchronizedList(new ArrayList<>());
+        // added from another thread, so that this one is free even if a listener is told on the adding thread
+        pool.submit(() -> a.election.addListener(new LeadershipListener() {
+            @Override
+            public void gained(Leadership leadership) {
+                heard.add("gained");
+                inGained.countDown();
+                try {
+                    letGo.await(PATIENCE.toSeconds(), SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+
+            @Override
+            public void lost(LockLostException why) {
+                heard.add("lost " + why.reason());
+            }
+        }));
+        Leadership term = awaitTerm(a, null);
+        assertTrue(inGained.await(PATIENCE.toSeconds(), SECONDS), "the listener was not told of the term");
+
+        // while the listener is busy, the term still ends and close() returns
+        Future<?> closing = pool.submit(() -> a.election.close());
+        closing.get(10, SECONDS); // the listener stays busy for PATIENCE
+        assertFalse(term.isValid());
+        assertFalse(a.election.isLeader());
+        assertEquals(List.of("gained"), heard);
+
+        letGo.countDown();
+        soon().until(() -> heard.size() == 2);
+        assertEquals(List.of("gained", "lost " + LossReason.RESIGNED), heard, "told out of order");
     }
 
     /** A listener that records what it is told and on which thread. */

@@ -22,6 +22,8 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -56,6 +58,12 @@ public abstract class AbstractElection implements LeaderElection {
     private boolean closed;
     private final List<Runner> runners = new ArrayList<>();
     private final Map<LeadershipListener, Executor> listeners = new LinkedHashMap<>();
+    /**
+     * Runs the listeners added without an executor, one call at a time in order, so that a slow
+     * one holds up neither the store's threads nor a term's end; made on first use, shut down
+     * (after what it was given) by {@link #close()}.
+     */
+    private ExecutorService notifier;
 
     protected AbstractElection(String name, String participantId) {
         this.key = Elections.checkName(name);
@@ -209,7 +217,19 @@ public abstract class AbstractElection implements LeaderElection {
 
     @Override
     public final void addListener(LeadershipListener listener) {
-        addListener(listener, Runnable::run);
+        Executor executor;
+        synchronized (lock) {
+            if (notifier == null && !closed) {
+                notifier = Executors.newSingleThreadExecutor(r -> {
+                    Thread t = new Thread(r, "baton-election-listeners-" + key);
+                    t.setDaemon(true);
+                    return t;
+                });
+            }
+            // once closed nothing more is told: no thread is made for it
+            executor = notifier != null ? notifier : Runnable::run;
+        }
+        addListener(listener, executor);
     }
 
     @Override
@@ -294,6 +314,13 @@ public abstract class AbstractElection implements LeaderElection {
             lock.notifyAll();
         }
         endTerm(LossReason.RESIGNED);
+        ExecutorService listenersThread;
+        synchronized (lock) {
+            listenersThread = notifier;
+        }
+        if (listenersThread != null) {
+            listenersThread.shutdown(); // after telling the listeners of the resignation
+        }
         toStop.forEach(Runner::close);
         long until = System.nanoTime() + CLOSE_WAIT.toNanos();
         boolean interrupted = false;

@@ -211,7 +211,7 @@ class InMemoryLeaderElectionTest extends LeaderElectionContract {
             CountDownLatch inListener = new CountDownLatch(1);
             CountDownLatch proceed = new CountDownLatch(1);
             java.util.concurrent.atomic.AtomicReference<Object> seen = new java.util.concurrent.atomic.AtomicReference<>();
-            // told of the current term at once, on the adding thread, inside the election's ordering
+            // told of the current term at once, on the election's listener thread
             Thread adder = new Thread(() -> p0.addListener(new LeadershipListener() {
                 @Override
                 public void gained(Leadership leadership) {
@@ -232,15 +232,16 @@ class InMemoryLeaderElectionTest extends LeaderElectionContract {
             loser.setDaemon(true);
             threads.add(loser);
             loser.start();
-            // the loser now waits to end p0's term, which the listener's thread orders
-            await().atMost(PATIENCE).until(() -> loser.getState() == Thread.State.BLOCKED
-                    || loser.getState() == Thread.State.WAITING);
+            // the loser ends p0's term at once (the listener runs on the election's listener
+            // thread), or waits for it: either way neither may be stuck once the listener goes on
+            await().atMost(PATIENCE).until(() -> loser.getState() == Thread.State.TERMINATED
+                    || loser.getState() == Thread.State.BLOCKED || loser.getState() == Thread.State.WAITING);
             proceed.countDown();
             adder.join(PATIENCE.toMillis());
             loser.join(PATIENCE.toMillis());
             assertFalse(adder.isAlive(), "the listener deadlocked against loseAll");
             assertFalse(loser.isAlive(), "loseAll deadlocked against the listener");
-            assertTrue(seen.get() != null);
+            await().alias("the listener's query returns").atMost(PATIENCE).until(() -> seen.get() != null);
         } finally {
             if (threads.stream().noneMatch(Thread::isAlive)) {
                 s.close(); // after a deadlock, close would hang too
