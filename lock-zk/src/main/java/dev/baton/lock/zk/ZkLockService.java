@@ -2146,8 +2146,36 @@ public final class ZkLockService implements LockService {
     /** The open {@link #watch} handles, closed with the service. */
     private final Set<java.io.Closeable> followers = ConcurrentHashMap.newKeySet();
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Called on one of the client's own threads (ZooKeeper's event thread or Curator's
+     * connection-state thread, as from an {@code onLost} listener), it hands the work to a
+     * thread of its own and returns at once: waiting there for ZooKeeper's answers would wait for
+     * the very thread that delivers them. The service is closed a moment later.
+     */
     @Override
     public void close() {
+        String thread = Thread.currentThread().getName();
+        if (thread.endsWith("-EventThread") || thread.startsWith("Curator-ConnectionStateManager")) {
+            synchronized (stateLock) {
+                if (closed || closerStarted) {
+                    return;
+                }
+                closerStarted = true;
+            }
+            Thread closer = new Thread(this::closeNow, "baton-close");
+            closer.setDaemon(false); // the releases should be sent even if the program ends now
+            closer.start();
+            return;
+        }
+        closeNow();
+    }
+
+    /** Whether {@link #close()} handed the closing to a thread of its own (guarded by stateLock). */
+    private boolean closerStarted;
+
+    private void closeNow() {
         List<ZkLease> held;
         boolean wait;
         synchronized (stateLock) {

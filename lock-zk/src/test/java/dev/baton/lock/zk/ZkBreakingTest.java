@@ -24,6 +24,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -97,6 +98,49 @@ class ZkBreakingTest {
             assertThrows(StaleTokenException.class, () -> fence.check("ledger", hung.token()),
                     "the broken holder's late write is refused");
         }
+    }
+
+    @Test
+    void closingTheServiceFromABrokenLeasesListenerDoesNotStallIt() throws Exception {
+        ZkLockService holder = ZkLockService.builder().connectString(server.getConnectString())
+                .sessionTimeout(Duration.ofSeconds(4)).connectionTimeout(Duration.ofSeconds(15)).build();
+        services.add(holder);
+        ZkLockService other = service(Clock.systemUTC());
+        LockKey mine = LockKey.of("closing", "mine");
+        LockKey theirs = LockKey.of("closing", "theirs");
+        Lease held = holder.acquire(mine, Duration.ofSeconds(10));
+        Lease blocking = other.acquire(theirs, Duration.ofSeconds(10));
+        CompletableFuture<Object> waiter = new CompletableFuture<>();
+        Thread waiting = new Thread(() -> {
+            try {
+                waiter.complete(holder.acquire(theirs, Duration.ofSeconds(60)));
+            } catch (Throwable e) {
+                waiter.complete(e);
+            }
+        }, "closing-waiter");
+        waiting.setDaemon(true);
+        waiting.start();
+        await().atMost(Duration.ofSeconds(20)).until(() -> other.inspect(theirs).waiters().size() == 1);
+
+        // the listener runs on ZooKeeper's event thread (the break is heard through a watch); the
+        // waiter's cleanup on close needs an answer that only that thread delivers
+        CompletableFuture<Duration> closeTook = new CompletableFuture<>();
+        AtomicReference<String> listenerThread = new AtomicReference<>();
+        held.onLost(e -> {
+            listenerThread.set(Thread.currentThread().getName());
+            long start = System.nanoTime();
+            holder.close();
+            closeTook.complete(Duration.ofNanos(System.nanoTime() - start));
+        });
+        assertEquals(1, other.breakLock(mine));
+
+        Duration took = closeTook.get(30, TimeUnit.SECONDS);
+        assertTrue(listenerThread.get().endsWith("-EventThread"), listenerThread.get());
+        assertTrue(took.compareTo(Duration.ofSeconds(2)) < 0, "close() in the listener took " + took);
+        Object outcome = waiter.get(20, TimeUnit.SECONDS);
+        assertTrue(outcome instanceof IllegalStateException, "the waiting acquire ended with " + outcome);
+        await().atMost(Duration.ofSeconds(20)).until(() -> other.inspect(theirs).waiters().isEmpty());
+        blocking.close();
     }
 
     @Test
