@@ -32,8 +32,9 @@ import java.util.concurrent.Executor;
  *
  * <p>Listeners added without an executor run on the election's own listener thread, one call
  * at a time, in the order of the changes: one that blocks delays only the next calls to those
- * listeners, never the election itself (a term still ends, and {@link #close()} still returns,
- * while a listener is busy). A {@link Leadership#onLost} listener is different: it runs on the
+ * listeners, never the election itself (a term still ends while a listener is busy, and
+ * {@link #close()}, which lets the listeners hear of the resignation before it leaves the group,
+ * waits for them no longer than it waits for singleton jobs). A {@link Leadership#onLost} listener is different: it runs on the
  * thread that detects the end and must not block.
  *
  * <p>Thread-safe.

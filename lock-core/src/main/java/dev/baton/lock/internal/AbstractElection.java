@@ -64,6 +64,8 @@ public abstract class AbstractElection implements LeaderElection {
      * (after what it was given) by {@link #close()}.
      */
     private ExecutorService notifier;
+    /** The notifier's thread, once made. */
+    private volatile Thread notifierThread;
 
     protected AbstractElection(String name, String participantId) {
         this.key = Elections.checkName(name);
@@ -223,6 +225,7 @@ public abstract class AbstractElection implements LeaderElection {
                 notifier = Executors.newSingleThreadExecutor(r -> {
                     Thread t = new Thread(r, "baton-election-listeners-" + key);
                     t.setDaemon(true);
+                    notifierThread = t;
                     return t;
                 });
             }
@@ -330,6 +333,15 @@ public abstract class AbstractElection implements LeaderElection {
             } catch (InterruptedException e) {
                 interrupted = true;
                 break;
+            }
+        }
+        // tell the listeners of the resignation before leaving, so that in this process the next
+        // leader's gained comes after it; waiting no longer than for the jobs
+        if (listenersThread != null && !interrupted && Thread.currentThread() != notifierThread) {
+            try {
+                listenersThread.awaitTermination(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                interrupted = true;
             }
         }
         leave();
