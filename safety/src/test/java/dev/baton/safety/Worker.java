@@ -197,7 +197,7 @@ final class Worker implements Runnable {
                 term.onLost(e -> store.request(e.reason() == LossReason.RESIGNED ? "RELEASE " + key + " " + t
                         : "LOST " + key + " " + t + " " + e.reason()));
             }
-        });
+        }, Runnable::run); // on the thread that begins the term, not the listener thread: before the job runs
         election.runAsSingleton("safety-job", LeaderElection.Repeat.WHILE_LEADER, this::leaderJob);
     }
 

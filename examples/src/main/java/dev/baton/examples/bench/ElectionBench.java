@@ -138,7 +138,7 @@ final class ElectionBench implements AutoCloseable {
                 public void gained(Leadership leadership) {
                     candidate.gained();
                 }
-            });
+            }, Runnable::run); // when the term begins, without the hop to the listener thread
             return candidate;
         }
 
