@@ -56,9 +56,13 @@ public interface Lease extends AutoCloseable {
      *     session ended): a lost lease cannot be revived
      * @throws IllegalStateException if the lease was closed
      * @throws IllegalArgumentException if {@code leaseTime} is zero or negative
+     * <p>Other clients judge the lease by what the lock store recorded, so until the renewal is
+     * recorded the lease ends at the earlier of its old and new ends, and concurrent calls take
+     * turns.
+     *
      * @throws LockException if the lock store could not record the renewal (on ZooKeeper: the
-     *     connection is down, or the write timed out); the lease then keeps the end it had before
-     *     the call, because other clients judge its age by what the store last recorded
+     *     connection is down, or the write timed out); the lease then keeps the earlier of its old
+     *     and new ends, since the renewal may or may not have been recorded
      */
     void extend(Duration leaseTime);
 

@@ -39,6 +39,8 @@ public abstract class AbstractLease implements Lease {
     private final FencingToken token;
 
     private State state = State.VALID;
+    /** Held by {@link #extend} for its whole course, store write included. */
+    private final Object extending = new Object();
     private ScheduledExecutorService leaseTimer;
     private ScheduledFuture<?> leaseEnd;
     private LockLostException loss;
@@ -105,40 +107,36 @@ public abstract class AbstractLease implements Lease {
         if (leaseTime.isNegative() || leaseTime.isZero()) {
             throw new IllegalArgumentException("leaseTime must be positive, got " + leaseTime);
         }
-        Long endBefore = null; // when the lease was to end before, on System.nanoTime; null for never
-        synchronized (this) {
-            if (state == State.VALID) {
-                if (leaseTimer == null) {
-                    throw new IllegalStateException("Lease on " + key + " has no timer to extend it with");
-                }
-                if (leaseEnd != null) {
-                    endBefore = System.nanoTime() + leaseEnd.getDelay(TimeUnit.NANOSECONDS);
-                }
-                scheduleEnd(leaseTime);
-            }
-        }
-        ensureValid(); // throws: LockLostException if lost, IllegalStateException if closed
-        try {
-            extended(leaseTime);
-        } catch (RuntimeException e) {
-            // others judge the lease by what the store last recorded: keep the end it had before
+        synchronized (extending) { // one at a time: each must see the end the store last had
+            long callStart = System.nanoTime();
+            long nanos = Requests.saturatedNanos(leaseTime);
             synchronized (this) {
                 if (state == State.VALID) {
-                    if (endBefore == null) {
-                        cancelLeaseEnd();
-                    } else {
-                        scheduleEnd(Duration.ofNanos(Math.max(0, endBefore - System.nanoTime())));
+                    if (leaseTimer == null) {
+                        throw new IllegalStateException("Lease on " + key + " has no timer to extend it with");
+                    }
+                    // until the store has the renewal, others judge the lease by the old record:
+                    // it ends at the earlier of its old and new ends
+                    if (leaseEnd == null || leaseEnd.getDelay(TimeUnit.NANOSECONDS) > nanos) {
+                        scheduleEnd(leaseTime);
                     }
                 }
             }
-            throw e;
+            ensureValid(); // throws: LockLostException if lost, IllegalStateException if closed
+            extended(leaseTime); // if it throws, the earlier end stays: the write may or may not have landed
+            synchronized (this) {
+                if (state == State.VALID) {
+                    // recorded: the store counts the lease time from its write, after callStart
+                    scheduleEnd(Duration.ofNanos(Math.max(0, callStart + nanos - System.nanoTime())));
+                }
+            }
         }
         ensureValid(); // the store may have found the lease gone meanwhile
     }
 
     /**
-     * Records an {@link #extend} with the grant, after the local lease end was moved and outside
-     * the lease's monitor (the lease time and the moment of renewal, in the lock store); by
+     * Records an {@link #extend} with the grant, while the local lease end is the earlier of the
+     * old and the new one, outside the lease's monitor (the lease time and the moment of renewal, in the lock store); by
      * default nothing. May lose the lease (it is then reported by {@code extend}).
      *
      * @throws dev.baton.lock.LockException if the store could not record it

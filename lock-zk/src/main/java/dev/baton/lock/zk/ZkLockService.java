@@ -42,6 +42,7 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -1670,14 +1671,20 @@ public final class ZkLockService implements LockService {
             throw new LockException("Could not record the extended lease on " + lease.key()
                     + ": its session has ended (the lease is being lost)");
         }
+        Duration leaseTimeBefore;
+        boolean stampWasPending;
         synchronized (lease.recordLock) { // sent after any grant stamp, which it replaces
+            leaseTimeBefore = lease.leaseTime;
+            stampWasPending = lease.stampPending;
             lease.leaseTime = leaseTime;
             lease.stampPending = false;
             byte[] data = lease.record.stamped(leaseTime, clock.millis(), 0).encode();
             written = Engine.multi(zk, rewrites(lease, data));
         }
+        boolean recorded = false;
         try {
             written.get(connectionTimeout.toMillis(), TimeUnit.MILLISECONDS);
+            recorded = true;
         } catch (ExecutionException e) {
             if (e.getCause() instanceof KeeperException.NoNodeException) {
                 broken(lease);
@@ -1690,6 +1697,13 @@ public final class ZkLockService implements LockService {
             throw new LockException("Interrupted while extending the lease on " + lease.key(), e);
         } catch (Exception e) {
             throw new LockException("Could not record the extended lease on " + lease.key() + ": " + e, e);
+        } finally {
+            if (!recorded) {
+                synchronized (lease.recordLock) { // the grant stamp it replaced is still owed, with the old lease time
+                    lease.leaseTime = leaseTimeBefore;
+                    lease.stampPending = stampWasPending;
+                }
+            }
         }
     }
 
@@ -2150,46 +2164,65 @@ public final class ZkLockService implements LockService {
      * {@inheritDoc}
      *
      * <p>Called on one of the client's own threads (ZooKeeper's event thread or Curator's
-     * connection-state thread, as from an {@code onLost} listener), it hands the work to a
-     * thread of its own and returns at once: waiting there for ZooKeeper's answers would wait for
-     * the very thread that delivers them. The service is closed a moment later.
+     * connection-state thread, as from an {@code onLost} listener), it refuses later calls at
+     * once and hands the rest to a thread of its own: waiting there for ZooKeeper's answers would
+     * wait for the very thread that delivers them. Its elections and leases end a moment later.
+     * Called again while a close is going on, it waits for that one (except on those threads).
      */
     @Override
     public void close() {
         String thread = Thread.currentThread().getName();
-        if (thread.endsWith("-EventThread") || thread.startsWith("Curator-ConnectionStateManager")) {
-            synchronized (stateLock) {
-                if (closed || closerStarted) {
-                    return;
-                }
-                closerStarted = true;
-            }
-            Thread closer = new Thread(this::closeNow, "baton-close");
-            closer.setDaemon(false); // the releases should be sent even if the program ends now
-            closer.start();
-            return;
-        }
-        closeNow();
-    }
-
-    /** Whether {@link #close()} handed the closing to a thread of its own (guarded by stateLock). */
-    private boolean closerStarted;
-
-    private void closeNow() {
+        boolean handOff = thread.endsWith("-EventThread") || thread.startsWith("Curator-ConnectionStateManager");
         List<ZkLease> held;
         boolean wait;
         synchronized (stateLock) {
             if (closed) {
-                return;
+                held = null;
+                wait = false;
+            } else {
+                closed = true; // later calls are refused from here on
+                cancelDeadline();
+                held = drainLeases();
+                for (Map.Entry<Thread, Waiter> w : waiting.entrySet()) {
+                    interrupt(w.getKey(), w.getValue(), Interruption.CLOSE);
+                }
+                wait = connected;
             }
-            closed = true;
-            cancelDeadline();
-            held = drainLeases();
-            for (Map.Entry<Thread, Waiter> w : waiting.entrySet()) {
-                interrupt(w.getKey(), w.getValue(), Interruption.CLOSE);
-            }
-            wait = connected;
         }
+        if (held == null) { // closed already: wait until that close is done, unless this is part of it
+            if (!handOff && Thread.currentThread() != closingThread) {
+                try {
+                    closeDone.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            return;
+        }
+        if (handOff) {
+            Thread closer = new Thread(() -> finishClose(held, wait), "baton-close");
+            closer.setDaemon(false); // the releases should be sent even if the program ends now
+            closer.start();
+            return;
+        }
+        finishClose(held, wait);
+    }
+
+    /** Counted down when {@link #close()} is done. */
+    private final CountDownLatch closeDone = new CountDownLatch(1);
+    /** The thread finishing {@link #close()}: its listeners may call close() again. */
+    private volatile Thread closingThread;
+
+    private void finishClose(List<ZkLease> held, boolean wait) {
+        closingThread = Thread.currentThread();
+        try {
+            finishCloseNow(held, wait);
+        } finally {
+            closeDone.countDown();
+        }
+    }
+
+    private void finishCloseNow(List<ZkLease> held, boolean wait) {
         for (ZkLeaderElection election : new ArrayList<>(elections)) {
             election.close(); // before the leases: a job may still be writing under a lock
         }

@@ -126,17 +126,25 @@ class ZkBreakingTest {
         // waiter's cleanup on close needs an answer that only that thread delivers
         CompletableFuture<Duration> closeTook = new CompletableFuture<>();
         AtomicReference<String> listenerThread = new AtomicReference<>();
+        AtomicReference<Object> afterClose = new AtomicReference<>();
         held.onLost(e -> {
             listenerThread.set(Thread.currentThread().getName());
             long start = System.nanoTime();
             holder.close();
-            closeTook.complete(Duration.ofNanos(System.nanoTime() - start));
+            Duration took = Duration.ofNanos(System.nanoTime() - start);
+            try { // once close() has returned, the service refuses requests
+                afterClose.set(holder.tryAcquire(LockKey.of("closing", "after")));
+            } catch (RuntimeException refused) {
+                afterClose.set(refused);
+            }
+            closeTook.complete(took);
         });
         assertEquals(1, other.breakLock(mine));
 
         Duration took = closeTook.get(30, TimeUnit.SECONDS);
         assertTrue(listenerThread.get().endsWith("-EventThread"), listenerThread.get());
         assertTrue(took.compareTo(Duration.ofSeconds(2)) < 0, "close() in the listener took " + took);
+        assertTrue(afterClose.get() instanceof IllegalStateException, "a request after close(): " + afterClose.get());
         Object outcome = waiter.get(20, TimeUnit.SECONDS);
         assertTrue(outcome instanceof IllegalStateException, "the waiting acquire ended with " + outcome);
         await().atMost(Duration.ofSeconds(20)).until(() -> other.inspect(theirs).waiters().isEmpty());
