@@ -48,7 +48,6 @@ abstract class Ensemble implements Closeable {
             int[] ports = new int[n];
             for (int i = 0; i < n; i++) {
                 ServerSocket socket = new ServerSocket(0);
-                socket.setReuseAddress(true);
                 sockets.add(socket);
                 ports[i] = socket.getLocalPort();
             }

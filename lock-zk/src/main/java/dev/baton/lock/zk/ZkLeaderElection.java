@@ -77,10 +77,12 @@ final class ZkLeaderElection extends AbstractElection {
     /** Pause before trying a failed term write again while the latch still says we lead. */
     private static final Duration CONFIRM_RETRY = Duration.ofMillis(500);
     /**
-     * How often a participant checks that its latch has a node; one missing at two checks in a
-     * row while connected is made again.
+     * How often a participant checks that its latch has a node; one missing at
+     * {@link #JOIN_CHECKS} checks in a row while connected is made again.
      */
     static final Duration JOIN_CHECK = Duration.ofSeconds(1);
+    /** How many join checks in a row must find the latch without a node before it joins again. */
+    static final int JOIN_CHECKS = 3;
 
     private final ZkLockService service;
     private final CuratorFramework client;
@@ -97,8 +99,8 @@ final class ZkLeaderElection extends AbstractElection {
     private long termSession;
     private long generation;
     private ScheduledFuture<?> expiryDeadline;
-    /** Whether the latch had no node at the last join check (worker thread only). */
-    private boolean nodeMissing;
+    /** How many join checks in a row found the latch without a node (worker thread only). */
+    private int nodeMissing;
 
     ZkLeaderElection(ZkLockService service, CuratorFramework client, LossPolicy lossPolicy, String name,
                      String participantId) {
@@ -138,7 +140,11 @@ final class ZkLeaderElection extends AbstractElection {
             throw new LockException("Could not join election " + name() + ": " + e, e);
         }
         long period = JOIN_CHECK.toNanos();
-        worker.scheduleWithFixedDelay(this::checkJoined, period, period, TimeUnit.NANOSECONDS);
+        try {
+            worker.scheduleWithFixedDelay(this::checkJoined, period, period, TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            // closed while joining: leave() has shut the worker down and closes the latch
+        }
     }
 
     /**
@@ -146,12 +152,15 @@ final class ZkLeaderElection extends AbstractElection {
      * lost connection, only logs it: it then waits without a node, never leading, until the
      * next reconnection. It does fail when a parent container of the election is removed by
      * the server (it was empty) between the latch finding it and creating under it. A latch
-     * seen without a node at two checks in a row while connected is therefore started over.
+     * seen without a node at {@value #JOIN_CHECKS} checks in a row while connected is therefore
+     * started over. (A create that Curator still holds back, for a retry, may then make a second
+     * node; whichever answers last deletes the other.)
      */
     private void checkJoined() {
         boolean missing = latch.getState() == LeaderLatch.State.STARTED && latch.getOurPath() == null
                 && client.getZookeeperClient().isConnected();
-        if (missing && nodeMissing) {
+        nodeMissing = missing ? nodeMissing + 1 : 0;
+        if (nodeMissing >= JOIN_CHECKS) {
             LOG.warn("Participant {} of election {} has no latch node (its creation failed); joining again",
                     participantId(), name());
             try {
@@ -159,9 +168,8 @@ final class ZkLeaderElection extends AbstractElection {
             } catch (RuntimeException e) {
                 LOG.warn("Could not rejoin election {}; trying again", name(), e); // and keep checking
             }
-            missing = false; // the new attempt gets a full period
+            nodeMissing = 0; // the new attempt gets its full time
         }
-        nodeMissing = missing;
     }
 
     /** Curator's latch, which can be told to look for its node again (and make it if missing). */

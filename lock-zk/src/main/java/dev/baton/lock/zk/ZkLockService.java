@@ -2062,7 +2062,6 @@ public final class ZkLockService implements LockService {
         java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
         org.apache.zookeeper.Watcher watcher = event -> changed.release();
         org.apache.curator.framework.state.ConnectionStateListener connection = (c, newState) -> changed.release();
-        client.getConnectionStateListenable().addListener(connection);
         String queue = engine.full(Engine.queuePath(key));
         Thread follower = new Thread(() -> {
             boolean up = true; // as told to onChange: a service starts connected or tells at once
@@ -2131,8 +2130,17 @@ public final class ZkLockService implements LockService {
                 }
             }
         };
-        followers.add(handle);
-        follower.start();
+        synchronized (stateLock) { // a close from here on finds the handle and closes it
+            if (closed) {
+                throw new IllegalStateException("LockService is closed: cannot watch " + key);
+            }
+            followers.add(handle);
+        }
+        client.getConnectionStateListenable().addListener(connection);
+        if (stop.get()) {
+            client.getConnectionStateListenable().removeListener(connection); // closed meanwhile
+        }
+        follower.start(); // ends at once if closed meanwhile
         return handle;
     }
 

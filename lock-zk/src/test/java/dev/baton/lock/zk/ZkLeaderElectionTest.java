@@ -70,7 +70,7 @@ class ZkLeaderElectionTest {
                     .forPath("/baton/elections/rejoin");
             ZkLockService svc = service(LossPolicy.LOSE_AT_SUSPENDED, Duration.ofSeconds(8));
             LeaderElection election = svc.election("rejoin", "only");
-            await().during(ZkLeaderElection.JOIN_CHECK.multipliedBy(3)).atMost(PATIENCE)
+            await().during(ZkLeaderElection.JOIN_CHECK.multipliedBy(ZkLeaderElection.JOIN_CHECKS + 1)).atMost(PATIENCE)
                     .until(() -> ((ZkLeaderElection) election).latchNode() == null && !election.isLeader());
             other.delete().forPath("/baton/elections/rejoin");
 

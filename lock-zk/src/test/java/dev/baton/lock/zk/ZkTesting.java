@@ -41,7 +41,6 @@ final class ZkTesting {
         try {
             for (int i = 0; i < 3 * size; i++) {
                 ServerSocket socket = new ServerSocket(0);
-                socket.setReuseAddress(true);
                 sockets.add(socket);
             }
             List<InstanceSpec> specs = new ArrayList<>();
