@@ -2023,8 +2023,13 @@ public final class ZkLockService implements LockService {
         }
     }
 
+    /** Whether this is a ZooKeeper client's event thread, which delivers every answer and watch (known by its name). */
+    private static boolean onEventThread() {
+        return Thread.currentThread().getName().endsWith("-EventThread");
+    }
+
     private void awaitAnswer(CompletableFuture<Void> answered, boolean connectedNow) {
-        if (!connectedNow || Thread.currentThread().getName().endsWith("-EventThread")) {
+        if (!connectedNow || onEventThread()) {
             return; // the release goes on in the background; waiting here could only stall
         }
         try {
@@ -2053,11 +2058,6 @@ public final class ZkLockService implements LockService {
     public java.io.Closeable watch(LockKey key, KeyListener onChange) {
         Objects.requireNonNull(key, "key must not be null");
         Objects.requireNonNull(onChange, "onChange must not be null");
-        synchronized (stateLock) {
-            if (closed) {
-                throw new IllegalStateException("LockService is closed: cannot watch " + key);
-            }
-        }
         java.util.concurrent.Semaphore changed = new java.util.concurrent.Semaphore(0);
         java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
         org.apache.zookeeper.Watcher watcher = event -> changed.release();
@@ -2179,8 +2179,8 @@ public final class ZkLockService implements LockService {
      */
     @Override
     public void close() {
-        String thread = Thread.currentThread().getName();
-        boolean handOff = thread.endsWith("-EventThread") || thread.startsWith("Curator-ConnectionStateManager");
+        boolean handOff = onEventThread()
+                || Thread.currentThread().getName().startsWith("Curator-ConnectionStateManager");
         List<ZkLease> held;
         boolean wait;
         synchronized (stateLock) {
