@@ -65,12 +65,19 @@ final class Engine {
     /** Waiting requests by the path whose change they wait for. */
     private final Map<String, Set<Waiting>> watching = new ConcurrentHashMap<>();
     private final Watcher wake = this::changed;
+    private final Zxids zxids;
 
     Engine(CuratorFramework namespaced) {
         this.client = namespaced;
         this.root = namespaced.usingNamespace(null);
         this.namespace = namespaced.getNamespace();
         this.prefixLength = full(LOCKS).length() - LOCKS.length();
+        this.zxids = new Zxids(full(clockNode));
+    }
+
+    /** How enqueues learn their transaction's zxid on this ensemble's server version. */
+    Zxids zxids() {
+        return zxids;
     }
 
     /** The client without a namespace: paths are {@link #full} paths. */
@@ -261,8 +268,16 @@ final class Engine {
                 paths.add(full(strongPath(level.getKey())));
             }
         }
+        if (zxids.viaClock()) {
+            paths.add(full(CLOCKS));
+        }
         for (String path : paths) {
             zk.create(path, NO_DATA, aclFor(path, CreateMode.CONTAINER), CreateMode.CONTAINER,
+                    (rc, p, ctx, name) -> { }, null);
+        }
+        if (zxids.viaClock()) { // the enqueue rewrites it; ephemeral, so gone with an earlier session
+            String clock = full(clockNode);
+            zk.create(clock, NO_DATA, aclFor(clock, CreateMode.EPHEMERAL), CreateMode.EPHEMERAL,
                     (rc, p, ctx, name) -> { }, null);
         }
     }

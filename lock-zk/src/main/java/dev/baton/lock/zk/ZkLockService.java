@@ -536,6 +536,10 @@ public final class ZkLockService implements LockService {
             if (r.lockDelay != null) {
                 ops.addAll(engine.markerOps(r.plan, r.id, r.lockDelay));
             }
+            org.apache.zookeeper.Op zxidOp = engine.zxids().extraOp();
+            if (zxidOp != null) {
+                ops.add(zxidOp);
+            }
             r.multi = Engine.multi(zk, ops);
             List<CompletableFuture<List<String>>> listings = new ArrayList<>(r.levels.size());
             for (int i = 0; i < r.levels.size(); i++) {
@@ -544,7 +548,7 @@ public final class ZkLockService implements LockService {
             KeeperException.Code code;
             try {
                 List<OpResult> results = r.multi.get();
-                created(zk, r, results);
+                created(zk, r, results, label, options, deadline);
                 return listings;
             } catch (ExecutionException e) {
                 KeeperException ke = (KeeperException) e.getCause();
@@ -575,15 +579,33 @@ public final class ZkLockService implements LockService {
         }
     }
 
-    /** Records the nodes a successful multi created; their common czxid is the request's zxid. */
-    private void created(ZooKeeper zk, Request r, List<OpResult> results) {
-        List<String> nodes = new ArrayList<>(results.size());
-        for (OpResult result : results) {
-            nodes.add(((OpResult.CreateResult) result).getPath());
-        }
-        r.zxid = ((OpResult.CreateResult) results.get(0)).getStat().getCzxid();
-        ownNodes(r, nodes);
+    /**
+     * Records the nodes a successful multi created, and their common czxid, the request's zxid:
+     * from the multi's answer, or, when the server gave none ({@link Zxids}), from a read of our
+     * first node.
+     */
+    private void created(ZooKeeper zk, Request r, List<OpResult> results, LockKey label, LockOptions options,
+                         long deadline) throws InterruptedException, KeeperException, SessionGone {
+        ownNodes(r, Zxids.created(results));
         r.sessionId = zk.getSessionId();
+        r.zxid = engine.zxids().of(results);
+        while (r.zxid == 0) {
+            try {
+                Stat stat = await(Engine.stat(zk, engine.full(r.nodes.get(0))));
+                if (stat == null || stat.getEphemeralOwner() != r.sessionId) {
+                    throw new SessionGone(); // deleted under us: only a session's end does that
+                }
+                r.zxid = stat.getCzxid();
+            } catch (KeeperException e) {
+                if (!inDoubt(e.code())) {
+                    throw e;
+                }
+                if (Requests.remainingNanos(deadline) <= 0) {
+                    throw timedOut(label, options); // abandon() deletes the nodes
+                }
+                r.waiting.await(Math.min(Requests.remainingNanos(deadline), TimeUnit.MILLISECONDS.toNanos(20)));
+            }
+        }
     }
 
     /** Stores our nodes (full paths, in enqueueOps order) as relative paths, and our queue sequences. */
@@ -735,8 +757,8 @@ public final class ZkLockService implements LockService {
         return r.multi.handle((results, e) -> {
             if (results != null) {
                 List<String> nodes = new ArrayList<>(results.size());
-                for (OpResult result : results) {
-                    nodes.add(engine.relative(((OpResult.CreateResult) result).getPath()));
+                for (String path : Zxids.created(results)) {
+                    nodes.add(engine.relative(path));
                 }
                 return deleteNodes(nodes);
             }
@@ -2289,6 +2311,11 @@ public final class ZkLockService implements LockService {
     }
 
     // ------------------------------------------------------------------------------- for tests
+
+    /** The queue layout and ZooKeeper calls of this service. */
+    Engine engine() {
+        return engine;
+    }
 
     /** The namespaced client this service works through. */
     CuratorFramework client() {
