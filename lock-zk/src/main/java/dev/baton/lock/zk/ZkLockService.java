@@ -133,6 +133,9 @@ public final class ZkLockService implements LockService {
     /** Elections joined through this service and not yet left. */
     private final Set<ZkLeaderElection> elections = ConcurrentHashMap.newKeySet();
 
+    /** Refuses servers before 3.5, once per session. */
+    private final ServerCheck serverCheck = new ServerCheck();
+
     /** Paths of lost leases whose deletion has not been confirmed; retried on reconnection. */
     private final Set<String> orphans = ConcurrentHashMap.newKeySet();
 
@@ -365,6 +368,7 @@ public final class ZkLockService implements LockService {
         } catch (Exception e) {
             throw failure(label, e);
         }
+        checkServer(zk);
         Request r = new Request(plan, engine.newRequestId());
         r.asked = keys.keySet();
         Duration leaseTime = options.leaseTime().orElse(defaultLeaseTime);
@@ -1932,6 +1936,15 @@ public final class ZkLockService implements LockService {
      */
     @Override
     public LeaderElection election(String name, String participantId) {
+        try {
+            checkServer(client.getZookeeperClient().getZooKeeper());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt(); // not checked now; the latch's own calls see the interrupt
+        } catch (LockException e) {
+            throw e;
+        } catch (Exception e) {
+            // no handle yet: the latch waits for the connection, and the next call checks
+        }
         ZkLeaderElection election = new ZkLeaderElection(this, client, lossPolicy, name, participantId);
         synchronized (stateLock) {
             if (closed) {
@@ -1946,6 +1959,15 @@ public final class ZkLockService implements LockService {
             throw e;
         }
         return election;
+    }
+
+    /**
+     * Refuses a server before 3.5 (see {@link ServerCheck}); once per session.
+     *
+     * @throws LockException naming the server and the versions supported
+     */
+    private void checkServer(ZooKeeper zk) throws InterruptedException {
+        serverCheck.verify(zk, client.getZookeeperClient().getCurrentConnectionString());
     }
 
     void forget(ZkLeaderElection election) {
@@ -2535,7 +2557,9 @@ public final class ZkLockService implements LockService {
          * @throws IllegalStateException if neither or both of connectString and client are set, a
          *     given client is not started, the timeouts are set with a client, or build() was
          *     already called
-         * @throws LockException if the ensemble cannot be reached within the connection timeout
+         * @throws LockException if the ensemble cannot be reached within the connection timeout, or
+         *     runs a ZooKeeper server older than 3.5 (a caller's client not yet connected is checked
+         *     at its first request or election instead)
          */
         public ZkLockService build() {
             if (built) {
@@ -2583,6 +2607,18 @@ public final class ZkLockService implements LockService {
                 service = new ZkLockService(owned.usingNamespace(namespace), owned, lossPolicy, connect, defaultLeaseTime, clock);
             }
             built = true;
+            if (service.client.getZookeeperClient().isConnected()) {
+                try {
+                    service.checkServer(service.client.getZookeeperClient().getZooKeeper());
+                } catch (LockException refused) {
+                    service.close();
+                    throw refused;
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt(); // checked at the first request instead
+                } catch (Exception e) {
+                    // no handle: checked at the first request instead
+                }
+            }
             return service;
         }
 
