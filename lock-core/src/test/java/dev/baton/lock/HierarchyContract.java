@@ -2,6 +2,7 @@ package dev.baton.lock;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInfo;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -36,6 +37,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
 
+import static dev.baton.lock.ContractTags.EVERY_LINE;
 import static java.util.concurrent.TimeUnit.MILLISECONDS;
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static dev.baton.lock.LockMode.EXCLUSIVE;
@@ -447,6 +449,7 @@ public abstract class HierarchyContract {
     // ---------------------------------------------------------------- acquireAll
 
     @Test
+    @Tag(EVERY_LINE)
     void acquireAllIsAllOrNothing() throws Exception {
         LockService holderService = service();
         LockService s = service();
@@ -698,6 +701,7 @@ public abstract class HierarchyContract {
     // ---------------------------------------------------------------- tokens across levels
 
     @Test
+    @Tag(EVERY_LINE)
     void tokensGrowAcrossLevelsAndTheFenceRefusesTheEarlierHolder() throws Exception {
         LockService coarse = service();
         LockService fine = service();
@@ -759,6 +763,7 @@ public abstract class HierarchyContract {
     // ---------------------------------------------------------------- randomised
 
     @Test
+    @Tag(EVERY_LINE)
     void randomMixedWorkloadKeepsExclusionTokenOrderAndProgress() throws Exception {
         List<LockKey> tree = Stream.of("r", "r/a", "r/a/1", "r/a/2", "r/b", "r/b/1").map(this::key).toList();
         List<LockService> clients = List.of(service(), service());

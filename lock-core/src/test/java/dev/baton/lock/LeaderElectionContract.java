@@ -3,6 +3,7 @@ package dev.baton.lock;
 import org.awaitility.core.ConditionFactory;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInfo;
 import org.junit.jupiter.api.function.Executable;
@@ -32,6 +33,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 
+import static dev.baton.lock.ContractTags.EVERY_LINE;
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertAll;
@@ -384,6 +386,7 @@ public abstract class LeaderElectionContract {
     // ------------------------------------------------------------------ one leader, handovers
 
     @Test
+    @Tag(EVERY_LINE)
     void exactlyOneLeaderAndOrderlyHandoversWithIncreasingTokens() throws Exception {
         String name = name("five");
         History history = new History();
@@ -749,6 +752,7 @@ public abstract class LeaderElectionContract {
     // --------------------------------------------------------------------------- session loss
 
     @Test
+    @Tag(EVERY_LINE)
     void sessionLossEndsTheTermAndTheOldTokenIsFenced() throws Exception {
         String name = name("session");
         String resource = name + "-ledger";
@@ -863,6 +867,7 @@ public abstract class LeaderElectionContract {
     // -------------------------------------------------------------------------- scheduled jobs
 
     @Test
+    @Tag(EVERY_LINE)
     void scheduledJobRunsAtMostOncePerPeriodAcrossAFailover() throws Exception {
         String name = name("schedule");
         record Start(String participant, FencingToken token, long nanos) {

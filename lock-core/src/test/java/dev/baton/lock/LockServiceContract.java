@@ -2,6 +2,7 @@ package dev.baton.lock;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInfo;
 
@@ -23,6 +24,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
+import static dev.baton.lock.ContractTags.EVERY_LINE;
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -98,6 +100,7 @@ public abstract class LockServiceContract {
     // ---------------------------------------------------------------- mutual exclusion and tokens
 
     @Test
+    @Tag(EVERY_LINE)
     void mutualExclusionUnderManyThreads() throws Exception {
         LockService s = service();
         List<LockKey> keys = List.of(key("a"), key("b"));
@@ -146,6 +149,7 @@ public abstract class LockServiceContract {
     }
 
     @Test
+    @Tag(EVERY_LINE)
     void tokensStrictlyIncreaseInGrantOrder() throws Exception {
         LockService s = service();
         LockKey key = key("tokens");
@@ -183,6 +187,7 @@ public abstract class LockServiceContract {
     }
 
     @Test
+    @Tag(EVERY_LINE)
     void waitersAreGrantedInArrivalOrder() throws Exception {
         LockService s = service();
         LockKey key = key("fifo");
@@ -207,6 +212,7 @@ public abstract class LockServiceContract {
     // ---------------------------------------------------------------- timeouts and tryAcquire
 
     @Test
+    @Tag(EVERY_LINE)
     void acquireTimesOutWhileHeldAndLeavesNothingBehind() throws Exception {
         LockService s = service();
         LockKey key = key("timeout");
@@ -523,6 +529,7 @@ public abstract class LockServiceContract {
     // ---------------------------------------------------------------- lease time
 
     @Test
+    @Tag(EVERY_LINE)
     void aHungHolderLosesTheLockAtItsLeaseTimeAndItsLateWriteIsRefused() throws Exception {
         LockService s = service();
         LockKey key = key("hung");

@@ -2,6 +2,7 @@ package dev.baton.lock;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInfo;
 
@@ -25,6 +26,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Collectors;
 
+import static dev.baton.lock.ContractTags.EVERY_LINE;
 import static dev.baton.lock.LockMode.EXCLUSIVE;
 import static dev.baton.lock.LockMode.SHARED;
 import static java.util.concurrent.TimeUnit.SECONDS;
@@ -196,6 +198,7 @@ public abstract class OperatorContract {
     // ---------------------------------------------------------------- staleAfter
 
     @Test
+    @Tag(EVERY_LINE)
     void staleAfterBreaksAHungHolderThatIgnoresInterrupts() throws Exception {
         LockService holderSide = service();
         LockService waiterSide = service();
@@ -287,6 +290,7 @@ public abstract class OperatorContract {
     // ---------------------------------------------------------------- inspect and list
 
     @Test
+    @Tag(EVERY_LINE)
     void inspectShowsTheHolderWithWhatItRecordedAndTheWaitersInOrder() throws Exception {
         LockService holderSide = service();
         LockService waiterSide = service();
@@ -486,6 +490,7 @@ public abstract class OperatorContract {
     // ---------------------------------------------------------------- breakLock
 
     @Test
+    @Tag(EVERY_LINE)
     void breakLockTakesTheKeyAwayAndTheWaiterProceedsWithALargerToken() throws Exception {
         LockService holderSide = service();
         LockService waiterSide = service();
@@ -567,6 +572,7 @@ public abstract class OperatorContract {
     }
 
     @Test
+    @Tag(EVERY_LINE)
     void aLockDelayAppliesAfterSessionLossAndTheWaiterGetsTheKeyWhenItEnds() throws Exception {
         LockService holderSide = service();
         LockService waiterSide = service();

@@ -1,0 +1,24 @@
+package dev.baton.lock.zk;
+
+import dev.baton.lock.HierarchyContract;
+import dev.baton.lock.LockKey;
+import dev.baton.lock.LockService;
+
+import java.time.Duration;
+
+/** The whole HierarchyContract on a 3-server ensemble of the oldest supported release, each server in its own JVM. */
+class OldestEnsembleHierarchyTest extends HierarchyContract {
+    private static String connectString() {
+        return Servers.ensemble(Versions.oldest()).connectString();
+    }
+
+    @Override
+    protected LockService newService() {
+        return Clients.service(connectString(), Duration.ofSeconds(10));
+    }
+
+    @Override
+    protected int queueLength(LockService service, LockKey key) throws Exception {
+        return Clients.queueLength(connectString(), key);
+    }
+}
