@@ -193,15 +193,7 @@ final class Claims {
         CompletableFuture<List<String>> queued = Engine.children(zk, engine.full(Engine.queuePath(key)));
         Ancestors ancestors = Ancestors.read(engine, zk, key);
         if (now == null) {
-            try {
-                now = engine.now(zk);
-            } catch (KeeperException e) {
-                if (e.code() == KeeperException.Code.CONNECTIONLOSS || e.code() == KeeperException.Code.SESSIONEXPIRED
-                        || e.code() == KeeperException.Code.SESSIONMOVED || e.code() == KeeperException.Code.OPERATIONTIMEOUT) {
-                    throw e;
-                }
-                now = null; // read-only or forbidden: no ages
-            }
+            now = nowIfKnown(engine, zk);
         }
         CompletableFuture<Stat> queueStat = Engine.stat(zk, engine.full(Engine.queuePath(key))); // after the listing
         List<String> queue = ordered(get(queued));
@@ -256,6 +248,24 @@ final class Claims {
             c.entries.add(new Entry(name, g, record, d.stat(), granted, since));
         }
         return c;
+    }
+
+    /**
+     * The ensemble's time, or null if Baton's clock node cannot be written (a read-only server, an
+     * ACL, a foreign node where it belongs): ages are then left out.
+     *
+     * @throws KeeperException on connection trouble or the session's end
+     */
+    static Engine.Stamp nowIfKnown(Engine engine, ZooKeeper zk) throws KeeperException, InterruptedException {
+        try {
+            return engine.now(zk);
+        } catch (KeeperException e) {
+            if (e.code() == KeeperException.Code.CONNECTIONLOSS || e.code() == KeeperException.Code.SESSIONEXPIRED
+                    || e.code() == KeeperException.Code.SESSIONMOVED || e.code() == KeeperException.Code.OPERATIONTIMEOUT) {
+                throw e;
+            }
+            return null;
+        }
     }
 
     /** Whether an earlier node of the queue is incompatible with {@code name}'s granule. */

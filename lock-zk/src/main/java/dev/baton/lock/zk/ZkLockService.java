@@ -1284,6 +1284,7 @@ public final class ZkLockService implements LockService {
         for (CompletableFuture<Engine.Data> p : pointers) {
             Engine.Data d = await(p);
             LockKey q = d == null ? null : Engine.pointedKey(d.bytes());
+            q = q != null && key.isAncestorOf(q) ? q : null; // names no key under this one: not followed
             pointed.add(q);
             if (q != null && !listings.containsKey(q)) {
                 listings.put(q, Engine.children(zk, engine.full(Engine.queuePath(q))));
@@ -1784,7 +1785,11 @@ public final class ZkLockService implements LockService {
             List<LockKey> top = new ArrayList<>();
             for (String name : await(Engine.children(zk, engine.full(Engine.LOCKS)))) {
                 if (isKeyName(name)) {
-                    top.add(LockKey.of(name));
+                    try {
+                        top.add(LockKey.of(name));
+                    } catch (IllegalArgumentException notAKey) {
+                        // not one of ours
+                    }
                 }
             }
             return walk(zk, top);
@@ -1798,6 +1803,7 @@ public final class ZkLockService implements LockService {
     private List<dev.baton.lock.LockState> walk(ZooKeeper zk, List<LockKey> start) throws Exception {
         List<dev.baton.lock.LockState> held = new ArrayList<>();
         Engine.Stamp now = null;
+        boolean timed = false;
         List<LockKey> depth = start;
         while (!depth.isEmpty()) {
             List<CompletableFuture<List<String>>> children = new ArrayList<>();
@@ -1809,8 +1815,9 @@ public final class ZkLockService implements LockService {
             List<LockKey> next = new ArrayList<>();
             for (int i = 0; i < depth.size(); i++) {
                 if (!await(strong.get(i)).isEmpty()) {
-                    if (now == null) {
-                        now = engine.now(zk);
+                    if (!timed) {
+                        now = Claims.nowIfKnown(engine, zk);
+                        timed = true;
                     }
                     dev.baton.lock.LockState state = Claims.read(engine, zk, depth.get(i), now).state();
                     if (state.isHeld()) {

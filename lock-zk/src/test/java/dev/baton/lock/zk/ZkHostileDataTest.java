@@ -1,0 +1,222 @@
+package dev.baton.lock.zk;
+
+import dev.baton.lock.Claim;
+import dev.baton.lock.Lease;
+import dev.baton.lock.LockKey;
+import dev.baton.lock.LockLostException;
+import dev.baton.lock.LockMode;
+import dev.baton.lock.LockOptions;
+import dev.baton.lock.LockState;
+import dev.baton.lock.LockTimeoutException;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.test.TestingServer;
+import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.KeeperException;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Foreign and hostile data in Baton's znodes, planted with a plain Curator client on a real
+ * server: acquire still grants with the right exclusion, inspect and list return and show what
+ * they can. The rules are in {@link NodeNames} and {@link HolderRecord}.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class ZkHostileDataTest {
+    private static final Duration WAIT = Duration.ofSeconds(10);
+    /** Names in {@code _q} and {@code _s} that cannot be Baton's. */
+    private static final List<String> FOREIGN_NAMES = List.of("foo", "X-", "X-nothex-0000000001",
+            "X-0123456789abcdef-notanumber", "X-0123456789ABCDEF-0000000001", "X-0123456789abcde-0000000001",
+            "X-0123456789abcdef0-0000000001", "S-0123456789abcdef-00000000001", "IX-0123456789abcdef-0000000001x",
+            "Y-0123456789abcdef-0000000001", "X-0123456789abcdef-9999999999", "-0123456789abcdef-0000000001",
+            "delay.", "delay.X", "delay.X.junk", "delay.Q.0123456789abcdef", "delay.X.0123456789abcdef.extra");
+
+    private static TestingServer server;
+    private static CuratorFramework observer;
+    private final List<ZkLockService> services = new ArrayList<>();
+    private final List<String> planted = new ArrayList<>();
+
+    @BeforeAll
+    static void startServer() throws Exception {
+        server = ZkTesting.server(200);
+        observer = ZkTesting.observer(server.getConnectString());
+    }
+
+    @AfterAll
+    static void stopServer() throws Exception {
+        observer.close();
+        server.close();
+    }
+
+    @AfterEach
+    void cleanUp() throws Exception {
+        services.forEach(ZkLockService::close);
+        for (String path : planted) {
+            observer.delete().quietly().deletingChildrenIfNeeded().forPath(path);
+        }
+    }
+
+    private ZkLockService service() {
+        return service("baton");
+    }
+
+    private ZkLockService service(String namespace) {
+        ZkLockService s = ZkLockService.builder().connectString(server.getConnectString()).namespace(namespace)
+                .sessionTimeout(Duration.ofSeconds(10)).build();
+        services.add(s);
+        return s;
+    }
+
+    // ------------------------------------------------------------------------------ names
+
+    @Test
+    void namesThatCannotBeBatonsAreIgnoredByAcquireInspectAndList() throws Exception {
+        LockKey parent = LockKey.of("hostile", "names");
+        LockKey key = parent.child("7");
+        for (LockKey k : List.of(parent, key)) {
+            for (String name : FOREIGN_NAMES) {
+                byte[] junk = ("junk " + name).getBytes(StandardCharsets.UTF_8);
+                plant("/baton" + Engine.queuePath(k) + "/" + name, junk, CreateMode.EPHEMERAL);
+                plant("/baton" + Engine.strongPath(k) + "/" + name, junk, CreateMode.PERSISTENT);
+            }
+        }
+        ZkLockService a = service();
+        ZkLockService b = service();
+
+        try (Lease lease = a.acquire(key, WAIT)) {
+            assertTrue(b.tryAcquire(key).isEmpty(), "the holder excludes a second request");
+            assertTrue(b.tryAcquire(parent).isEmpty(), "and one on its parent");
+            assertTrue(b.tryAcquire(key, LockOptions.defaults().mode(LockMode.SHARED)).isEmpty());
+            LockState state = b.inspect(key);
+            assertEquals(1, state.holders().size(), state.toString());
+            assertEquals(lease.token(), state.holders().get(0).token());
+            assertTrue(state.waiters().isEmpty(), state.toString());
+            assertTrue(state.lockDelayLeft().isEmpty(), "junk named like a marker is no lock delay: " + state);
+            assertEquals(List.of(key), keys(b.list()));
+            assertEquals(List.of(key), keys(b.list(parent)));
+            assertFalse(b.inspect(parent).isHeld());
+        }
+        try (Lease coarse = b.acquire(parent, WAIT)) {
+            assertTrue(a.tryAcquire(key).isEmpty(), "the coarse holder excludes the fine key");
+            assertEquals(coarse.token(), a.inspect(parent).holders().get(0).token());
+        }
+        for (String name : FOREIGN_NAMES) {
+            assertNotNull(observer.checkExists().forPath("/baton" + Engine.queuePath(key) + "/" + name),
+                    name + " was left alone");
+        }
+    }
+
+    // ---------------------------------------------------------------------------- records
+
+    // ---------------------------------------------------------------------- pointers, tree
+
+    @Test
+    void anIntentionNamingNoKeyOrAKeyOutsideItsOwnIsNotFollowed() throws Exception {
+        ZkLockService victimSide = service();
+        LockKey victimKey = LockKey.of("elsewhere", "victim");
+        Lease victim = victimSide.acquire(victimKey, WAIT);
+        AtomicReference<LockLostException> lost = new AtomicReference<>();
+        victim.onLost(lost::set);
+        String victimNode = ZkLockService.nodeOf(victim);
+        String victimId = Engine.requestOf(victimNode.substring(victimNode.lastIndexOf('/') + 1));
+
+        LockKey coarse = LockKey.of("hostile", "pointers");
+        List<byte[]> pointers = List.of("elsewhere/victim".getBytes(StandardCharsets.UTF_8),
+                "not a key!!".getBytes(StandardCharsets.UTF_8), new byte[] {(byte) 0xFF, 0, 1}, new byte[0]);
+        for (byte[] pointer : pointers) { // ephemeral, with the victim's request id: indistinguishable from a request
+            plant("/baton" + Engine.queuePath(coarse.child("f")) + "/X-" + victimId + "-", new byte[0],
+                    CreateMode.EPHEMERAL_SEQUENTIAL);
+            plant("/baton" + Engine.queuePath(coarse) + "/IX-" + victimId + "-", pointer, CreateMode.EPHEMERAL_SEQUENTIAL);
+        }
+        ZkLockService waiter = service();
+        assertThrows(LockTimeoutException.class, () -> waiter.acquire(coarse,
+                LockOptions.defaults().staleAfter(Duration.ofMillis(200)).waitAtMost(Duration.ofMillis(2_500))));
+        assertTrue(victim.isValid(), "a pointer to a key outside the coarse one broke its holder: " + lost.get());
+        assertNotNull(observer.checkExists().forPath("/baton" + victimNode));
+        assertFalse(waiter.inspect(coarse).isHeld());
+        victim.close();
+    }
+
+    @Test
+    void childrenOfTheKeyTreeThatAreNotKeysAreSkippedByList() throws Exception {
+        String[] strange = {".hidden", "_x", "bad name", "a%b", "x".repeat(129), "é"};
+        for (String name : strange) {
+            plant("/baton/locks/" + name, new byte[0], CreateMode.PERSISTENT);
+            plant("/baton/locks/tree/" + name, new byte[0], CreateMode.PERSISTENT);
+        }
+        plant("/baton/locks/_t/foreign", "x".getBytes(StandardCharsets.UTF_8), CreateMode.PERSISTENT);
+        plant("/baton/locks/_t/foreign/deeper", new byte[0], CreateMode.EPHEMERAL);
+        ZkLockService a = service();
+        LockKey key = LockKey.of("tree", "held");
+        try (Lease lease = a.acquire(key, WAIT)) {
+            assertEquals(List.of(key), keys(a.list()));
+            assertEquals(List.of(key), keys(a.list(LockKey.of("tree"))));
+            assertNotNull(a.inspect(key).holders().get(0).heldFor().orElse(null), "the clock still works");
+        }
+    }
+
+    @Test
+    void aForeignNodeWhereTheClockBelongsLeavesOnlyTheAgesOut() throws Exception {
+        String namespace = "hostile-clock";
+        plant("/" + namespace + "/locks/_t", "not a parent".getBytes(StandardCharsets.UTF_8), CreateMode.EPHEMERAL);
+        ZkLockService a = service(namespace);
+        LockKey key = LockKey.of("clockless");
+        try (Lease lease = a.acquire(key, WAIT)) {
+            LockState state = a.inspect(key);
+            assertEquals(lease.token(), state.holders().get(0).token());
+            assertTrue(state.holders().get(0).heldFor().isEmpty(), "no age without the ensemble's time");
+            assertEquals(List.of(key), keys(a.list()));
+        }
+    }
+
+    // ---------------------------------------------------------------------------- helpers
+
+    private static List<LockKey> keys(List<LockState> states) {
+        return states.stream().map(LockState::key).toList();
+    }
+
+    /**
+     * Plants a request's two nodes on {@code key} (ephemeral, on the observer's session, named as
+     * Baton names them, with a fresh id), its queue node carrying {@code data}; returns its path.
+     */
+    private String plantRequest(LockKey key, String granule, byte[] data) throws Exception {
+        String id = String.format("%016x", new Random().nextLong());
+        String node = plant("/baton" + Engine.queuePath(key) + "/" + granule + "-" + id + "-", data,
+                CreateMode.EPHEMERAL_SEQUENTIAL);
+        plant("/baton" + Engine.strongPath(key) + "/" + granule + "-" + id + "-", new byte[0],
+                CreateMode.EPHEMERAL_SEQUENTIAL);
+        return node;
+    }
+
+    /** Creates a node, its missing parents as containers (again if the server removed one meanwhile). */
+    private String plant(String path, byte[] data, CreateMode mode) throws Exception {
+        for (int attempt = 0; ; attempt++) {
+            try {
+                String made = observer.create().creatingParentContainersIfNeeded().withMode(mode).forPath(path, data);
+                planted.add(made);
+                return made;
+            } catch (KeeperException.NoNodeException raced) {
+                assertTrue(attempt < 10, "cannot plant " + path);
+            }
+        }
+    }
+
+}
