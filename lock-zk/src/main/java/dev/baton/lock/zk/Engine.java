@@ -569,12 +569,17 @@ final class Engine {
      * watchers.
      */
     boolean watch(ZooKeeper zk, String fullPath, Waiting w) throws KeeperException, InterruptedException {
+        return watch(zk, fullPath, w, null);
+    }
+
+    /** {@link #watch(ZooKeeper, String, Waiting)}, filling {@code stat} (if not null) with the node's stat. */
+    boolean watch(ZooKeeper zk, String fullPath, Waiting w, Stat stat) throws KeeperException, InterruptedException {
         watching.computeIfAbsent(fullPath, p -> ConcurrentHashMap.newKeySet()).add(w);
         boolean exists = false;
         try {
             // getData, not exists: exists leaves a watch on a path that does not exist, and a
             // queue node's name never comes back
-            zk.getData(fullPath, wake, null);
+            zk.getData(fullPath, wake, stat);
             exists = true;
             return true;
         } catch (KeeperException.NoNodeException gone) {

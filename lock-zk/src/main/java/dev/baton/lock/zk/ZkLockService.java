@@ -324,6 +324,8 @@ public final class ZkLockService implements LockService {
         boolean waited;
         /** When it was first blocked (System.nanoTime), 0 before. */
         long blockedSince;
+        /** Nodes named like requests' that turned out not to be ephemeral: not Baton's, ignored (names). */
+        final Set<String> foreign = new HashSet<>();
         /** When this waiter first saw each holder it judges holding (by node name), on the ensemble's clock. */
         final Map<String, FirstSeen> firstSeen = new HashMap<>();
 
@@ -423,9 +425,14 @@ public final class ZkLockService implements LockService {
                                 listings = null;
                                 continue;
                             }
-                            if (engine.watch(zk, blocker, r.waiting)) {
+                            Stat seen = new Stat();
+                            if (engine.watch(zk, blocker, r.waiting, seen)) {
                                 try {
-                                    r.waiting.await(Math.min(left, judged));
+                                    if (NodeNames.ephemeral(seen)) {
+                                        r.waiting.await(Math.min(left, judged));
+                                    } else {
+                                        foreign(r, ZKPaths.getNodeFromPath(blocker), blocker);
+                                    }
                                 } finally {
                                     engine.unwatch(blocker, r.waiting);
                                 }
@@ -667,7 +674,7 @@ public final class ZkLockService implements LockService {
                     continue;
                 }
                 Granule g = Engine.granuleOf(name);
-                if (g == null || mine.compatibleWith(g)) {
+                if (g == null || mine.compatibleWith(g) || r.foreign.contains(name)) {
                     continue;
                 }
                 int seq = Engine.sequenceOf(name);
@@ -684,7 +691,7 @@ public final class ZkLockService implements LockService {
         List<String> candidates = new ArrayList<>();
         for (String name : kids) {
             Granule g = Engine.granuleOf(name);
-            if (g != null && !mine.compatibleWith(g)) {
+            if (g != null && !mine.compatibleWith(g) && !r.foreign.contains(name)) {
                 candidates.add(name); // none of ours: an intention level has no node in _s
             }
         }
@@ -692,11 +699,23 @@ public final class ZkLockService implements LockService {
         for (String name : candidates) {
             String path = engine.full(Engine.strongPath(level.getKey()) + "/" + name);
             Stat stat = await(Engine.stat(zk, path));
-            if (stat != null) {
+            if (stat != null && !NodeNames.ephemeral(stat)) {
+                foreign(r, name, path);
+            } else if (stat != null) {
                 return stat.getCzxid() < r.zxid ? path : null;
             }
         }
         return null;
+    }
+
+    /**
+     * Ignores, for the rest of the request, a node named like a request's that is not ephemeral:
+     * Baton's queue nodes always are, and no session's end would remove this one.
+     */
+    private static void foreign(Request r, String name, String path) {
+        if (r.foreign.add(name)) {
+            LOG.warn("Ignoring {}: named like a Baton request but not ephemeral, so not Baton's", path);
+        }
     }
 
     /**
@@ -1151,6 +1170,7 @@ public final class ZkLockService implements LockService {
         }
         List<String> queue = Claims.ordered(mine.isStrong() ? kids
                 : await(Engine.children(zk, engine.full(Engine.queuePath(key)))));
+        queue.removeAll(r.foreign);
         Set<String> present = Claims.present(queue);
         List<Target> targets = new ArrayList<>();
         List<String> finer = new ArrayList<>();
@@ -1181,8 +1201,8 @@ public final class ZkLockService implements LockService {
         boolean unsure = false;
         for (int c = 0; c < targets.size(); c++) {
             Engine.Data d = await(data.get(c));
-            if (d == null || d.stat().getCzxid() > r.zxid) {
-                continue; // gone, or came after us
+            if (d == null || d.stat().getCzxid() > r.zxid || !NodeNames.ephemeral(d.stat())) {
+                continue; // gone, came after us, or not Baton's
             }
             HolderRecord record;
             try {

@@ -124,6 +124,41 @@ class ZkHostileDataTest {
         }
     }
 
+    @Test
+    void nodesNamedLikeRequestsButPersistentDoNotBlockForever() throws Exception {
+        LockKey parent = LockKey.of("hostile", "persistent");
+        LockKey key = parent.child("1");
+        byte[] record = new HolderRecord("ghost:1:1", "ghost", 1, "restored", null, 1, null, 0, true, 0).encode();
+        // as a copy tool restoring a backup would leave them: a holder on the key, a coarse one and
+        // an intention on the parent
+        String id = "0123456789abcdef";
+        plant("/baton" + Engine.queuePath(parent) + "/IX-" + id + "-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/baton" + Engine.queuePath(key) + "/X-" + id + "-", record, CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/baton" + Engine.strongPath(key) + "/X-" + id + "-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
+        String other = "fedcba9876543210";
+        plant("/baton" + Engine.queuePath(parent) + "/S-" + other + "-", record, CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/baton" + Engine.strongPath(parent) + "/S-" + other + "-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
+        ZkLockService a = service();
+        ZkLockService b = service();
+
+        try (Lease fine = a.acquire(key, WAIT)) {
+            assertTrue(b.tryAcquire(key).isEmpty(), "the holder still excludes");
+            LockState state = b.inspect(key);
+            assertEquals(List.of(fine.token()), state.holders().stream().map(Claim::token).toList(), state.toString());
+            assertTrue(state.waiters().isEmpty(), state.toString());
+        }
+        try (Lease coarse = a.acquire(parent, WAIT)) {
+            assertTrue(b.tryAcquire(key).isEmpty(), "the coarse holder excludes the fine key");
+            LockState state = b.inspect(parent);
+            assertEquals(List.of(coarse.token()), state.holders().stream().map(Claim::token).toList(), state.toString());
+            assertEquals(List.of(parent), keys(b.list()));
+        }
+        assertEquals(5, planted.size());
+        for (String path : planted) {
+            assertNotNull(observer.checkExists().forPath(path), path + " was left alone");
+        }
+    }
+
     // ---------------------------------------------------------------------------- records
 
     // ---------------------------------------------------------------------- pointers, tree
