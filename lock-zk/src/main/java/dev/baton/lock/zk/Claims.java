@@ -29,6 +29,10 @@ import java.util.concurrent.ExecutionException;
  * holds it back: no earlier incompatible node in this key's queue, no earlier incompatible node
  * in an ancestor's strong index, no lock delay left by a lost request on those levels. Every
  * listing of a read is sent at once.
+ *
+ * <p>Foreign nodes ({@link NodeNames}: a name not of Baton's form, or a request's name on a node
+ * that is not ephemeral) are left out, as acquire leaves them out. A request whose record cannot
+ * be read is still shown, with what its node tells ({@link HolderRecord#parse}).
  */
 final class Claims {
     /** One request naming the key. */
@@ -260,12 +264,7 @@ final class Claims {
                 continue; // gone since the listing, or not Baton's
             }
             Granule g = Engine.granuleOf(name);
-            HolderRecord record;
-            try {
-                record = HolderRecord.parse(d.bytes());
-            } catch (IllegalArgumentException notOurs) {
-                continue;
-            }
+            HolderRecord record = HolderRecord.parse(d.bytes());
             boolean granted = record.granted()
                     || (record.keys() <= 1 && !blockedInQueue(queue, name, g) && !delayedInQueue(queue, present, g)
                         && !ancestors.holdsBack(g, d.stat().getCzxid()));

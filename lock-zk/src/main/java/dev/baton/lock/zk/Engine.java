@@ -506,7 +506,7 @@ final class Engine {
 
     /** Ops creating a request's lock-delay markers: persistent, data = the delay in milliseconds. */
     List<Op> markerOps(Map<LockKey, Granule> plan, String requestId, java.time.Duration lockDelay) {
-        byte[] data = Long.toString(lockDelay.toMillis()).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] data = HolderRecord.millis(lockDelay).getBytes(java.nio.charset.StandardCharsets.UTF_8);
         List<Op> ops = new ArrayList<>();
         for (String relative : markerPaths(plan, requestId)) {
             String path = full(relative);
@@ -516,13 +516,9 @@ final class Engine {
         return ops;
     }
 
-    /** A marker's delay in milliseconds, from its data; 0 if unreadable. */
+    /** A marker's delay in milliseconds, from its data; 0 if unreadable, at most {@link HolderRecord#MAX_MILLIS}. */
     static long markerDelay(byte[] data) {
-        try {
-            return Long.parseLong(new String(data, java.nio.charset.StandardCharsets.UTF_8).trim());
-        } catch (NumberFormatException e) {
-            return 0;
-        }
+        return HolderRecord.delayMillis(data);
     }
 
     /**

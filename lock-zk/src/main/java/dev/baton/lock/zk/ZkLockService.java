@@ -1204,12 +1204,7 @@ public final class ZkLockService implements LockService {
             if (d == null || d.stat().getCzxid() > r.zxid || !NodeNames.ephemeral(d.stat())) {
                 continue; // gone, came after us, or not Baton's
             }
-            HolderRecord record;
-            try {
-                record = HolderRecord.parse(d.bytes());
-            } catch (IllegalArgumentException notOurs) {
-                continue;
-            }
+            HolderRecord record = HolderRecord.parse(d.bytes());
             if (!record.granted() && record.keys() > 1) {
                 unsure = true; // may be waiting for another of its keys: judged once it stamps its grant
                 continue;
@@ -1350,7 +1345,7 @@ public final class ZkLockService implements LockService {
         String target = engine.full(Engine.queuePath(key) + "/" + name);
         List<String> index = await(Engine.children(zk, engine.full(Engine.strongPath(key))));
         List<String> doomed = new ArrayList<>();
-        if (record.keys() <= 1) {
+        if (record.keys() == 1) { // unknown (0): as for several, only its nodes on this key
             Granule g = Engine.granuleOf(name);
             doomed.addAll(await(engine.findRequest(zk, Engine.parentsOf(Granule.plan(
                     Map.of(key, g == Granule.X ? LockMode.EXCLUSIVE : LockMode.SHARED))), id)));

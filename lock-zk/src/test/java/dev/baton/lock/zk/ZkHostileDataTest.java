@@ -161,6 +161,122 @@ class ZkHostileDataTest {
 
     // ---------------------------------------------------------------------------- records
 
+    /** Data a request's node may carry that Baton cannot read, by what it is. */
+    private static Map<String, byte[]> unreadableRecords() {
+        Map<String, byte[]> records = new LinkedHashMap<>();
+        records.put("a later format", "baton-lock/2\nholder=future:1:1\n".getBytes(StandardCharsets.UTF_8));
+        records.put("plain text", "locked by ops, do not touch".getBytes(StandardCharsets.UTF_8));
+        records.put("empty", new byte[0]);
+        byte[] random = new byte[512];
+        new Random(13).nextBytes(random);
+        records.put("random bytes", random);
+        records.put("invalid UTF-8", new byte[] {(byte) 0xC3, (byte) 0x28, (byte) 0xFF, (byte) 0xFE, 'b', 'a'});
+        records.put("the format line alone", HolderRecord.FORMAT.getBytes(StandardCharsets.UTF_8));
+        return records;
+    }
+
+    @Test
+    void aHolderWhoseRecordBatonCannotReadIsShownWithWhatIsKnownAndCanBeBroken() throws Exception {
+        ZkLockService a = service();
+        int n = 0;
+        for (Map.Entry<String, byte[]> e : unreadableRecords().entrySet()) {
+            LockKey key = LockKey.of("hostile", "unreadable", Integer.toString(n++));
+            String node = plantRequest(key, "X", e.getValue());
+            long czxid = observer.checkExists().forPath(node).getCzxid();
+
+            assertTrue(a.tryAcquire(key).isEmpty(), e.getKey() + ": the planted request holds the key");
+            LockState state = a.inspect(key);
+            assertEquals(1, state.holders().size(), e.getKey() + ": " + state);
+            Claim holder = state.holders().get(0);
+            assertEquals(czxid, holder.token().value(), e.getKey());
+            assertEquals(LockMode.EXCLUSIVE, holder.mode(), e.getKey());
+            assertEquals("", holder.holderId(), e.getKey());
+            assertEquals("", holder.thread(), e.getKey());
+            assertEquals(-1, holder.pid(), e.getKey());
+            assertTrue(holder.leaseTime().isEmpty(), e.getKey());
+            assertTrue(keys(a.list()).contains(key), e.getKey());
+
+            assertEquals(1, a.breakLock(key), e.getKey() + ": broken on request");
+            a.acquire(key, WAIT).close();
+        }
+    }
+
+    @Test
+    void aHugeRecordIsReadWithoutEchoingIt() throws Exception {
+        LockKey key = LockKey.of("hostile", "huge");
+        StringBuilder thread = new StringBuilder();
+        while (thread.length() < 1_000_000) {
+            thread.append("0123456789abcdef");
+        }
+        byte[] huge = (HolderRecord.FORMAT + "\nholder=big:1:1\nthread=" + thread + "\n").getBytes(StandardCharsets.UTF_8);
+        plantRequest(key, "X", huge);
+        ZkLockService a = service();
+
+        LockState state = a.inspect(key);
+        assertEquals(1, state.holders().size(), () -> "holders: " + state.holders().size());
+        Claim holder = state.holders().get(0);
+        assertEquals("big:1:1", holder.holderId());
+        assertEquals(HolderRecord.MAX_TEXT, holder.thread().length(), "cut to the longest value a record holds");
+        assertTrue(state.toString().length() < 2_000, "inspect's answer carries no megabyte");
+        LockTimeoutException timeout = assertThrows(LockTimeoutException.class,
+                () -> a.acquire(key, Duration.ofMillis(300)));
+        assertTrue(timeout.getMessage().length() < 500, timeout.getMessage());
+        assertEquals(1, a.breakLock(key));
+        a.acquire(key, WAIT).close();
+    }
+
+    @Test
+    void fieldsThatAreMalformedOrOutOfRangeAreUnknownAndTheRestIsShown() throws Exception {
+        LockKey key = LockKey.of("hostile", "fields");
+        byte[] data = (HolderRecord.FORMAT + "\nholder=odd:1:1\nhost=odd-host\npid=abc\nthread=worker\nleaseMs=-5\n"
+                + "keys=4294967297\nlockDelayMs=1e3\nhostTime=x\ngranted=maybe\nheldMs=99999999999999999999\n"
+                + "no equals sign\n=no name\nfuture=1\n").getBytes(StandardCharsets.UTF_8);
+        plantRequest(key, "S", data);
+        ZkLockService a = service();
+
+        LockState state = a.inspect(key);
+        assertEquals(1, state.holders().size(), state.toString());
+        Claim holder = state.holders().get(0);
+        assertEquals("odd:1:1", holder.holderId());
+        assertEquals("odd-host", holder.host());
+        assertEquals("worker", holder.thread());
+        assertEquals(-1, holder.pid());
+        assertEquals(LockMode.SHARED, holder.mode());
+        assertTrue(holder.leaseTime().isEmpty());
+        assertTrue(holder.lockDelay().isEmpty());
+        try (Lease shared = a.acquire(key, LockOptions.defaults().mode(LockMode.SHARED).waitAtMost(WAIT))) {
+            assertEquals(2, a.inspect(key).holders().size(), "shared with the planted holder");
+        }
+        assertTrue(a.tryAcquire(key).isEmpty(), "exclusive still waits for it");
+    }
+
+    @Test
+    void aRecordClaimingAnEndlessLeaseIsNotTakenForOneThatRanOut() throws Exception {
+        LockKey key = LockKey.of("hostile", "endless");
+        byte[] data = (HolderRecord.FORMAT + "\nholder=long:1:1\nleaseMs=9223372036854775807\nkeys=1\n")
+                .getBytes(StandardCharsets.UTF_8);
+        String node = plantRequest(key, "X", data);
+        ZkLockService a = service();
+
+        assertEquals(Duration.ofMillis(HolderRecord.MAX_MILLIS), a.inspect(key).holders().get(0).leaseTime().orElseThrow());
+        // a plain waiter judges lease times after a second; the lease plus its grace must not overflow into the past
+        assertThrows(LockTimeoutException.class, () -> a.acquire(key, Duration.ofMillis(2_500)));
+        assertNotNull(observer.checkExists().forPath(node), "not broken");
+    }
+
+    @Test
+    void durationsLongerThanARecordHoldsAreWrittenAsTheLongestItHolds() throws Exception {
+        LockKey key = LockKey.of("hostile", "forever");
+        Duration endless = Duration.ofSeconds(Long.MAX_VALUE); // more milliseconds than a long holds
+        ZkLockService a = service();
+        try (Lease lease = a.acquire(key, LockOptions.defaults().leaseTime(endless).lockDelay(endless).waitAtMost(WAIT))) {
+            Claim holder = a.inspect(key).holders().get(0);
+            assertEquals(Duration.ofMillis(HolderRecord.MAX_MILLIS), holder.leaseTime().orElseThrow());
+            assertEquals(Duration.ofMillis(HolderRecord.MAX_MILLIS), holder.lockDelay().orElseThrow());
+            assertTrue(lease.isValid());
+        }
+    }
+
     // ---------------------------------------------------------------------- pointers, tree
 
     @Test
