@@ -61,6 +61,20 @@
  * interrupts on a loaded machine, not waiting let abandoned nodes pile up ahead of every live
  * request, and nothing was granted).
  *
+ * <p><b>Data Baton did not write.</b> Anyone with access to the namespace can leave nodes and
+ * data there; none of it makes a call fail, and no foreign node blocks a request. A child of
+ * {@code _q} or {@code _s} is a request's node only if its name has Baton's exact form and it is
+ * ephemeral, and a lock-delay marker only if its name has the marker's form
+ * ({@code NodeNames}); anything else is ignored by acquire, inspection, breaking and clean-up,
+ * and never deleted. A node of a request's form on someone else's session cannot be told from a
+ * request and is treated as one: it holds or waits, shows in inspection, and can be broken. A
+ * holder record that cannot be read (another format, text, bytes, a bad field) leaves only that
+ * field unknown, never the request: it shows with its mode (from its name) and token (its
+ * czxid), and unknowns err on the late side of breaking ({@code HolderRecord}). A child of the
+ * key tree that is not a valid key segment is skipped by {@code list}; an intention node whose
+ * data names no key under its own is not followed; a foreign node where the clock node belongs
+ * leaves ages out.
+ *
  * <h2>Breaking, lock delay, release requests</h2>
  *
  * <p><b>The ensemble's clock.</b> ZooKeeper stamps each write with its leader's wall clock
