@@ -277,6 +277,28 @@ class ZkHostileDataTest {
         }
     }
 
+    @Test
+    void aMarkerWhoseDelayCannotBeReadHoldsNoDelayAndOneThatCanIsShown() throws Exception {
+        ZkLockService a = service();
+        LockKey junk = LockKey.of("hostile", "marker", "junk");
+        String junkMarker = plant("/baton" + Engine.queuePath(junk) + "/" + Engine.markerName(
+                dev.baton.lock.internal.Granule.X, "0123456789abcdef"), "soon".getBytes(StandardCharsets.UTF_8),
+                CreateMode.PERSISTENT);
+        assertTrue(a.inspect(junk).lockDelayLeft().isEmpty());
+        a.acquire(junk, WAIT).close();
+        org.awaitility.Awaitility.await().atMost(WAIT).until(() -> {
+            a.tryAcquire(junk).ifPresent(Lease::close); // a later look deletes a marker whose delay has passed
+            return observer.checkExists().forPath(junkMarker) == null;
+        });
+
+        LockKey held = LockKey.of("hostile", "marker", "long");
+        plant("/baton" + Engine.queuePath(held) + "/" + Engine.markerName(dev.baton.lock.internal.Granule.X,
+                "fedcba9876543210"), "99999999999999999999".getBytes(StandardCharsets.UTF_8), CreateMode.PERSISTENT);
+        assertEquals(Duration.ofMillis(HolderRecord.MAX_MILLIS), a.inspect(held).lockDelayLeft().orElseThrow(),
+                "a delay Baton's form can hold is kept, and shown");
+        assertTrue(a.tryAcquire(held).isEmpty());
+    }
+
     // ---------------------------------------------------------------------- pointers, tree
 
     @Test
