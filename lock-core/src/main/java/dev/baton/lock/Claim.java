@@ -8,6 +8,9 @@ import java.util.Optional;
  * One request on a key as {@link LockService#inspect inspection} sees it: a holder or a waiter,
  * with what its holder recorded when it asked. A snapshot: it does not change when the lock does.
  *
+ * <p>What the holder recorded may be unknown (on ZooKeeper, a record Baton cannot read): its text
+ * is then empty and its pid -1; the mode, token and whether it holds come from the store itself.
+ *
  * <p>Times are measured on the lock store's clock (for ZooKeeper, the ensemble's), never by
  * comparing this machine's clock with the holder's.
  *
@@ -26,10 +29,10 @@ public final class Claim {
     private final Duration lockDelay;
 
     /**
-     * @param holderId  the requesting service's holder id (host:pid:random)
-     * @param host      the requesting host's name
+     * @param holderId  the requesting service's holder id (host:pid:random), or empty if unknown
+     * @param host      the requesting host's name, or empty if unknown
      * @param pid       the requesting process id, or -1 if unknown
-     * @param thread    the name of the thread that asked
+     * @param thread    the name of the thread that asked, or empty if unknown
      * @param mode      the mode asked for on the inspected key
      * @param token     the grant's fencing token (a waiter's is the one it will hold when granted)
      * @param granted   whether the request holds the key (else it waits)
@@ -52,12 +55,12 @@ public final class Claim {
         this.lockDelay = lockDelay;
     }
 
-    /** The id of the service that asked: host, process id and a random part. */
+    /** The id of the service that asked: host, process id and a random part; empty if unknown. */
     public String holderId() {
         return holderId;
     }
 
-    /** The name of the host that asked. */
+    /** The name of the host that asked; empty if unknown. */
     public String host() {
         return host;
     }
@@ -67,7 +70,7 @@ public final class Claim {
         return pid;
     }
 
-    /** The name of the thread that asked. */
+    /** The name of the thread that asked; empty if unknown. */
     public String thread() {
         return thread;
     }

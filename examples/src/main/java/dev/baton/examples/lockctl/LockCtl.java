@@ -322,13 +322,14 @@ public final class LockCtl implements Callable<Integer> {
             if (e.getCause() != null && !(e.getCause() instanceof LockException)) {
                 return fail(e.getCause());
             }
-            err.println("lockctl: cannot reach ZooKeeper at " + connect + " within " + human(timeout));
+            err.println("lockctl: cannot reach ZooKeeper at " + printable(connect, 200) + " within " + human(timeout));
             return UNREACHABLE;
         }
         try (service) {
             return action.run(service);
         } catch (LockException e) {
-            err.println("lockctl: lost ZooKeeper at " + connect + ": " + oneLine(e.getMessage()));
+            err.println("lockctl: lost ZooKeeper at " + printable(connect, 200) + ": "
+                    + printable(e.getMessage(), MESSAGE_LENGTH));
             return UNREACHABLE;
         } catch (RuntimeException e) {
             return fail(e);
@@ -336,13 +337,13 @@ public final class LockCtl implements Callable<Integer> {
     }
 
     private int usage(String message, String command) {
-        err.println("lockctl: " + oneLine(message));
+        err.println("lockctl: " + printable(message, MESSAGE_LENGTH));
         err.println("Try '" + command + " --help'.");
         return USAGE;
     }
 
     private int fail(Throwable e) {
-        err.println("lockctl: " + oneLine(e.getMessage() == null ? e.toString() : e.getMessage()));
+        err.println("lockctl: " + printable(e.getMessage() == null ? e.toString() : e.getMessage(), MESSAGE_LENGTH));
         return FAILED;
     }
 
@@ -356,8 +357,53 @@ public final class LockCtl implements Callable<Integer> {
         }
     }
 
-    private static String oneLine(String s) {
-        return s.replaceAll("\\s*\\R\\s*", " ");
+    /** The longest message lockctl prints, in characters: a bad value is echoed, not a megabyte of it. */
+    static final int MESSAGE_LENGTH = 300;
+
+    /**
+     * {@code s} fit for one line of a terminal: line breaks and the white space around them as one
+     * space, every other control or format character (escape sequences, direction overrides) as
+     * {@code ?}, cut to {@code max} characters; null as {@code ?}.
+     */
+    static String printable(String s, int max) {
+        if (s == null) {
+            return "?";
+        }
+        StringBuilder b = new StringBuilder(Math.min(s.length(), max) + 3);
+        boolean broken = false; // a line break since the last character kept
+        for (int i = 0; i < s.length(); i = s.offsetByCodePoints(i, 1)) {
+            int c = s.codePointAt(i);
+            if (c == '\n' || c == '\r' || c == 0x0b || c == 0x0c || c == 0x85 || c == 0x2028 || c == 0x2029) {
+                broken = true;
+                continue;
+            }
+            if (broken && Character.isWhitespace(c)) {
+                continue;
+            }
+            if (b.length() >= max) {
+                return b.append("...").toString();
+            }
+            if (broken) {
+                b.setLength(b.toString().stripTrailing().length());
+                b.append(b.length() > 0 ? " " : "");
+                broken = false;
+            }
+            int type = Character.getType(c);
+            if (c == '\t') {
+                b.append(' ');
+            } else if (type == Character.CONTROL || type == Character.FORMAT || type == Character.SURROGATE
+                    || type == Character.UNASSIGNED || type == Character.PRIVATE_USE) {
+                b.append('?');
+            } else {
+                b.appendCodePoint(c);
+            }
+        }
+        return b.toString().strip();
+    }
+
+    /** A value a holder recorded, for text output: {@code ?} when unknown (empty). */
+    private static String recorded(String s) {
+        return s.isEmpty() ? "?" : printable(s, 256);
     }
 
     static String plural(int n, String noun) {
@@ -391,8 +437,8 @@ public final class LockCtl implements Callable<Integer> {
 
     private static String claimText(Claim c) {
         StringBuilder sb = new StringBuilder(c.granted() ? "holder " : "waiter ");
-        sb.append(c.holderId()).append("  ").append(c.mode()).append("  token ").append(c.token().value())
-                .append("  thread \"").append(c.thread()).append('"');
+        sb.append(recorded(c.holderId())).append("  ").append(c.mode()).append("  token ").append(c.token().value())
+                .append("  thread \"").append(recorded(c.thread())).append('"');
         c.heldFor().ifPresent(d -> sb.append("  held ").append(human(d)));
         c.leaseTime().ifPresent(d -> sb.append("  lease ").append(human(d)));
         c.lockDelay().ifPresent(d -> sb.append("  lock delay ").append(human(d)));
@@ -415,10 +461,10 @@ public final class LockCtl implements Callable<Integer> {
 
     static Map<String, Object> claimJson(Claim c) {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("holderId", c.holderId());
-        m.put("host", c.host());
-        m.put("pid", c.pid());
-        m.put("thread", c.thread());
+        m.put("holderId", c.holderId().isEmpty() ? null : c.holderId());
+        m.put("host", c.host().isEmpty() ? null : c.host());
+        m.put("pid", c.pid() < 0 ? null : c.pid());
+        m.put("thread", c.thread().isEmpty() ? null : c.thread());
         m.put("mode", c.mode().name());
         m.put("token", c.token().value());
         m.put("granted", c.granted());
@@ -517,15 +563,15 @@ public final class LockCtl implements Callable<Integer> {
                 return;
             }
             String what = switch (kind) {
-                case "held" -> "held by " + c.holderId() + " " + c.mode() + " (token " + c.token().value()
-                        + ", thread \"" + c.thread() + "\"" + c.heldFor().map(d -> ", held " + human(d)).orElse("")
+                case "held" -> "held by " + recorded(c.holderId()) + " " + c.mode() + " (token " + c.token().value()
+                        + ", thread \"" + recorded(c.thread()) + "\"" + c.heldFor().map(d -> ", held " + human(d)).orElse("")
                         + ")";
-                case "granted" -> "granted " + c.mode() + " to " + c.holderId() + " (token " + c.token().value()
-                        + ", thread \"" + c.thread() + "\")";
-                case "released" -> "released by " + c.holderId() + " (token " + c.token().value() + ")";
-                case "waiting" -> "waiting: " + c.holderId() + " " + c.mode() + " (token " + c.token().value()
-                        + ", thread \"" + c.thread() + "\")";
-                case "left" -> "stopped waiting: " + c.holderId() + " (token " + c.token().value() + ")";
+                case "granted" -> "granted " + c.mode() + " to " + recorded(c.holderId()) + " (token " + c.token().value()
+                        + ", thread \"" + recorded(c.thread()) + "\")";
+                case "released" -> "released by " + recorded(c.holderId()) + " (token " + c.token().value() + ")";
+                case "waiting" -> "waiting: " + recorded(c.holderId()) + " " + c.mode() + " (token " + c.token().value()
+                        + ", thread \"" + recorded(c.thread()) + "\")";
+                case "left" -> "stopped waiting: " + recorded(c.holderId()) + " (token " + c.token().value() + ")";
                 case "free" -> "free" + (delayLeft == null ? "" : ", lock delay " + human(delayLeft) + " left");
                 case "disconnected" -> "connection to the ensemble lost: changes are not seen until it is back";
                 case "reconnected" -> "connection back";

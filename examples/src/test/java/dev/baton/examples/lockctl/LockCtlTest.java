@@ -7,7 +7,12 @@ import dev.baton.lock.LockMode;
 import dev.baton.lock.LockOptions;
 import dev.baton.lock.LossReason;
 import dev.baton.lock.zk.ZkLockService;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.retry.RetryOneTime;
 import org.apache.curator.test.TestingServer;
+import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.KeeperException;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -53,6 +58,8 @@ class LockCtlTest {
     private static final String PREFIX = HOST + ":" + ProcessHandle.current().pid() + ":";
 
     private static TestingServer server;
+    /** A plain client that plants what Baton did not write; its ephemeral nodes live as long as the tests. */
+    private static CuratorFramework planter;
 
     private final List<AutoCloseable> closeAtEnd = new ArrayList<>();
     private String namespace;
@@ -60,10 +67,14 @@ class LockCtlTest {
     @BeforeAll
     static void startServer() throws Exception {
         server = new TestingServer(true);
+        planter = CuratorFrameworkFactory.newClient(server.getConnectString(), new RetryOneTime(100));
+        planter.start();
+        planter.blockUntilConnected();
     }
 
     @AfterAll
     static void stopServer() throws Exception {
+        planter.close();
         server.close();
     }
 
@@ -324,6 +335,76 @@ class LockCtlTest {
         assertEquals(held.token().value(), map(events.get(4).get("claim")).get("token"));
     }
 
+    // ---- data lockctl did not expect
+
+    @Test
+    void foreignAndUnreadableDataIsSkippedOrShownWithWhatIsKnown() throws Exception {
+        String locks = "/" + namespace + "/locks";
+        for (String name : List.of("bad name", ".hidden", "_x", "x".repeat(129))) {
+            plant(locks + "/" + name, new byte[0], CreateMode.PERSISTENT);
+            plant(locks + "/jobs/" + name, new byte[0], CreateMode.PERSISTENT);
+        }
+        for (String name : List.of("foo", "X-", "X-nothex-0000000001", "delay.X.junk", "S-0123456789abcdef-notanumber")) {
+            plant(locks + "/jobs/odd/_q/" + name, "junk".getBytes(StandardCharsets.UTF_8), CreateMode.EPHEMERAL);
+            plant(locks + "/jobs/odd/_s/" + name, new byte[0], CreateMode.PERSISTENT);
+        }
+        plant(locks + "/jobs/odd/_q/X-fedcba9876543210-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
+        long unreadable = plantRequest(locks + "/jobs/odd", "baton-lock/2\nholder=\u001b[2Jfuture".getBytes(StandardCharsets.UTF_8));
+        String evilThread = "\u001b[31mred\u001b[0m \u202eTHGIR\u0007";
+        long evil = plantRequest(locks + "/jobs/evil", ("baton-lock/1\nholder=" + "h".repeat(100_000) + "\nthread="
+                + evilThread + "\npid=-7\nleaseMs=soon\n").getBytes(StandardCharsets.UTF_8));
+
+        Result text = ctl("list");
+        assertEquals(0, text.code, text.toString());
+        assertEquals("", text.err);
+        assertEquals(List.of("jobs/evil: held", "jobs/odd: held"),
+                text.out.lines().filter(l -> !l.startsWith(" ")).toList(), text.out);
+        assertTrue(text.out.contains("holder ?  EXCLUSIVE  token " + unreadable + "  thread \"?\""), text.out);
+        assertTrue(text.out.contains("token " + evil + "  thread \"?[31mred?[0m ?THGIR?\""), text.out);
+        assertPrintable(text.out);
+
+        Result json = ctl("list", "--json");
+        assertEquals(0, json.code, json.toString());
+        List<Map<String, Object>> keys = list(MiniJson.object(json.out.trim()).get("keys"));
+        Map<String, Object> unknown = list(keys.get(1).get("holders")).get(0);
+        assertEquals(unreadable, unknown.get("token"));
+        assertEquals(null, unknown.get("holderId"));
+        assertEquals(null, unknown.get("thread"));
+        assertEquals(null, unknown.get("pid"));
+        assertEquals(null, unknown.get("leaseTimeMs"));
+        Map<String, Object> cut = list(keys.get(0).get("holders")).get(0);
+        assertEquals(evilThread, cut.get("thread"), "JSON carries the value, escaped");
+        assertEquals(256, ((String) cut.get("holderId")).length(), "a record's text is cut to 256 characters");
+        assertFalse(json.out.contains("\u001b"), "control characters are escaped in JSON");
+
+        Result inspect = ctl("inspect", "jobs/odd");
+        assertEquals(0, inspect.code, inspect.toString());
+        assertEquals(2, inspect.out.lines().count(), inspect.out);
+
+        Watch watch = new Watch("jobs/odd");
+        watch.await("jobs/odd held by ? EXCLUSIVE (token " + unreadable + ", thread \"?\"");
+        Result broke = ctl("break", "jobs/odd", "--yes");
+        assertEquals(0, broke.code, broke.toString());
+        assertEquals("Broke jobs/odd: 1 holder lost it (BROKEN).", broke.out.trim());
+        watch.await("jobs/odd released by ? (token " + unreadable + ")");
+        assertEquals(0, watch.stop().code);
+        assertEquals(1, ctl("inspect", "jobs/odd").code, "free once broken: the foreign nodes left are not holders");
+    }
+
+    @Test
+    void aHugeOrHostileArgumentIsEchoedCutAndPrintable() {
+        for (String[] args : List.of(new String[] {"list", "--" + "x".repeat(100_000)},
+                new String[] {"inspect", "a\u001b[2J" + "b".repeat(100_000)}, new String[] {"inspect", "a\nb"},
+                new String[] {"--timeout", "9".repeat(100_000), "list"})) {
+            Result r = ctl(args);
+            assertEquals(2, r.code, r.toString());
+            assertEquals("", r.out);
+            assertEquals(2, r.err.lines().count(), r.err);
+            assertTrue(r.err.lines().allMatch(l -> l.length() <= LockCtl.MESSAGE_LENGTH + 20), r.err);
+            assertPrintable(r.err);
+        }
+    }
+
     // ---- usage and unreachable ensemble
 
     @Test
@@ -386,6 +467,32 @@ class LockCtlTest {
 
     private record Result(int code, String out, String err) {
     }
+
+    /** No control character but line breaks: nothing that would move a terminal's cursor or colour it. */
+    private static void assertPrintable(String output) {
+        assertTrue(output.codePoints().noneMatch(c -> c != '\n' && c != '\r'
+                && (Character.getType(c) == Character.CONTROL || Character.getType(c) == Character.FORMAT)), output);
+    }
+
+    /** Creates a node with a plain client, its missing parents as containers (again if one was removed meanwhile). */
+    private static String plant(String path, byte[] data, CreateMode mode) throws Exception {
+        for (int attempt = 0; ; attempt++) {
+            try {
+                return planter.create().creatingParentContainersIfNeeded().withMode(mode).forPath(path, data);
+            } catch (KeeperException.NoNodeException raced) {
+                assertTrue(attempt < 10, "cannot plant " + path);
+            }
+        }
+    }
+
+    /** Plants an exclusive request's two nodes under a key's znode, as Baton names them; returns its token. */
+    private static long plantRequest(String keyPath, byte[] record) throws Exception {
+        String id = String.format("%016x", new java.util.Random().nextLong());
+        String node = plant(keyPath + "/_q/X-" + id + "-", record, CreateMode.EPHEMERAL_SEQUENTIAL);
+        plant(keyPath + "/_s/X-" + id + "-", new byte[0], CreateMode.EPHEMERAL_SEQUENTIAL);
+        return planter.checkExists().forPath(node).getCzxid();
+    }
+
 
     /** lockctl watch on its own thread, stopped by interrupting it. */
     private final class Watch {

@@ -29,6 +29,10 @@ import java.util.concurrent.ExecutionException;
  * holds it back: no earlier incompatible node in this key's queue, no earlier incompatible node
  * in an ancestor's strong index, no lock delay left by a lost request on those levels. Every
  * listing of a read is sent at once.
+ *
+ * <p>Foreign nodes ({@link NodeNames}: a name not of Baton's form, or a request's name on a node
+ * that is not ephemeral) are left out, as acquire leaves them out. A request whose record cannot
+ * be read is still shown, with what its node tells ({@link HolderRecord#parse}).
  */
 final class Claims {
     /** One request naming the key. */
@@ -113,7 +117,8 @@ final class Claims {
                     String name = names.get(i).get(j);
                     Granule other = Engine.granuleOf(name);
                     Stat stat = stats.get(i).get(j);
-                    if (other != null && !intention.compatibleWith(other) && stat != null && stat.getCzxid() < czxid) {
+                    if (other != null && !intention.compatibleWith(other) && stat != null && NodeNames.ephemeral(stat)
+                            && stat.getCzxid() < czxid) {
                         return true;
                     }
                     Granule marked = Engine.markerGranule(name);
@@ -193,34 +198,59 @@ final class Claims {
         CompletableFuture<List<String>> queued = Engine.children(zk, engine.full(Engine.queuePath(key)));
         Ancestors ancestors = Ancestors.read(engine, zk, key);
         if (now == null) {
-            try {
-                now = engine.now(zk);
-            } catch (KeeperException e) {
-                if (e.code() == KeeperException.Code.CONNECTIONLOSS || e.code() == KeeperException.Code.SESSIONEXPIRED
-                        || e.code() == KeeperException.Code.SESSIONMOVED || e.code() == KeeperException.Code.OPERATIONTIMEOUT) {
-                    throw e;
-                }
-                now = null; // read-only or forbidden: no ages
-            }
+            now = nowIfKnown(engine, zk);
         }
         CompletableFuture<Stat> queueStat = Engine.stat(zk, engine.full(Engine.queuePath(key))); // after the listing
-        List<String> queue = ordered(get(queued));
+        List<String> listing = ordered(get(queued));
         Stat qstat = get(queueStat);
-        Claims c = new Claims(key, queue, now);
-        Set<String> present = present(queue);
+        // every node that can decide a verdict is read for its stat: the strong ones with their
+        // records, and the intentions before the last strong one; one that is not ephemeral is foreign
+        int lastStrong = -1;
+        for (int i = 0; i < listing.size(); i++) {
+            Granule g = Engine.granuleOf(listing.get(i));
+            if (g != null && g.isStrong()) {
+                lastStrong = i;
+            }
+        }
+        Set<String> listed = present(listing);
         List<String> strong = new ArrayList<>();
         List<CompletableFuture<Engine.Data>> records = new ArrayList<>();
+        List<String> intentions = new ArrayList<>();
+        List<CompletableFuture<Stat>> intentionStats = new ArrayList<>();
         List<CompletableFuture<Engine.Data>> markers = new ArrayList<>();
-        for (String name : queue) {
+        for (int i = 0; i < listing.size(); i++) {
+            String name = listing.get(i);
             Granule g = Engine.granuleOf(name);
             if (g != null && g.isStrong()) {
                 strong.add(name);
                 records.add(Engine.data(zk, engine.full(Engine.queuePath(key) + "/" + name)));
+            } else if (g != null && i < lastStrong) {
+                intentions.add(name);
+                intentionStats.add(Engine.stat(zk, engine.full(Engine.queuePath(key) + "/" + name)));
             }
-            if (Engine.markerGranule(name) != null && !present.contains(Engine.markerRequest(name))) {
+            if (Engine.markerGranule(name) != null && !listed.contains(Engine.markerRequest(name))) {
                 markers.add(Engine.data(zk, engine.full(Engine.queuePath(key) + "/" + name)));
             }
         }
+        Set<String> foreign = new HashSet<>();
+        List<Engine.Data> data = new ArrayList<>(strong.size());
+        for (int i = 0; i < strong.size(); i++) {
+            Engine.Data d = get(records.get(i));
+            data.add(d);
+            if (d != null && !NodeNames.ephemeral(d.stat())) {
+                foreign.add(strong.get(i));
+            }
+        }
+        for (int i = 0; i < intentions.size(); i++) {
+            Stat stat = get(intentionStats.get(i));
+            if (stat != null && !NodeNames.ephemeral(stat)) {
+                foreign.add(intentions.get(i));
+            }
+        }
+        List<String> queue = new ArrayList<>(listing);
+        queue.removeAll(foreign);
+        Claims c = new Claims(key, queue, now);
+        Set<String> present = present(queue);
         for (CompletableFuture<Engine.Data> f : markers) {
             Engine.Data d = get(f);
             if (d != null) {
@@ -228,22 +258,16 @@ final class Claims {
             }
         }
         for (int i = 0; i < strong.size(); i++) {
-            Engine.Data d = get(records.get(i));
-            if (d == null) {
-                continue; // gone since the listing
-            }
+            Engine.Data d = data.get(i);
             String name = strong.get(i);
-            Granule g = Engine.granuleOf(name);
-            HolderRecord record;
-            try {
-                record = HolderRecord.parse(d.bytes());
-            } catch (IllegalArgumentException notOurs) {
-                continue;
+            if (d == null || foreign.contains(name)) {
+                continue; // gone since the listing, or not Baton's
             }
+            Granule g = Engine.granuleOf(name);
+            HolderRecord record = HolderRecord.parse(d.bytes());
             boolean granted = record.granted()
                     || (record.keys() <= 1 && !blockedInQueue(queue, name, g) && !delayedInQueue(queue, present, g)
                         && !ancestors.holdsBack(g, d.stat().getCzxid()));
-            // when its hold began, if the store can tell: its stamp, or its creation if provably granted then
             // when its hold began: its stamp (less how long it had held then), else its creation
             // (exact for a grant on its first look; for a grant after waiting, until its stamp half
             // a second in, this counts its wait too)
@@ -256,6 +280,24 @@ final class Claims {
             c.entries.add(new Entry(name, g, record, d.stat(), granted, since));
         }
         return c;
+    }
+
+    /**
+     * The ensemble's time, or null if Baton's clock node cannot be written (a read-only server, an
+     * ACL, a foreign node where it belongs): ages are then left out.
+     *
+     * @throws KeeperException on connection trouble or the session's end
+     */
+    static Engine.Stamp nowIfKnown(Engine engine, ZooKeeper zk) throws KeeperException, InterruptedException {
+        try {
+            return engine.now(zk);
+        } catch (KeeperException e) {
+            if (e.code() == KeeperException.Code.CONNECTIONLOSS || e.code() == KeeperException.Code.SESSIONEXPIRED
+                    || e.code() == KeeperException.Code.SESSIONMOVED || e.code() == KeeperException.Code.OPERATIONTIMEOUT) {
+                throw e;
+            }
+            return null;
+        }
     }
 
     /** Whether an earlier node of the queue is incompatible with {@code name}'s granule. */

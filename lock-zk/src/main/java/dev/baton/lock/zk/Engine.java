@@ -115,20 +115,9 @@ final class Engine {
         return String.format("%016x", ids.incrementAndGet() ^ idMask);
     }
 
-    /** The granule in a queue node's name; null if the name is not one of ours. */
+    /** The granule in a queue node's name; null if the name is not one of ours ({@link NodeNames}). */
     static Granule granuleOf(String name) {
-        int dash = name.indexOf('-');
-        if (dash <= 0) {
-            return null;
-        }
-        switch (name.substring(0, dash)) {
-            case "IS": return Granule.IS;
-            case "IX": return Granule.IX;
-            case "S": return Granule.S;
-            case "SIX": return Granule.SIX;
-            case "X": return Granule.X;
-            default: return null;
-        }
+        return NodeNames.granule(name);
     }
 
     /**
@@ -140,15 +129,10 @@ final class Engine {
      * @throws IllegalArgumentException if the name is not one of ours
      */
     static int sequenceOf(String name) {
-        int start = name.indexOf('-') + 1 + ID_LENGTH + 1;
-        try {
-            return Integer.parseInt(name.substring(start));
-        } catch (RuntimeException e) {
-            throw new IllegalArgumentException("Not a queue node name: " + name, e);
-        }
+        return NodeNames.sequence(name);
     }
 
-    static final int ID_LENGTH = 16;
+    static final int ID_LENGTH = NodeNames.ID_LENGTH;
 
     /**
      * Creation order of sequence numbers from one life of a parent, across the int wrap-around
@@ -162,8 +146,7 @@ final class Engine {
     }
 
     static boolean belongsTo(String name, String requestId) {
-        int dash = name.indexOf('-');
-        return dash > 0 && name.startsWith(requestId, dash + 1);
+        return NodeNames.ofRequest(name, requestId);
     }
 
     // ---------------------------------------------------------------------------------- calls
@@ -506,30 +489,21 @@ final class Engine {
         return MARKER + granule + "." + requestId;
     }
 
-    static final String MARKER = "delay.";
+    static final String MARKER = NodeNames.MARKER;
 
     /** The request id of a marker's name, or null if the name is not a marker's. */
     static String markerRequest(String name) {
-        if (!name.startsWith(MARKER)) {
-            return null;
-        }
-        int dot = name.indexOf('.', MARKER.length());
-        return dot < 0 ? null : name.substring(dot + 1);
+        return NodeNames.markerRequest(name);
     }
 
     /** The granule of a marker's name, or null if the name is not a marker's. */
     static Granule markerGranule(String name) {
-        if (!name.startsWith(MARKER)) {
-            return null;
-        }
-        int dot = name.indexOf('.', MARKER.length());
-        return dot < 0 ? null : granuleOf(name.substring(MARKER.length(), dot) + "-");
+        return NodeNames.markerGranule(name);
     }
 
     /** The request id in a queue node's name. */
     static String requestOf(String name) {
-        int dash = name.indexOf('-');
-        return name.substring(dash + 1, dash + 1 + ID_LENGTH);
+        return NodeNames.request(name);
     }
 
     /** The relative paths of a request's lock-delay markers: each level's queue, and strong index for strong levels. */
@@ -547,7 +521,7 @@ final class Engine {
 
     /** Ops creating a request's lock-delay markers: persistent, data = the delay in milliseconds. */
     List<Op> markerOps(Map<LockKey, Granule> plan, String requestId, java.time.Duration lockDelay) {
-        byte[] data = Long.toString(lockDelay.toMillis()).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] data = HolderRecord.millis(lockDelay).getBytes(java.nio.charset.StandardCharsets.UTF_8);
         List<Op> ops = new ArrayList<>();
         for (String relative : markerPaths(plan, requestId)) {
             String path = full(relative);
@@ -557,13 +531,9 @@ final class Engine {
         return ops;
     }
 
-    /** A marker's delay in milliseconds, from its data; 0 if unreadable. */
+    /** A marker's delay in milliseconds, from its data; 0 if unreadable, at most {@link HolderRecord#MAX_MILLIS}. */
     static long markerDelay(byte[] data) {
-        try {
-            return Long.parseLong(new String(data, java.nio.charset.StandardCharsets.UTF_8).trim());
-        } catch (NumberFormatException e) {
-            return 0;
-        }
+        return HolderRecord.delayMillis(data);
     }
 
     /**
@@ -610,12 +580,17 @@ final class Engine {
      * watchers.
      */
     boolean watch(ZooKeeper zk, String fullPath, Waiting w) throws KeeperException, InterruptedException {
+        return watch(zk, fullPath, w, null);
+    }
+
+    /** {@link #watch(ZooKeeper, String, Waiting)}, filling {@code stat} (if not null) with the node's stat. */
+    boolean watch(ZooKeeper zk, String fullPath, Waiting w, Stat stat) throws KeeperException, InterruptedException {
         watching.computeIfAbsent(fullPath, p -> ConcurrentHashMap.newKeySet()).add(w);
         boolean exists = false;
         try {
             // getData, not exists: exists leaves a watch on a path that does not exist, and a
             // queue node's name never comes back
-            zk.getData(fullPath, wake, null);
+            zk.getData(fullPath, wake, stat);
             exists = true;
             return true;
         } catch (KeeperException.NoNodeException gone) {

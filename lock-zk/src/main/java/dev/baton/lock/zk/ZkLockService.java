@@ -327,6 +327,8 @@ public final class ZkLockService implements LockService {
         boolean waited;
         /** When it was first blocked (System.nanoTime), 0 before. */
         long blockedSince;
+        /** Nodes named like requests' that turned out not to be ephemeral: not Baton's, ignored (names). */
+        final Set<String> foreign = new HashSet<>();
         /** When this waiter first saw each holder it judges holding (by node name), on the ensemble's clock. */
         final Map<String, FirstSeen> firstSeen = new HashMap<>();
 
@@ -427,9 +429,14 @@ public final class ZkLockService implements LockService {
                                 listings = null;
                                 continue;
                             }
-                            if (engine.watch(zk, blocker, r.waiting)) {
+                            Stat seen = new Stat();
+                            if (engine.watch(zk, blocker, r.waiting, seen)) {
                                 try {
-                                    r.waiting.await(Math.min(left, judged));
+                                    if (NodeNames.ephemeral(seen)) {
+                                        r.waiting.await(Math.min(left, judged));
+                                    } else {
+                                        foreign(r, ZKPaths.getNodeFromPath(blocker), blocker);
+                                    }
                                 } finally {
                                     engine.unwatch(blocker, r.waiting);
                                 }
@@ -693,7 +700,7 @@ public final class ZkLockService implements LockService {
                     continue;
                 }
                 Granule g = Engine.granuleOf(name);
-                if (g == null || mine.compatibleWith(g)) {
+                if (g == null || mine.compatibleWith(g) || r.foreign.contains(name)) {
                     continue;
                 }
                 int seq = Engine.sequenceOf(name);
@@ -710,7 +717,7 @@ public final class ZkLockService implements LockService {
         List<String> candidates = new ArrayList<>();
         for (String name : kids) {
             Granule g = Engine.granuleOf(name);
-            if (g != null && !mine.compatibleWith(g)) {
+            if (g != null && !mine.compatibleWith(g) && !r.foreign.contains(name)) {
                 candidates.add(name); // none of ours: an intention level has no node in _s
             }
         }
@@ -718,11 +725,23 @@ public final class ZkLockService implements LockService {
         for (String name : candidates) {
             String path = engine.full(Engine.strongPath(level.getKey()) + "/" + name);
             Stat stat = await(Engine.stat(zk, path));
-            if (stat != null) {
+            if (stat != null && !NodeNames.ephemeral(stat)) {
+                foreign(r, name, path);
+            } else if (stat != null) {
                 return stat.getCzxid() < r.zxid ? path : null;
             }
         }
         return null;
+    }
+
+    /**
+     * Ignores, for the rest of the request, a node named like a request's that is not ephemeral:
+     * Baton's queue nodes always are, and no session's end would remove this one.
+     */
+    private static void foreign(Request r, String name, String path) {
+        if (r.foreign.add(name)) {
+            LOG.warn("Ignoring {}: named like a Baton request but not ephemeral, so not Baton's", path);
+        }
     }
 
     /**
@@ -1177,6 +1196,7 @@ public final class ZkLockService implements LockService {
         }
         List<String> queue = Claims.ordered(mine.isStrong() ? kids
                 : await(Engine.children(zk, engine.full(Engine.queuePath(key)))));
+        queue.removeAll(r.foreign);
         Set<String> present = Claims.present(queue);
         List<Target> targets = new ArrayList<>();
         List<String> finer = new ArrayList<>();
@@ -1207,15 +1227,10 @@ public final class ZkLockService implements LockService {
         boolean unsure = false;
         for (int c = 0; c < targets.size(); c++) {
             Engine.Data d = await(data.get(c));
-            if (d == null || d.stat().getCzxid() > r.zxid) {
-                continue; // gone, or came after us
+            if (d == null || d.stat().getCzxid() > r.zxid || !NodeNames.ephemeral(d.stat())) {
+                continue; // gone, came after us, or not Baton's
             }
-            HolderRecord record;
-            try {
-                record = HolderRecord.parse(d.bytes());
-            } catch (IllegalArgumentException notOurs) {
-                continue;
-            }
+            HolderRecord record = HolderRecord.parse(d.bytes());
             if (!record.granted() && record.keys() > 1) {
                 unsure = true; // may be waiting for another of its keys: judged once it stamps its grant
                 continue;
@@ -1310,6 +1325,7 @@ public final class ZkLockService implements LockService {
         for (CompletableFuture<Engine.Data> p : pointers) {
             Engine.Data d = await(p);
             LockKey q = d == null ? null : Engine.pointedKey(d.bytes());
+            q = q != null && key.isAncestorOf(q) ? q : null; // names no key under this one: not followed
             pointed.add(q);
             if (q != null && !listings.containsKey(q)) {
                 listings.put(q, Engine.children(zk, engine.full(Engine.queuePath(q))));
@@ -1355,7 +1371,7 @@ public final class ZkLockService implements LockService {
         String target = engine.full(Engine.queuePath(key) + "/" + name);
         List<String> index = await(Engine.children(zk, engine.full(Engine.strongPath(key))));
         List<String> doomed = new ArrayList<>();
-        if (record.keys() <= 1) {
+        if (record.keys() == 1) { // unknown (0): as for several, only its nodes on this key
             Granule g = Engine.granuleOf(name);
             doomed.addAll(await(engine.findRequest(zk, Engine.parentsOf(Granule.plan(
                     Map.of(key, g == Granule.X ? LockMode.EXCLUSIVE : LockMode.SHARED))), id)));
@@ -1810,7 +1826,11 @@ public final class ZkLockService implements LockService {
             List<LockKey> top = new ArrayList<>();
             for (String name : await(Engine.children(zk, engine.full(Engine.LOCKS)))) {
                 if (isKeyName(name)) {
-                    top.add(LockKey.of(name));
+                    try {
+                        top.add(LockKey.of(name));
+                    } catch (IllegalArgumentException notAKey) {
+                        // not one of ours
+                    }
                 }
             }
             return walk(zk, top);
@@ -1824,6 +1844,7 @@ public final class ZkLockService implements LockService {
     private List<dev.baton.lock.LockState> walk(ZooKeeper zk, List<LockKey> start) throws Exception {
         List<dev.baton.lock.LockState> held = new ArrayList<>();
         Engine.Stamp now = null;
+        boolean timed = false;
         List<LockKey> depth = start;
         while (!depth.isEmpty()) {
             List<CompletableFuture<List<String>>> children = new ArrayList<>();
@@ -1835,8 +1856,9 @@ public final class ZkLockService implements LockService {
             List<LockKey> next = new ArrayList<>();
             for (int i = 0; i < depth.size(); i++) {
                 if (!await(strong.get(i)).isEmpty()) {
-                    if (now == null) {
-                        now = engine.now(zk);
+                    if (!timed) {
+                        now = Claims.nowIfKnown(engine, zk);
+                        timed = true;
                     }
                     dev.baton.lock.LockState state = Claims.read(engine, zk, depth.get(i), now).state();
                     if (state.isHeld()) {

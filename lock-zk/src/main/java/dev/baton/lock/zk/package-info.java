@@ -61,6 +61,21 @@
  * interrupts on a loaded machine, not waiting let abandoned nodes pile up ahead of every live
  * request, and nothing was granted).
  *
+ * <p><b>Data Baton did not write.</b> Anyone with access to the namespace can leave nodes and
+ * data there; none of it makes a call fail. A child of {@code _q} or {@code _s} is a request's
+ * node only if its name has Baton's exact form and it is ephemeral, and a lock-delay marker only
+ * if its name has the marker's form ({@code NodeNames}); anything else is ignored by acquire,
+ * inspection, breaking and clean-up, and never deleted, so it blocks nobody. What Baton cannot
+ * tell from its own is treated as its own, visibly: an ephemeral node of a request's form on
+ * someone else's session holds or waits, shows in inspection and can be broken; a marker of the
+ * marker's form holds its delay, which inspection shows (unreadable data: no delay, and the
+ * marker is deleted). A holder record that cannot be read (another format, text, bytes, a bad
+ * field) leaves only what it cannot tell unknown, never the request: it shows with its mode (from
+ * its name) and token (its czxid), and unknowns err on the late side of breaking
+ * ({@code HolderRecord}). A child of the key tree that is not a valid key segment is skipped by
+ * {@code list}; an intention node whose data names no key under its own is not followed; a
+ * foreign node where the clock node belongs leaves ages out.
+ *
  * <h2>Breaking, lock delay, release requests</h2>
  *
  * <p><b>The ensemble's clock.</b> ZooKeeper stamps each write with its leader's wall clock
