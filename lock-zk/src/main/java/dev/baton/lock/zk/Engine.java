@@ -228,41 +228,75 @@ final class Engine {
     static final java.util.concurrent.atomic.AtomicInteger LOSE_ANSWERS = new java.util.concurrent.atomic.AtomicInteger();
 
     /**
-     * Creates, as CONTAINER nodes, every parent the request's nodes need (the namespace, the
-     * locks root, each level's key node and reserved children), coarse first, all sent at once:
-     * the server applies one session's requests in order, so each parent exists before its child
-     * is created, and the whole chain costs one round trip. Existing nodes are left alone. The
-     * answers are not awaited: the multi sent right after tells whether a parent is missing.
+     * Creates, as CONTAINER nodes, the parents the request's nodes need, coarse first, all sent
+     * at once: the server applies one session's requests in order, so each parent exists before
+     * its child is created, and the chain costs one round trip. The answers are not awaited: the
+     * multi sent right after tells whether a parent is still missing.
+     *
+     * <p>{@code failed} is the path of the op that made the last multi fail with NONODE. The ops
+     * before it succeeded, so the levels before its level had their parents: only its level and
+     * the finer ones are created (a fresh key under a used prefix costs its own three creates,
+     * not failed creates of every existing ancestor, each a logged transaction). A path of no
+     * level (the namespace was missing, or unknown) creates the whole chain: namespace, locks
+     * root, every level's key node and reserved children. The clock node is made when it was
+     * the one missing, or with the whole chain while enqueues rewrite it.
      */
-    void createParents(ZooKeeper zk, Map<LockKey, Granule> plan) {
+    void createParents(ZooKeeper zk, Map<LockKey, Granule> plan, String failed) {
         List<String> paths = new ArrayList<>();
-        String ns = full(LOCKS).substring(0, prefixLength); // "/baton", "/app/baton", or "" without one
-        for (int i = ns.indexOf('/', 1); i > 0; i = ns.indexOf('/', i + 1)) {
-            paths.add(ns.substring(0, i));
+        String clock = full(clockNode);
+        boolean clockOnly = clock.equals(failed);
+        int from = clockOnly ? plan.size() : firstLevelUnder(plan, failed);
+        if (from == 0) {
+            String ns = full(LOCKS).substring(0, prefixLength); // "/baton", "/app/baton", or "" without one
+            for (int i = ns.indexOf('/', 1); i > 0; i = ns.indexOf('/', i + 1)) {
+                paths.add(ns.substring(0, i));
+            }
+            if (!ns.isEmpty()) {
+                paths.add(ns);
+            }
+            paths.add(full(LOCKS));
         }
-        if (!ns.isEmpty()) {
-            paths.add(ns);
-        }
-        paths.add(full(LOCKS));
+        int i = 0;
         for (Map.Entry<LockKey, Granule> level : plan.entrySet()) { // every ancestor, coarse first
+            if (i++ < from) {
+                continue;
+            }
             paths.add(full(keyPath(level.getKey())));
             paths.add(full(queuePath(level.getKey())));
             if (level.getValue().isStrong()) {
                 paths.add(full(strongPath(level.getKey())));
             }
         }
-        if (zxids.viaClock()) {
+        boolean withClock = clockOnly || (from == 0 && zxids.viaClock());
+        if (withClock) {
             paths.add(full(CLOCKS));
         }
         for (String path : paths) {
             zk.create(path, NO_DATA, aclFor(path, CreateMode.CONTAINER), CreateMode.CONTAINER,
                     (rc, p, ctx, name) -> { }, null);
         }
-        if (zxids.viaClock()) { // the enqueue rewrites it; ephemeral, so gone with an earlier session
-            String clock = full(clockNode);
+        if (withClock) { // the enqueue rewrites it; ephemeral, so gone with an earlier session
             zk.create(clock, NO_DATA, aclFor(clock, CreateMode.EPHEMERAL), CreateMode.EPHEMERAL,
                     (rc, p, ctx, name) -> { }, null);
         }
+    }
+
+    /**
+     * The index, in {@code plan}'s order, of the level whose queue or strong index holds
+     * {@code fullPath}; 0 if none does.
+     */
+    private int firstLevelUnder(Map<LockKey, Granule> plan, String fullPath) {
+        if (fullPath == null) {
+            return 0;
+        }
+        int i = 0;
+        for (LockKey level : plan.keySet()) {
+            if (fullPath.startsWith(full(queuePath(level)) + "/") || fullPath.startsWith(full(strongPath(level)) + "/")) {
+                return i;
+            }
+            i++;
+        }
+        return 0;
     }
 
     /**

@@ -534,13 +534,13 @@ public final class ZkLockService implements LockService {
                                                           long deadline)
             throws InterruptedException, KeeperException, SessionGone {
         int missingParents = 0;
-        boolean withParents = false;
+        String missingUnder = null; // the op that failed for a missing parent, if one did
         while (true) {
             r.epoch = epoch();
-            if (withParents) {
-                // the whole parent chain, then the multi, sent together: applied in this order, so
+            if (missingUnder != null) {
+                // the missing parents, then the multi, sent together: applied in this order, so
                 // a container we make gets its first child right after, whatever happens to us
-                engine.createParents(zk, r.plan);
+                engine.createParents(zk, r.plan, missingUnder);
                 r.madeContainers = true;
             }
             List<org.apache.zookeeper.Op> ops = engine.enqueueOps(r.plan, r.id, r.asked, r.record);
@@ -565,7 +565,7 @@ public final class ZkLockService implements LockService {
                 KeeperException ke = (KeeperException) e.getCause();
                 code = ke.code();
                 if (code == KeeperException.Code.NONODE) {
-                    withParents = true;
+                    missingUnder = ke.getPath();
                     // part of trying once, even with no time to wait; bounded, as the server may
                     // remove an empty container again right after we made it
                     if (++missingParents <= 2 * r.levels.size() + 8) {
