@@ -133,6 +133,9 @@ public final class ZkLockService implements LockService {
     /** Elections joined through this service and not yet left. */
     private final Set<ZkLeaderElection> elections = ConcurrentHashMap.newKeySet();
 
+    /** The keys this service asked for, and the sweep of their znodes once idle. */
+    private final IdleKeys idleKeys = new IdleKeys(System::nanoTime);
+
     /** Refuses servers before 3.5, once per session. */
     private final ServerCheck serverCheck = new ServerCheck();
 
@@ -173,6 +176,7 @@ public final class ZkLockService implements LockService {
         });
         // its own thread: the timer's runs onLost listeners, which may block
         settler.scheduleWithFixedDelay(this::settleDue, SETTLE_MS / 4, SETTLE_MS / 4, TimeUnit.MILLISECONDS);
+        settler.scheduleWithFixedDelay(this::sweepIdleKeys, SWEEP_MS, SWEEP_MS, TimeUnit.MILLISECONDS);
         client.getConnectionStateListenable().addListener(stateListener);
         synchronized (stateLock) {
             // read after adding the listener, so no change between the two goes unseen
@@ -249,6 +253,8 @@ public final class ZkLockService implements LockService {
                         TimeUnit.NANOSECONDS);
             }
         }
+        idleKeys.begin(plan);
+        boolean granted = false;
         try {
             while (true) {
                 if (Thread.interrupted()) {
@@ -256,6 +262,7 @@ public final class ZkLockService implements LockService {
                 }
                 ZkLease lease = acquireOnce(keys, plan, label, options, deadline);
                 if (lease != null) {
+                    granted = true;
                     return lease;
                 }
             }
@@ -274,6 +281,9 @@ public final class ZkLockService implements LockService {
             }
             throw e;
         } finally {
+            if (!granted) {
+                idleKeys.end(plan);
+            }
             if (watchdog != null) {
                 watchdog.cancel(false);
             }
@@ -1143,6 +1153,7 @@ public final class ZkLockService implements LockService {
         for (ZkLease lease : victims) {
             if (lease.markLost(reason)) {
                 ended.add(lease);
+                idleKeys.end(lease.plan);
                 orphans.addAll(lease.nodes);
                 deleteNodes(lease.nodes);
                 if (!lease.markers.isEmpty()) {
@@ -1654,6 +1665,23 @@ public final class ZkLockService implements LockService {
         }
     }
 
+    /** How often idle keys are looked for. */
+    private static final long SWEEP_MS = 250;
+
+    /** Deletes the znodes of keys idle for a while ({@link IdleKeys}); on the settler thread. */
+    private void sweepIdleKeys() {
+        synchronized (stateLock) {
+            if (!connected || closed) {
+                return;
+            }
+        }
+        try {
+            idleKeys.sweep(client.getZookeeperClient().getZooKeeper(), engine);
+        } catch (Exception e) {
+            LOG.debug("Could not sweep idle keys", e);
+        }
+    }
+
     /** A node of a held lease was deleted by someone else: the lease was broken. */
     private void broken(ZkLease lease) {
         try {
@@ -2064,6 +2092,7 @@ public final class ZkLockService implements LockService {
         synchronized (stateLock) {
             leases.remove(lease);
         }
+        idleKeys.end(lease.plan);
         if (lease.markers.isEmpty()) {
             deleteNodes(lease.nodes);
             return;
@@ -2356,6 +2385,11 @@ public final class ZkLockService implements LockService {
 
     // ------------------------------------------------------------------------------- for tests
 
+    /** How many keys this service remembers as in use or idle and not swept yet. */
+    int idleKeysRemembered() {
+        return idleKeys.size();
+    }
+
     /** The queue layout and ZooKeeper calls of this service. */
     Engine engine() {
         return engine;
@@ -2398,6 +2432,8 @@ public final class ZkLockService implements LockService {
         private final List<String> markers;
         /** The queue nodes of the keys asked for, which carry the record. */
         private final List<String> recordNodes;
+        /** Its granule on each level: the keys asked for and their ancestors. */
+        private final Map<LockKey, Granule> plan;
         /** The strong-index nodes of the keys asked for: watched for breaking and release requests. */
         private final List<String> strongNodes;
         private final long sessionId;
@@ -2431,6 +2467,7 @@ public final class ZkLockService implements LockService {
             super(keys, token);
             this.leaseTime = leaseTime;
             this.stampPending = r.waited || keys.size() > 1;
+            this.plan = r.plan;
             this.nodes = List.copyOf(r.nodes);
             this.markers = r.markers();
             this.sessionId = r.sessionId;
