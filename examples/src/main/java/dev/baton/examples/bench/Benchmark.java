@@ -61,13 +61,13 @@ public final class Benchmark {
 
     /** How long and how often to measure. */
     record Plan(String mode, int rounds, Duration warmUp, Duration window, int electionWarmUp,
-                int electionSamples, int leases, int memoryRounds) {
+                int electionSamples, int leases, int memoryRounds, Duration stream, Duration settle) {
     }
 
     static final Plan DEFAULT = new Plan("default", 5, Duration.ofSeconds(2), Duration.ofSeconds(2), 3, 20,
-            10_000, 1);
+            10_000, 1, Duration.ofSeconds(60), Duration.ofSeconds(30));
     static final Plan QUICK = new Plan("quick", 3, Duration.ofMillis(250), Duration.ofMillis(250), 1, 2,
-            1_000, 1);
+            1_000, 1, Duration.ofSeconds(2), Duration.ofSeconds(1));
 
     static final int TICK_MS = 200;
     static final int THREADS = 8;
@@ -93,6 +93,18 @@ public final class Benchmark {
     final Series batonCrash = new Series("Baton election: crash fail-over from session expiry");
     // siblings
     final List<Series> siblings = new ArrayList<>();
+    // fresh keys
+    final Series curatorFresh = new Series("raw Curator, 8 threads/sessions, every acquire on a fresh key");
+    final Series batonFresh = new Series("Baton, 8 threads/sessions, every acquire on a fresh key");
+    /** What a stream of fresh keys left under a namespace on a server with default container cleanup. */
+    record Footprint(long keys, double keysPerSecond, long znodesLeft) {
+        double perKey() {
+            return keys == 0 ? Double.NaN : (double) znodesLeft / keys;
+        }
+    }
+
+    Footprint curatorFootprint;
+    Footprint batonFootprint;
     // memory, bytes per held lock, per round
     final List<Long> curatorBytes = new ArrayList<>();
     final List<Long> batonBytes = new ArrayList<>();
@@ -171,8 +183,10 @@ public final class Benchmark {
             handOff(connect);
             siblings(connect);
             elections(connect);
+            freshKeys(connect);
         }
         memory(file.resolveSibling("bench-zk-server.log"));
+        footprint(file.resolveSibling("bench-zk-footprint.log"));
         Duration took = Duration.ofNanos(System.nanoTime() - start);
         return new Report(this, plan, fsync, loadBefore, loadAverage(), took, file).markdown();
     }
@@ -262,6 +276,54 @@ public final class Benchmark {
                 leases.forEach(Lease::close);
             }
         }
+    }
+
+    private void freshKeys(String connect) throws Exception {
+        try (Sessions s = new Sessions(connect)) {
+            AtomicLong keys = new AtomicLong();
+            List<Window.Loop> curator = new ArrayList<>();
+            List<Window.Loop> baton = new ArrayList<>();
+            for (int i = 0; i < THREADS; i++) {
+                curator.add(Sessions.acquireRelease(Sessions.curatorFresh(s.curator(), "/curator-fresh", keys)));
+                baton.add(Sessions.acquireRelease(Sessions.batonFresh(s.baton(), "fresh", keys)));
+            }
+            compare("(9) 8 threads, 8 sessions, every acquire on a fresh key", List.of(
+                    new Config(curatorFresh, curator), new Config(batonFresh, baton)));
+        }
+    }
+
+    /**
+     * (10) A stream of fresh keys from 8 sessions as fast as they go, on a server in a child JVM
+     * with ZooKeeper's default container cleanup (every 60 s, at most 10,000 a minute), then the
+     * znodes left under the lock namespace a while after the stream ended, while the clients are
+     * still connected: for raw Curator, then for Baton, each on a server of its own.
+     */
+    private void footprint(Path serverLog) throws Exception {
+        long t0 = System.nanoTime();
+        out.printf(Locale.ROOT, "  (10) znodes left %s after a %s stream of fresh keys (default container cleanup) ...",
+                seconds(plan.settle), seconds(plan.stream));
+        out.flush();
+        for (boolean curator : List.of(true, false)) {
+            try (ServerProcess zk = ServerProcess.start(TICK_MS, serverLog);
+                 Sessions s = new Sessions(zk.connectString)) {
+                AtomicLong keys = new AtomicLong();
+                List<Window.Loop> loops = new ArrayList<>();
+                for (int i = 0; i < THREADS; i++) {
+                    loops.add(Sessions.acquireRelease(curator ? Sessions.curatorFresh(s.curator(), "/curator-fresh", keys)
+                            : Sessions.batonFresh(s.baton(), "fresh", keys)));
+                }
+                Series.Round stream = Window.run(loops, plan.stream);
+                Thread.sleep(plan.settle.toMillis()); // the cleanup being measured runs meanwhile
+                int left = s.zookeeper().getAllChildrenNumber(curator ? "/curator-fresh" : "/baton");
+                Footprint f = new Footprint(keys.get(), stream.opsPerSecond(), left);
+                if (curator) {
+                    curatorFootprint = f;
+                } else {
+                    batonFootprint = f;
+                }
+            }
+        }
+        out.println(" " + seconds(Duration.ofNanos(System.nanoTime() - t0)));
     }
 
     /** Acquires every key on {@code service}, eight at a time. */

@@ -95,6 +95,15 @@ final class Report {
             p50("7", "Fine lock acquire p50, " + n + " held siblings", "Baton, 0 siblings", none, b.siblings.get(i));
             p99("7", "Fine lock acquire p99, " + n + " held siblings", "Baton, 0 siblings", none, b.siblings.get(i));
         }
+        throughput("9", "8 threads, 8 sessions, every acquire on a fresh key: aggregate throughput", curator,
+                b.curatorFresh, b.batonFresh);
+        p50("9", "8 threads, 8 sessions, every acquire on a fresh key: acquire+release p50", curator,
+                b.curatorFresh, b.batonFresh);
+        row("10", String.format(Locale.ROOT, "znodes left under the namespace %s after a %s stream of fresh keys"
+                        + " (8 sessions; server with default container cleanup)", Benchmark.seconds(plan.settle()),
+                Benchmark.seconds(plan.stream())), curator, footprint(b.curatorFootprint),
+                footprint(b.batonFootprint), ratio((double) b.batonFootprint.znodesLeft()
+                        / Math.max(1, b.curatorFootprint.znodesLeft())));
         long curatorBytes = median(b.curatorBytes);
         long batonBytes = median(b.batonBytes);
         row("8", String.format(Locale.ROOT, "Client heap per held lock (%,d held)", plan.leases()), curator,
@@ -122,6 +131,9 @@ final class Report {
                 b.baton4.p50Millis() / b.baton1.p50Millis(), 1.5);
         atMost("Fine lock acquire p50 with 1,000 held siblings within 1.3× of none",
                 b.siblings.get(b.siblings.size() - 1).p50Millis() / b.siblings.get(0).p50Millis(), 1.3);
+        double perKey = b.batonFootprint.perKey();
+        line("- " + (perKey <= 1.0 ? "met" : "not met") + ": At most one znode per fresh key left to the server's"
+                + " container cleanup: measured " + String.format(Locale.ROOT, "%.3f znodes per fresh key", perKey));
         line("");
     }
 
@@ -130,7 +142,8 @@ final class Report {
         line("");
         line("```");
         for (Series s : List.of(b.floor, b.curator1, b.baton1, b.baton4, b.curator8, b.baton8, b.curatorHandOff,
-                b.batonHandOff, b.curatorGraceful, b.batonGraceful, b.curatorCrash, b.batonCrash)) {
+                b.batonHandOff, b.curatorGraceful, b.batonGraceful, b.curatorCrash, b.batonCrash, b.curatorFresh,
+                b.batonFresh)) {
             md.append(s.name).append('\n').append(s.describeRounds());
         }
         for (Series s : b.siblings) {
@@ -155,6 +168,11 @@ final class Report {
 
     private void p99(String n, String measure, String baseline, Series base, Series baton) {
         row(n, measure, baseline, ms(base.p99Millis()), ms(baton.p99Millis()), ratio(baton.p99Millis() / base.p99Millis()));
+    }
+
+    private static String footprint(Benchmark.Footprint f) {
+        return String.format(Locale.ROOT, "%,d znodes after %,d keys at %,.0f/s (%.3f per key)", f.znodesLeft(), f.keys(),
+                f.keysPerSecond(), f.perKey());
     }
 
     private void row(String n, String measure, String baseline, String baseFigure, String batonFigure, String ratio) {

@@ -187,6 +187,41 @@ final class Sessions implements AutoCloseable {
         };
     }
 
+    /** Raw Curator on fresh keys: each acquire a new {@code InterProcessMutex} on a path never used before. */
+    static Mutex curatorFresh(CuratorFramework client, String parent, AtomicLong keys) {
+        return new Mutex() {
+            private InterProcessMutex mutex;
+
+            @Override
+            public void lock() throws Exception {
+                mutex = new InterProcessMutex(client, parent + "/k" + keys.incrementAndGet());
+                mutex.acquire();
+            }
+
+            @Override
+            public void unlock() throws Exception {
+                mutex.release();
+            }
+        };
+    }
+
+    /** Baton on fresh keys: each acquire on a key never used before, under {@code parent}. */
+    static Mutex batonFresh(ZkLockService service, String parent, AtomicLong keys) {
+        return new Mutex() {
+            private Lease lease;
+
+            @Override
+            public void lock() throws Exception {
+                lease = service.acquire(LockKey.of(parent, "k" + keys.incrementAndGet()));
+            }
+
+            @Override
+            public void unlock() {
+                lease.close();
+            }
+        };
+    }
+
     /** Baton: {@code acquire} then {@code close} the lease. */
     static Mutex baton(ZkLockService service, LockKey key) {
         return new Mutex() {

@@ -68,14 +68,19 @@ class BenchmarkTest {
                 "| 7 | Fine lock acquire p99, 100 held siblings | Baton, 0 siblings |",
                 "| 7 | Fine lock acquire p50, 1,000 held siblings | Baton, 0 siblings |",
                 "| 7 | Fine lock acquire p99, 1,000 held siblings | Baton, 0 siblings |",
-                "| 8 | Client heap per held lock (1,000 held) | raw Curator InterProcessMutex |")) {
+                "| 8 | Client heap per held lock (1,000 held) | raw Curator InterProcessMutex |",
+                "| 9 | 8 threads, 8 sessions, every acquire on a fresh key: aggregate throughput | raw Curator InterProcessMutex |",
+                "| 9 | 8 threads, 8 sessions, every acquire on a fresh key: acquire+release p50 | raw Curator InterProcessMutex |",
+                "| 10 | znodes left under the namespace 1.0 s after a 2.0 s stream of fresh keys (8 sessions; server with default container cleanup) | raw Curator InterProcessMutex |")) {
             assertEquals(1, rows.stream().filter(r -> r.startsWith(measure)).count(), "one row " + measure + "\n" + report);
         }
         Pattern figures = Pattern.compile("\\| [0-9, ]+ \\| [^|]+ \\| [^|]+ \\| [0-9,.]+ (ops/s|ms|B) \\| [0-9,.]+ (ops/s|ms|B) \\| [0-9]+\\.[0-9]{2}× \\|");
+        Pattern footprint = Pattern.compile("\\| 10 \\| [^|]+ \\| [^|]+ \\| ([0-9,]+ znodes after [0-9,]+ keys at [0-9,]+/s \\([0-9.]+ per key\\) \\| ){2}[0-9]+\\.[0-9]{2}× \\|");
         for (String row : rows) {
-            assertTrue(figures.matcher(row).matches(), "a baseline, a Baton figure and a ratio: " + row);
+            assertTrue(figures.matcher(row).matches() || footprint.matcher(row).matches(),
+                    "a baseline, a Baton figure and a ratio: " + row);
         }
-        assertEquals(24, rows.size(), report);
+        assertEquals(27, rows.size(), report);
 
         assertTrue(report.contains("### Targets"), report);
         Pattern target = Pattern.compile("- (met|not met): .+: measured [0-9]+\\.[0-9]{2}×");
@@ -85,6 +90,8 @@ class BenchmarkTest {
                 "8-thread distinct-key throughput", "hand-off p50 no slower", "Depth-4", "1,000 held siblings")) {
             assertEquals(1, targets.stream().filter(l -> l.contains(t)).count(), t + "\n" + report);
         }
+        assertTrue(Pattern.compile("- (met|not met): At most one znode per fresh key left to the server's container cleanup:"
+                + " measured [0-9]+\\.[0-9]{3} znodes per fresh key").matcher(report).find(), report);
     }
 
     @Test
