@@ -65,9 +65,11 @@ import java.util.concurrent.TimeoutException;
  * lives at {@code /baton/locks/billing/account/42}. Its reserved child {@code _q} holds one
  * ephemeral-sequential node per request that touches the key (the key itself, an ancestor of it,
  * or a descendant: an intention), and {@code _s} a second node per request holding the key
- * itself. Every parent is a CONTAINER node, which the server deletes once empty, so locking many
- * distinct keys leaves nothing behind. The algorithm, and why it cannot deadlock, is in the
- * package documentation.
+ * itself. Every parent is a CONTAINER node; the service deletes a key's nodes once it has left
+ * the key idle for a second (if nobody else uses it), and the server deletes what is left empty,
+ * so locking many distinct keys leaves nothing behind. Works with ZooKeeper servers 3.5 to 3.9;
+ * an older server is refused at {@link Builder#build()}. The algorithm, and why it cannot
+ * deadlock, is in the package documentation.
  *
  * <p><b>Fencing token.</b> The zxid of the one transaction that created all of a request's
  * nodes. A request is granted only after every earlier conflicting request, at any level, has

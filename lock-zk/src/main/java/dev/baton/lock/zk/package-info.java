@@ -17,7 +17,14 @@
  * {@code multi}: one transaction, so they appear together or not at all, and share one zxid, the
  * request's <em>zxid</em> and fencing token. The listing of every level is sent right behind the
  * multi without waiting: the server answers a session's requests in order, so an uncontended
- * request is decided after one round trip, whatever its depth.
+ * request is decided after one round trip, whatever its depth. Servers with ZOOKEEPER-4026 (3.9,
+ * later 3.7 and 3.8 releases) answer each create of the multi with its Stat, whose czxid is the
+ * zxid; older ones (3.5, 3.6) give only the path: a service that meets such an answer reads its
+ * node's czxid once, and from then on adds to every enqueue a {@code setData} of its own clock
+ * node, answered with its Stat on every version, whose mzxid is the transaction's zxid. Missing
+ * parents (CONTAINER nodes) are created, pipelined in front of the multi sent again, from the
+ * level whose op failed down. A server older than 3.5 (no containers) is refused before anything
+ * is written ({@code ServerCheck}).
  *
  * <p><b>Grant.</b> A request is granted when, at every level, no incompatible node of an
  * <em>earlier</em> request (smaller zxid) remains. Where it holds a strong granule, the level's
@@ -75,6 +82,14 @@
  * ({@code HolderRecord}). A child of the key tree that is not a valid key segment is skipped by
  * {@code list}; an intention node whose data names no key under its own is not followed; a
  * foreign node where the clock node belongs leaves ages out.
+ *
+ * <p><b>Footprint.</b> Each service counts its requests per level (the keys asked for and their
+ * ancestors); a level none of them has touched for a second is swept, finer levels first, by one
+ * multi deleting its strong index, queue and key node, which ZooKeeper refuses as a whole where
+ * any of them has children (another client's request, a lock-delay marker, finer keys): it
+ * deletes only what the server's container cleanup would, so a client that finds parents missing
+ * creates them again, as after that cleanup. Fresh keys leave nothing for the server, whose
+ * cleanup is rate-limited; hot keys are never idle and keep their one-round-trip grant.
  *
  * <h2>Breaking, lock delay, release requests</h2>
  *
