@@ -1,13 +1,13 @@
 package dev.baton.lock.zk;
 
 import dev.baton.lock.LockKey;
-import dev.baton.lock.internal.Granule;
 import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.Op;
 import org.apache.zookeeper.OpResult;
 import org.apache.zookeeper.ZooKeeper;
 
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -17,88 +17,75 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 
 /**
- * Removes the znodes of keys this service asked for once they are idle, so that a stream of
- * fresh keys (a lock per record, per account) leaves nothing for the server's container cleanup,
- * which removes at most {@code znode.container.maxPerMinute} containers a minute (10,000 by
- * default) and looks every {@code znode.container.checkIntervalMs} (60 s by default).
+ * Removes the znodes of keys this service used once they are idle, so that a stream of fresh
+ * keys (a lock per record, per account) leaves nothing for the server's container cleanup, which
+ * removes at most {@code znode.container.maxPerMinute} containers a minute (10,000 by default)
+ * and looks every {@code znode.container.checkIntervalMs} (60 s by default).
  *
- * <p>Each key a request of this service touches (the keys asked for and their ancestors) counts
- * the requests that hold or wait on it. When the count drops to zero the key is idle; once it
- * has stayed idle for {@link #IDLE_NANOS}, one multi deletes its strong index (if this service
- * made one there), its queue and its key node, each only if it has no children, finer keys
- * before coarser ones:
- * ZooKeeper refuses to delete a node with children, so a key that another client holds or waits
- * for, that has a lock-delay marker left, or that has finer keys under it, is left as it is
- * (the multi fails as a whole and changes nothing) for the server's cleanup; a node the server
- * removed first is left out of the multi, sent again. This is what that
- * cleanup would do later; a client that meets the missing parents creates them again, as it does
- * after the server's cleanup. A key this service uses again within the idle time (a hot key,
- * or the shared ancestor of a stream of fresh keys) is not swept while in use, so it keeps its
- * one-round-trip acquire. Only the namespace and the locks root are left to the server.
+ * <p>A key (one asked for, or an ancestor of one) becomes idle when a request of this service on
+ * it ends (released, lost, given up), and stops being idle when one begins. Once it has stayed
+ * idle for {@link #IDLE_NANOS}, one multi deletes its strong index (if a request asked for the
+ * key itself), its queue and its key node, finer keys before coarser ones. ZooKeeper refuses to
+ * delete a node with children, so where another request still holds or waits for the key (of
+ * another client, or of this one, which is not counted: keeping no state per held lock), a
+ * lock-delay marker is left, or finer keys live under it, the multi fails as a whole and changes
+ * nothing, and the server's cleanup has the key later; a node the server removed first is left
+ * out and the multi sent again. It deletes only what that cleanup would, and a client that meets
+ * the missing parents creates them again, as after that cleanup. A key used again within the
+ * idle time (a hot key, or the shared ancestor of a stream of fresh keys) is not swept, so it
+ * keeps its one-round-trip acquire. Only the namespace and the locks root are left to the server.
  *
- * <p>Thread-safe. Accounting slips (a key counted in use for ever, or idle too early) cost at
- * most a znode left to the server or one refused multi, never a lock.
+ * <p>Thread-safe. Remembers idle keys only, for at most about {@link #IDLE_NANOS} each.
  */
 final class IdleKeys {
     /** How long a key stays idle before its znodes are deleted. */
     static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(1);
 
     private final LongSupplier nanoTime;
-    private final Map<LockKey, Usage> keys = new ConcurrentHashMap<>();
+    private final Map<LockKey, Idle> keys = new ConcurrentHashMap<>();
 
-    /** Requests holding or waiting on a key's level, since when it has had none, and whether one was strong. */
-    private static final class Usage {
-        int requests;
-        long idleSince;
-        boolean strong;
-    }
+    /** Since when a key is idle, and whether a request that ended on it asked for the key itself. */
+    private record Idle(long since, boolean asked) { }
 
     /** @param nanoTime the monotonic clock ({@code System::nanoTime}, or a test's) */
     IdleKeys(LongSupplier nanoTime) {
         this.nanoTime = nanoTime;
     }
 
-    /** A request begins, with its granule on each level (the keys asked for and their ancestors). */
-    void begin(Map<LockKey, Granule> plan) {
-        for (Map.Entry<LockKey, Granule> level : plan.entrySet()) {
-            keys.compute(level.getKey(), (k, u) -> {
-                Usage usage = u == null ? new Usage() : u;
-                usage.requests++;
-                usage.strong |= level.getValue().isStrong();
-                return usage;
-            });
+    /** A request for the keys {@code asked} begins: they and their ancestors are not idle. */
+    void begin(Collection<LockKey> asked) {
+        for (LockKey key : asked) {
+            for (LockKey level = key; level != null; level = level.parent().orElse(null)) {
+                keys.remove(level);
+            }
         }
     }
 
-    /** A request that {@link #begin began} with {@code plan} ended: released, lost, or given up. */
-    void end(Map<LockKey, Granule> plan) {
+    /** A request for the keys {@code asked} ended: they and their ancestors are idle from now. */
+    void end(Collection<LockKey> asked) {
         long now = nanoTime.getAsLong();
-        for (LockKey key : plan.keySet()) {
-            keys.computeIfPresent(key, (k, usage) -> {
-                usage.requests = Math.max(0, usage.requests - 1);
-                if (usage.requests == 0) {
-                    usage.idleSince = now;
-                }
-                return usage;
-            });
+        for (LockKey key : asked) {
+            for (LockKey level = key; level != null; level = level.parent().orElse(null)) {
+                keys.merge(level, new Idle(now, asked.contains(level)),
+                        (old, idle) -> new Idle(now, old.asked() || idle.asked()));
+            }
         }
     }
 
     /**
-     * The keys idle for {@link #IDLE_NANOS} or more, finest first, each with whether a request of
-     * this service held it in a strong granule (only then did it make its strong index); forgotten
-     * as they are returned.
+     * The keys idle for {@link #IDLE_NANOS} or more, finest first, each with whether a request
+     * asked for the key itself (only then was a strong index made there); forgotten as returned.
      */
     Map<LockKey, Boolean> takeIdle() {
         long now = nanoTime.getAsLong();
         Map<LockKey, Boolean> idle = new TreeMap<>(FINEST_FIRST);
         for (LockKey key : keys.keySet()) {
-            keys.computeIfPresent(key, (k, usage) -> {
-                if (usage.requests == 0 && now - usage.idleSince >= IDLE_NANOS) {
-                    idle.put(k, usage.strong);
+            keys.computeIfPresent(key, (k, since) -> {
+                if (now - since.since() >= IDLE_NANOS) {
+                    idle.put(k, since.asked());
                     return null;
                 }
-                return usage;
+                return since;
             });
         }
         return idle;

@@ -255,7 +255,7 @@ public final class ZkLockService implements LockService {
                         TimeUnit.NANOSECONDS);
             }
         }
-        idleKeys.begin(plan);
+        idleKeys.begin(keys.keySet());
         boolean granted = false;
         try {
             while (true) {
@@ -284,7 +284,7 @@ public final class ZkLockService implements LockService {
             throw e;
         } finally {
             if (!granted) {
-                idleKeys.end(plan);
+                idleKeys.end(keys.keySet());
             }
             if (watchdog != null) {
                 watchdog.cancel(false);
@@ -1155,7 +1155,7 @@ public final class ZkLockService implements LockService {
         for (ZkLease lease : victims) {
             if (lease.markLost(reason)) {
                 ended.add(lease);
-                idleKeys.end(lease.plan);
+                idleKeys.end(lease.keys().keySet());
                 orphans.addAll(lease.nodes);
                 deleteNodes(lease.nodes);
                 if (!lease.markers.isEmpty()) {
@@ -2094,7 +2094,7 @@ public final class ZkLockService implements LockService {
         synchronized (stateLock) {
             leases.remove(lease);
         }
-        idleKeys.end(lease.plan);
+        idleKeys.end(lease.keys().keySet());
         if (lease.markers.isEmpty()) {
             deleteNodes(lease.nodes);
             return;
@@ -2387,7 +2387,7 @@ public final class ZkLockService implements LockService {
 
     // ------------------------------------------------------------------------------- for tests
 
-    /** How many keys this service remembers as in use or idle and not swept yet. */
+    /** How many keys this service remembers as idle and not swept yet. */
     int idleKeysRemembered() {
         return idleKeys.size();
     }
@@ -2434,8 +2434,6 @@ public final class ZkLockService implements LockService {
         private final List<String> markers;
         /** The queue nodes of the keys asked for, which carry the record. */
         private final List<String> recordNodes;
-        /** Its granule on each level: the keys asked for and their ancestors. */
-        private final Map<LockKey, Granule> plan;
         /** The strong-index nodes of the keys asked for: watched for breaking and release requests. */
         private final List<String> strongNodes;
         private final long sessionId;
@@ -2469,7 +2467,6 @@ public final class ZkLockService implements LockService {
             super(keys, token);
             this.leaseTime = leaseTime;
             this.stampPending = r.waited || keys.size() > 1;
-            this.plan = r.plan;
             this.nodes = List.copyOf(r.nodes);
             this.markers = r.markers();
             this.sessionId = r.sessionId;

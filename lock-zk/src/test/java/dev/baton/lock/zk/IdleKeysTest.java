@@ -1,12 +1,11 @@
 package dev.baton.lock.zk;
 
 import dev.baton.lock.LockKey;
-import dev.baton.lock.LockMode;
-import dev.baton.lock.internal.Granule;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -16,15 +15,13 @@ class IdleKeysTest {
     private final AtomicLong now = new AtomicLong(1_000);
     private final IdleKeys idle = new IdleKeys(now::get);
     private final LockKey a = LockKey.of("a");
-    private final LockKey bc = LockKey.of("b", "c");
     private final LockKey b = LockKey.of("b");
-    private final Map<LockKey, Granule> onA = Granule.plan(Map.of(a, LockMode.EXCLUSIVE));
-    private final Map<LockKey, Granule> onBc = Granule.plan(Map.of(bc, LockMode.SHARED));
+    private final LockKey bc = LockKey.of("b", "c");
 
     @Test
     void aKeyIsSweptOnlyAfterStayingIdleForTheIdleTime() {
-        idle.begin(onA);
-        idle.end(onA);
+        idle.begin(Set.of(a));
+        idle.end(Set.of(a));
         now.addAndGet(IdleKeys.IDLE_NANOS - 1);
         assertEquals(Map.of(), idle.takeIdle());
         now.addAndGet(1);
@@ -34,9 +31,9 @@ class IdleKeysTest {
     }
 
     @Test
-    void ancestorsAreSweptTooFinestFirstAndOnlyStrongLevelsHaveAStrongIndex() {
-        idle.begin(onBc);
-        idle.end(onBc);
+    void ancestorsAreSweptTooFinestFirstAndOnlyKeysAskedForHaveAStrongIndex() {
+        idle.begin(Set.of(bc));
+        idle.end(Set.of(bc));
         now.addAndGet(IdleKeys.IDLE_NANOS);
         Map<LockKey, Boolean> taken = idle.takeIdle();
         assertEquals(List.of(bc, b), List.copyOf(taken.keySet()), "children before their parent");
@@ -44,25 +41,33 @@ class IdleKeysTest {
     }
 
     @Test
-    void aKeyInUseIsNeverSwept() {
-        Map<LockKey, Granule> both = Granule.plan(Map.of(a, LockMode.EXCLUSIVE, bc, LockMode.EXCLUSIVE));
-        idle.begin(both);
-        idle.begin(onA);
-        idle.end(both);
-        now.addAndGet(10 * IdleKeys.IDLE_NANOS);
-        assertEquals(List.of(bc, b), List.copyOf(idle.takeIdle().keySet()), "a is still held by the second request");
-        idle.end(onA);
+    void aKeyAskedForOnceKeepsItsStrongIndexInTheSweep() {
+        idle.begin(Set.of(b, bc));
+        idle.end(Set.of(b, bc));
+        idle.begin(Set.of(bc)); // b: in use as an ancestor again, then idle again as one
+        idle.end(Set.of(bc));
         now.addAndGet(IdleKeys.IDLE_NANOS);
-        assertEquals(Map.of(a, true), idle.takeIdle());
+        assertEquals(Map.of(b, false, bc, true), idle.takeIdle(), "b idle since the second end, as an ancestor only");
+    }
+
+    @Test
+    void aKeyInUseIsNotSwept() {
+        idle.begin(Set.of(a));
+        now.addAndGet(10 * IdleKeys.IDLE_NANOS);
+        assertEquals(Map.of(), idle.takeIdle(), "held, never ended");
+        idle.end(Set.of(a));
+        idle.begin(Set.of(a)); // taken again before it was idle long
+        now.addAndGet(10 * IdleKeys.IDLE_NANOS);
+        assertEquals(Map.of(), idle.takeIdle());
     }
 
     @Test
     void usingAKeyAgainRestartsItsIdleTime() {
-        idle.begin(onA);
-        idle.end(onA);
+        idle.begin(Set.of(a));
+        idle.end(Set.of(a));
         now.addAndGet(IdleKeys.IDLE_NANOS / 2);
-        idle.begin(onA); // a hot key: used again before it was idle long
-        idle.end(onA);
+        idle.begin(Set.of(a)); // a hot key: used again before it was idle long
+        idle.end(Set.of(a));
         now.addAndGet(IdleKeys.IDLE_NANOS / 2 + 1);
         assertEquals(Map.of(), idle.takeIdle());
         now.addAndGet(IdleKeys.IDLE_NANOS / 2);
@@ -70,14 +75,19 @@ class IdleKeysTest {
     }
 
     @Test
-    void anEndWithoutABeginIsHarmless() {
-        idle.end(onA);
-        assertEquals(0, idle.size());
-        idle.begin(onA);
-        idle.end(onA);
-        idle.end(onA); // counted twice: stays idle, never negative
-        idle.begin(onA);
-        now.addAndGet(10 * IdleKeys.IDLE_NANOS);
-        assertEquals(Map.of(), idle.takeIdle(), "in use again");
+    void aStreamOfFreshKeysKeepsTheirSharedAncestorBusy() {
+        LockKey parent = LockKey.of("stream");
+        for (int i = 0; i < 5; i++) {
+            LockKey key = parent.child("k" + i);
+            idle.begin(Set.of(key));
+            idle.end(Set.of(key));
+            now.addAndGet(IdleKeys.IDLE_NANOS / 2);
+        }
+        // every key ended at least half an idle time ago; the parent only just
+        Map<LockKey, Boolean> taken = idle.takeIdle();
+        assertEquals(4, taken.size(), taken.toString());
+        assertEquals(false, taken.containsKey(parent));
+        now.addAndGet(IdleKeys.IDLE_NANOS / 2);
+        assertEquals(Map.of(parent.child("k4"), true, parent, false), idle.takeIdle());
     }
 }
