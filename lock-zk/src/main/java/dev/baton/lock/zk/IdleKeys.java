@@ -6,14 +6,19 @@ import org.apache.zookeeper.Op;
 import org.apache.zookeeper.OpResult;
 import org.apache.zookeeper.ZooKeeper;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 
 /**
@@ -33,7 +38,9 @@ import java.util.function.LongSupplier;
  * out and the multi sent again. It deletes only what that cleanup would, and a client that meets
  * the missing parents creates them again, as after that cleanup. A key used again within the
  * idle time (a hot key, or the shared ancestor of a stream of fresh keys) is not swept, so it
- * keeps its one-round-trip acquire. Only the namespace and the locks root are left to the server.
+ * keeps its one-round-trip acquire. Once no request of this service has begun for that long, the
+ * locks root goes the same way (refused while any key or clock node is under it); only the
+ * namespace node is left to the server.
  *
  * <p>Thread-safe. Remembers idle keys only, for at most about {@link #IDLE_NANOS} each.
  */
@@ -41,8 +48,12 @@ final class IdleKeys {
     /** How long a key stays idle before its znodes are deleted. */
     static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(1);
 
+    private static final long NOT_IDLE = Long.MIN_VALUE;
+
     private final LongSupplier nanoTime;
     private final Map<LockKey, Idle> keys = new ConcurrentHashMap<>();
+    /** Since when no request of this service has begun (the end of the last), or NOT_IDLE. */
+    private final AtomicLong rootIdleSince = new AtomicLong(NOT_IDLE);
 
     /** Since when a key is idle, and whether a request that ended on it asked for the key itself. */
     private record Idle(long since, boolean asked) { }
@@ -54,6 +65,7 @@ final class IdleKeys {
 
     /** A request for the keys {@code asked} begins: they and their ancestors are not idle. */
     void begin(Collection<LockKey> asked) {
+        rootIdleSince.set(NOT_IDLE);
         for (LockKey key : asked) {
             for (LockKey level = key; level != null; level = level.parent().orElse(null)) {
                 keys.remove(level);
@@ -64,6 +76,7 @@ final class IdleKeys {
     /** A request for the keys {@code asked} ended: they and their ancestors are idle from now. */
     void end(Collection<LockKey> asked) {
         long now = nanoTime.getAsLong();
+        rootIdleSince.set(now);
         for (LockKey key : asked) {
             for (LockKey level = key; level != null; level = level.parent().orElse(null)) {
                 keys.merge(level, new Idle(now, asked.contains(level)),
@@ -95,34 +108,68 @@ final class IdleKeys {
     private static final Comparator<LockKey> FINEST_FIRST =
             Comparator.comparingInt(LockKey::depth).reversed().thenComparing(LockKey::toString);
 
-    /** How many keys are remembered (in use, or idle and not swept yet). */
+    /** How many keys are remembered as idle and not swept yet. */
     int size() {
         return keys.size();
     }
 
     /**
-     * Sends, without waiting, one multi per idle key deleting its strong index, queue and key
-     * node (full paths through {@code engine}). It fails as a whole, harmlessly, where a node has
-     * children; where one is already gone (the server's cleanup came first) it is sent again
-     * without that one.
+     * Whether the locks root is due: every request of this service ended {@link #IDLE_NANOS} ago
+     * or more, and none began since (so every key it used is due too); forgotten once returned.
      */
-    void sweep(ZooKeeper zk, Engine engine) {
+    boolean takeRoot() {
+        long since = rootIdleSince.get();
+        return since != NOT_IDLE && nanoTime.getAsLong() - since >= IDLE_NANOS
+                && rootIdleSince.compareAndSet(since, NOT_IDLE);
+    }
+
+    /**
+     * Deletes the znodes of the keys that are due, finest first: one multi per key deleting its
+     * strong index, queue and key node (full paths through {@code engine}), which fails as a
+     * whole, harmlessly, where a node has children, and is sent again without a node the
+     * server's cleanup already removed. Keys of one depth go together; the next depth waits for
+     * their answers (at most {@code patience}), so a parent is not refused for children being
+     * deleted. Then, if due, the locks root. Blocks: run it on a thread of its own.
+     */
+    void sweep(ZooKeeper zk, Engine engine, Duration patience) throws InterruptedException {
+        List<CompletableFuture<Void>> sent = new ArrayList<>();
+        int depth = -1;
         for (Map.Entry<LockKey, Boolean> idle : takeIdle().entrySet()) {
             LockKey key = idle.getKey();
+            if (key.depth() != depth) {
+                await(sent, patience);
+                depth = key.depth();
+            }
             List<Op> ops = new ArrayList<>(3);
             if (idle.getValue()) {
                 ops.add(Op.delete(engine.full(Engine.strongPath(key)), -1));
             }
             ops.add(Op.delete(engine.full(Engine.queuePath(key)), -1));
             ops.add(Op.delete(engine.full(Engine.keyPath(key)), -1));
-            delete(zk, ops);
+            sent.add(delete(zk, ops));
+        }
+        await(sent, patience);
+        if (takeRoot()) {
+            delete(zk, List.of(Op.delete(engine.full(Engine.LOCKS), -1)));
         }
     }
 
-    private static void delete(ZooKeeper zk, List<Op> ops) {
+    private static void await(List<CompletableFuture<Void>> sent, Duration patience) throws InterruptedException {
+        try {
+            CompletableFuture.allOf(sent.toArray(new CompletableFuture<?>[0])).get(patience.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException | TimeoutException e) {
+            // connection trouble: what is left goes to the server's cleanup
+        }
+        sent.clear();
+    }
+
+    /** Sends the multi; completes when it, or the last of its resends without a missing node, is answered. */
+    private static CompletableFuture<Void> delete(ZooKeeper zk, List<Op> ops) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
         zk.multi(ops, (rc, path, ctx, results) -> {
             if (rc != KeeperException.Code.NONODE.intValue() || results == null) {
-                return; // OK: gone; NOTEMPTY: in use or has finer keys; else connection trouble
+                done.complete(null); // OK: gone; NOTEMPTY: in use or has finer keys; else connection trouble
+                return;
             }
             List<Op> left = new ArrayList<>(ops);
             for (int i = 0; i < results.size(); i++) {
@@ -133,8 +180,11 @@ final class IdleKeys {
                 }
             }
             if (left.size() < ops.size() && !left.isEmpty()) {
-                delete(zk, left);
+                delete(zk, left).whenComplete((v, e) -> done.complete(null));
+            } else {
+                done.complete(null);
             }
         }, null);
+        return done;
     }
 }

@@ -116,7 +116,7 @@ public final class ZkLockService implements LockService {
     /** Runs {@link #settleDue}. */
     private final ScheduledExecutorService settler;
     /** Sweeps never-used parent containers after failed acquires; see {@link #sweepNeverUsed}. */
-    private final java.util.concurrent.ExecutorService sweeper;
+    private final ScheduledExecutorService sweeper;
 
     private final Object stateLock = new Object();
     // guarded by stateLock
@@ -161,7 +161,7 @@ public final class ZkLockService implements LockService {
         this.ownedClient = ownedClient;
         this.lossPolicy = lossPolicy;
         this.connectionTimeout = connectionTimeout;
-        this.sweeper = Executors.newSingleThreadExecutor(r -> {
+        this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "baton-container-sweep");
             t.setDaemon(true);
             return t;
@@ -178,7 +178,7 @@ public final class ZkLockService implements LockService {
         });
         // its own thread: the timer's runs onLost listeners, which may block
         settler.scheduleWithFixedDelay(this::settleDue, SETTLE_MS / 4, SETTLE_MS / 4, TimeUnit.MILLISECONDS);
-        settler.scheduleWithFixedDelay(this::sweepIdleKeys, SWEEP_MS, SWEEP_MS, TimeUnit.MILLISECONDS);
+        sweeper.scheduleWithFixedDelay(this::sweepIdleKeys, SWEEP_MS, SWEEP_MS, TimeUnit.MILLISECONDS);
         client.getConnectionStateListenable().addListener(stateListener);
         synchronized (stateLock) {
             // read after adding the listener, so no change between the two goes unseen
@@ -1670,7 +1670,7 @@ public final class ZkLockService implements LockService {
     /** How often idle keys are looked for. */
     private static final long SWEEP_MS = 250;
 
-    /** Deletes the znodes of keys idle for a while ({@link IdleKeys}); on the settler thread. */
+    /** Deletes the znodes of keys idle for a while ({@link IdleKeys}); on the sweeper thread. */
     private void sweepIdleKeys() {
         synchronized (stateLock) {
             if (!connected || closed) {
@@ -1678,7 +1678,9 @@ public final class ZkLockService implements LockService {
             }
         }
         try {
-            idleKeys.sweep(client.getZookeeperClient().getZooKeeper(), engine);
+            idleKeys.sweep(client.getZookeeperClient().getZooKeeper(), engine, connectionTimeout);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt(); // the service is closing
         } catch (Exception e) {
             LOG.debug("Could not sweep idle keys", e);
         }

@@ -90,4 +90,24 @@ class IdleKeysTest {
         now.addAndGet(IdleKeys.IDLE_NANOS / 2);
         assertEquals(Map.of(parent.child("k4"), true, parent, false), idle.takeIdle());
     }
+
+    @Test
+    void theLocksRootIsDueOnlyOnceNoRequestHasBegunForTheIdleTime() {
+        assertEquals(false, idle.takeRoot(), "nothing ended yet");
+        idle.begin(Set.of(a));
+        idle.begin(Set.of(bc));
+        idle.end(Set.of(a));
+        now.addAndGet(IdleKeys.IDLE_NANOS);
+        assertEquals(true, idle.takeRoot(), "no request began since the last end: bc's request holds no state here");
+        idle.end(Set.of(bc));
+        idle.begin(Set.of(a));
+        now.addAndGet(10 * IdleKeys.IDLE_NANOS);
+        assertEquals(false, idle.takeRoot(), "a request began after the last end");
+        idle.end(Set.of(a));
+        now.addAndGet(IdleKeys.IDLE_NANOS - 1);
+        assertEquals(false, idle.takeRoot());
+        now.addAndGet(1);
+        assertEquals(true, idle.takeRoot());
+        assertEquals(false, idle.takeRoot(), "forgotten once taken");
+    }
 }
