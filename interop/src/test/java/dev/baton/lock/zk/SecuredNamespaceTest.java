@@ -108,16 +108,16 @@ class SecuredNamespaceTest {
         assertThrows(KeeperException.NoAuthException.class, () -> other.engine().root().delete().forPath(node));
         assertThrows(KeeperException.NoAuthException.class, () -> other.engine().root().setData().forPath(node, new byte[1]));
 
-        // refused at once on a key whose parents exist, and on a fresh one, and nothing is left
+        // refused at once on a key whose queues exist, and on a fresh one, and nothing is left
         AccessDeniedException taking = assertThrows(AccessDeniedException.class, () -> other.tryAcquire(key));
         assertTrue(taking.getMessage().startsWith("Could not acquire billing/account/42: ZooKeeper refused it (NoAuth "
                 + "for /" + namespace + "/locks/billing/"), taking.getMessage());
-        LockKey fresh = LockKey.of("billing", "account", "43");
+        LockKey fresh = LockKey.of("payroll", "run", "1"); // no queue of it exists: the multi answers NoNode
         AccessDeniedException fresher = assertThrows(AccessDeniedException.class, () -> other.acquire(fresh, WAIT));
         assertTrue(fresher.getMessage().contains("it needs CREATE and DELETE in the queues of the key and its ancestors"),
                 fresher.getMessage());
         CuratorFramework observer = Clients.observer(connect);
-        assertNull(observer.checkExists().forPath("/" + namespace + "/locks/billing/account/43"));
+        assertNull(observer.checkExists().forPath("/" + namespace + "/locks/payroll"));
         assertEquals(1, observer.getChildren().forPath("/" + namespace + "/locks/billing/account/42/_q").size());
 
         AccessDeniedException joining = assertThrows(AccessDeniedException.class, () -> other.election("billing-run"));
@@ -218,6 +218,21 @@ class SecuredNamespaceTest {
         LockException open = assertThrows(LockException.class, () -> secured("worker", WORKER));
         assertTrue(open.getMessage().startsWith("The namespace /" + namespace + " exists with the ACL world:anyone:cdrwa,"),
                 open.getMessage());
+    }
+
+    @Test
+    void lockUsersNeedNothingAboveTheNamespaceOnceAnAdminMadeIt() throws Exception {
+        String locked = namespace + "-locked";
+        secured("ops", OPS).engine().root().create().withACL(List.of(new ACL(Perms.READ, Ids.ANYONE_ID_UNSAFE),
+                new ACL(Perms.ALL, digest(SecuredNamespace.digestId("ops", OPS))))).forPath("/" + locked);
+        String nested = locked + "/baton";
+        keep(ZkLockService.builder().connectString(connect).namespace(nested).digest("ops", OPS)
+                .securedNamespace(SECURED).build()); // makes /<locked>/baton
+        ZkLockService worker = keep(ZkLockService.builder().connectString(connect).namespace(nested)
+                .digest("worker", WORKER).securedNamespace(SECURED).build());
+        try (Lease lease = worker.acquire(LockKey.of("fresh", "key"), WAIT)) {
+            assertTrue(lease.isValid());
+        }
     }
 
     @Test

@@ -111,16 +111,20 @@ final class NamespaceAcls implements ACLProvider {
      * @throws LockException if the namespace node grants the world more than READ, or cannot be made
      */
     void prepare(CuratorFramework root) throws Exception {
-        try {
-            root.create().creatingParentsIfNeeded().withMode(CreateMode.PERSISTENT).forPath(this.root);
-            return;
-        } catch (KeeperException.NodeExistsException exists) {
-            // checked below
-        } catch (KeeperException e) {
-            if (Access.refused(e.code())) {
-                throw Access.denied("create the secured namespace " + this.root, "it needs CREATE on its parent", e);
+        // looked for first: ZooKeeper refuses to create an existing node to a client without
+        // CREATE on its parent, which lock users need not have above the namespace
+        if (root.checkExists().forPath(this.root) == null) {
+            try {
+                root.create().creatingParentsIfNeeded().withMode(CreateMode.PERSISTENT).forPath(this.root);
+                return;
+            } catch (KeeperException.NodeExistsException raced) {
+                // made meanwhile: checked below
+            } catch (KeeperException e) {
+                if (Access.refused(e.code())) {
+                    throw Access.denied("create the secured namespace " + this.root, "it needs CREATE on its parent", e);
+                }
+                throw e;
             }
-            throw e;
         }
         for (ACL acl : root.getACL().forPath(this.root)) {
             if (acl.getId().equals(Ids.ANYONE_ID_UNSAFE) && (acl.getPerms() & ~Perms.READ) != 0) {
