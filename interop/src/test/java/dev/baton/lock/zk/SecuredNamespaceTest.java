@@ -179,8 +179,6 @@ class SecuredNamespaceTest {
             assertEquals(own, observer.getACL().forPath(node));
             assertEquals(shared, observer.getACL().forPath(node.substring(0, node.lastIndexOf('/'))));
             assertEquals(shared, observer.getACL().forPath("/" + namespace));
-            assertEquals(0, observer.checkExists().forPath("/" + namespace).getEphemeralOwner(),
-                    "persistent, not a container (whose owner is Long.MIN_VALUE)");
 
             election.awaitLeadership(WAIT);
             CompletableFuture<Void> ran = new CompletableFuture<>();
@@ -192,6 +190,20 @@ class SecuredNamespaceTest {
             assertEquals(shared, observer.getACL().forPath("/" + namespace + "/elections/reports-run"));
             assertEquals(shared, observer.getACL().forPath("/" + namespace + "/schedules/reports-run/nightly"));
         }
+    }
+
+    @Test
+    void theNamespaceNodeOutlivesTheContainersUnderIt() throws Exception {
+        try (ZkLockService worker = ZkLockService.builder().connectString(connect).namespace(namespace)
+                .digest("worker", WORKER).securedNamespace(SECURED).build()) {
+            worker.acquire(LockKey.of("once"), WAIT).close();
+        }
+        CuratorFramework observer = Clients.observer(connect);
+        org.awaitility.Awaitility.await().atMost(WAIT)
+                .until(() -> observer.checkExists().forPath("/" + namespace + "/locks") == null);
+        // a container would go a sweep (100 ms here) after its last child: anyone could then make it again
+        org.awaitility.Awaitility.await().during(Duration.ofMillis(600)).atMost(Duration.ofSeconds(2))
+                .until(() -> observer.checkExists().forPath("/" + namespace) != null);
     }
 
     @Test
