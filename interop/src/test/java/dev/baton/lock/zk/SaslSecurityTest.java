@@ -84,10 +84,7 @@ class SaslSecurityTest {
 
     private ZkLockService as(String section) {
         ZkLockService s = ZkLockService.builder().connectString(connect).connectionTimeout(WAIT)
-                // --- README sasl begins
-                .sasl(section)                 // a section of the JVM's JAAS configuration
-                // --- README sasl ends
-                .securedNamespace(SECURED).build();
+                .sasl(section).securedNamespace(SECURED).build();
         closeAtEnd.add(s);
         return s;
     }
