@@ -21,6 +21,7 @@ import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalTime;
@@ -105,11 +106,11 @@ public final class LockCtl implements Callable<Integer> {
     @Option(names = "--truststore", paramLabel = "FILE", scope = ScopeType.INHERIT,
             description = "connect over TLS, trusting the servers this store vouches for (.jks, .p12, .pem; "
                     + "password in LOCKCTL_TRUSTSTORE_PASSWORD)")
-    private java.nio.file.Path trustStore;
+    private Path trustStore;
 
     @Option(names = "--keystore", paramLabel = "FILE", scope = ScopeType.INHERIT,
             description = "with --truststore: this client's certificate and key (password in LOCKCTL_KEYSTORE_PASSWORD)")
-    private java.nio.file.Path keyStore;
+    private Path keyStore;
 
     @Option(names = "--json", scope = ScopeType.INHERIT,
             description = "print JSON for scripts: one document (list, inspect, break), one object per line (watch)")

@@ -23,6 +23,7 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -106,7 +107,7 @@ class SaslSecurityTest {
                 throw new IllegalStateException(e);
             }
         });
-        org.awaitility.Awaitility.await().atMost(WAIT).until(() -> other.inspect(key).waiters().size() == 1);
+        await().atMost(WAIT).until(() -> other.inspect(key).waiters().size() == 1);
 
         LockState seen = other.inspect(key);
         assertEquals(held.token(), seen.holders().get(0).token());

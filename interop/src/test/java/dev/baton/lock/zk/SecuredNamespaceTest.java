@@ -28,6 +28,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -147,7 +148,7 @@ class SecuredNamespaceTest {
                 throw new IllegalStateException(e);
             }
         });
-        org.awaitility.Awaitility.await().atMost(WAIT).until(() -> ops.inspect(key).waiters().size() == 1);
+        await().atMost(WAIT).until(() -> ops.inspect(key).waiters().size() == 1);
 
         AccessDeniedException notTheHolder = assertThrows(AccessDeniedException.class, () -> worker2.requestRelease(key));
         assertTrue(notTheHolder.getMessage().contains("NoAuth for /" + namespace + "/locks/billing/account/7/_s/X-"),
@@ -199,10 +200,10 @@ class SecuredNamespaceTest {
             worker.acquire(LockKey.of("once"), WAIT).close();
         }
         CuratorFramework observer = Clients.observer(connect);
-        org.awaitility.Awaitility.await().atMost(WAIT)
+        await().atMost(WAIT)
                 .until(() -> observer.checkExists().forPath("/" + namespace + "/locks") == null);
         // a container would go a sweep (100 ms here) after its last child: anyone could then make it again
-        org.awaitility.Awaitility.await().during(Duration.ofMillis(600)).atMost(Duration.ofSeconds(2))
+        await().during(Duration.ofMillis(600)).atMost(Duration.ofSeconds(2))
                 .until(() -> observer.checkExists().forPath("/" + namespace) != null);
     }
 

@@ -116,13 +116,6 @@ final class ClientSecurity {
                     + "their properties on your ZKClientConfig (zookeeper.client.secure, zookeeper.ssl.*, "
                     + "zookeeper.sasl.clientconfig)");
         }
-        if (trustStore != null) {
-            try (ClientX509Util x509 = new ClientX509Util()) {
-                x509.createNettySslContextForClient(config());
-            } catch (Exception e) {
-                throw new IllegalArgumentException("Cannot use the TLS stores (" + stores() + "): " + e.getMessage(), e);
-            }
-        }
         if (saslSection != null) {
             String file = System.getProperty("java.security.auth.login.config");
             AppConfigurationEntry[] entries;
@@ -137,11 +130,23 @@ final class ClientSecurity {
                         + "\" for sasl(..) (java.security.auth.login.config=" + file + ")");
             }
         }
+        if (trustStore != null) {
+            try (ClientX509Util x509 = new ClientX509Util()) {
+                x509.createNettySslContextForClient(config());
+            } catch (Exception e) {
+                throw new IllegalArgumentException("Cannot use the TLS stores (" + stores() + "): " + e.getMessage(), e);
+            }
+        }
     }
 
     /** Whether the SASL section logs in with ZooKeeper's DigestLoginModule, so the client uses DIGEST-MD5. */
     private boolean digestMd5() {
-        AppConfigurationEntry[] entries = Configuration.getConfiguration().getAppConfigurationEntry(saslSection);
+        AppConfigurationEntry[] entries;
+        try {
+            entries = Configuration.getConfiguration().getAppConfigurationEntry(saslSection);
+        } catch (RuntimeException unreadable) {
+            return false; // check() reports it
+        }
         if (entries == null) {
             return false;
         }

@@ -27,10 +27,12 @@ import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.OpResult;
 import org.apache.zookeeper.ZooKeeper;
+import org.apache.zookeeper.client.ZKClientConfig;
 import org.apache.zookeeper.data.Stat;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -2629,7 +2631,7 @@ public final class ZkLockService implements LockService {
          * (servers' host names are verified), without a client certificate. The store's type comes
          * from its name ({@code .jks}, {@code .p12}, {@code .pem}, {@code .bcfks}); a PEM store's
          * password is empty. Only with {@link #connectString}; the servers must listen on a secure
-         * client port (ZooKeeper's {@code secureClientPort}), and the connect string name it.
+         * client port (ZooKeeper's {@code secureClientPort}), which the connect string names.
          * The stores are opened in {@link #build()}, which fails on a wrong password or file.
          *
          * <pre>{@code
@@ -2640,7 +2642,7 @@ public final class ZkLockService implements LockService {
          *
          * @throws IllegalArgumentException if the store is not a readable file of a known type
          */
-        public Builder tls(java.nio.file.Path trustStore, char[] trustPassword) {
+        public Builder tls(Path trustStore, char[] trustPassword) {
             security.tls(null, null, trustStore, trustPassword);
             return this;
         }
@@ -2649,12 +2651,11 @@ public final class ZkLockService implements LockService {
          * Connect over TLS with a client certificate: the key store holds this client's key and
          * certificate, which servers that require client authentication ({@code ssl.clientAuth})
          * check, and which names this client as {@code x509:<subject>} to a server with ZooKeeper's
-         * {@code X509AuthenticationProvider}. Otherwise as {@link #tls(java.nio.file.Path, char[])}.
+         * {@code X509AuthenticationProvider}. Otherwise as {@link #tls(Path, char[])}.
          *
          * @throws IllegalArgumentException if a store is not a readable file of a known type
          */
-        public Builder tls(java.nio.file.Path keyStore, char[] keyPassword, java.nio.file.Path trustStore,
-                           char[] trustPassword) {
+        public Builder tls(Path keyStore, char[] keyPassword, Path trustStore, char[] trustPassword) {
             Objects.requireNonNull(keyStore, "the key store must not be null");
             security.tls(keyStore, keyPassword, trustStore, trustPassword);
             return this;
@@ -2698,7 +2699,7 @@ public final class ZkLockService implements LockService {
          * {@link #connectString}; not with {@link #tls} or {@link #sasl}, whose properties it
          * would have to hold itself.
          */
-        public Builder clientConfig(org.apache.zookeeper.client.ZKClientConfig config) {
+        public Builder clientConfig(ZKClientConfig config) {
             security.clientConfig(config);
             return this;
         }
