@@ -2681,9 +2681,12 @@ public final class ZkLockService implements LockService {
          * ZooKeeper's {@code DigestLoginModule} (DIGEST-MD5, {@code username} and
          * {@code password}), or with {@code Krb5LoginModule} for Kerberos. The client then acts as
          * {@code sasl:<user>}. Naming the section keeps other ZooKeeper clients in the JVM, which
-         * look for the section {@code Client}, from logging in with it. Only with
-         * {@link #connectString}; {@link #build()} fails if the section does not exist, and if the
-         * ensemble rejects the login.
+         * look for the section {@code Client}, from logging in with it. DIGEST-MD5 is not a FIPS
+         * mechanism, and ZooKeeper 3.9 clients refuse it in their default FIPS mode
+         * ({@code zookeeper.fips-mode}): for a section with {@code DigestLoginModule} Baton turns
+         * FIPS mode off on its own client's configuration. Only with {@link #connectString};
+         * {@link #build()} fails if the section does not exist, and if the ensemble rejects the
+         * login.
          *
          * @throws IllegalArgumentException if the name is blank
          */
@@ -2710,9 +2713,10 @@ public final class ZkLockService implements LockService {
          * own identity and the admins write a holder's nodes; what that does and does not allow is
          * in {@link SecuredNamespace}. {@link #build()} makes the namespace node persistent with
          * those ACLs, and refuses one that already lets the world do more than read (made without
-         * this mode). The client must be authenticated (digest, SASL or a TLS client
-         * certificate), as a lock user or an admin. With {@link #client}, your client must have
-         * been built with {@link SecuredNamespace#aclProvider}: checked in {@link #build()}.
+         * this mode). The client must have an identity (digest, SASL or a TLS client
+         * certificate); to take locks, a lock user's or an admin's. With {@link #client}, your
+         * client must have been built with {@link SecuredNamespace#aclProvider}: checked in
+         * {@link #build()}.
          *
          * <pre>{@code
          * ZkLockService.builder().connectString(zk)
