@@ -4,6 +4,7 @@ import dev.baton.lock.Claim;
 import dev.baton.lock.LockException;
 import dev.baton.lock.LockKey;
 import dev.baton.lock.LockState;
+import dev.baton.lock.zk.AccessDeniedException;
 import dev.baton.lock.zk.ZkLockService;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -20,6 +21,7 @@ import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalTime;
@@ -60,12 +62,13 @@ import java.util.regex.Pattern;
                 "1:the key is not held (inspect, break), or the break was declined",
                 "2:usage: bad arguments or key, or break without --yes and no terminal",
                 "3:ZooKeeper could not be reached within --timeout, or was lost",
-                "4:any other failure (the message says what)"},
+                "4:any other failure, such as a refusal for this identity (the message says what)"},
         footerHeading = "%nExamples:%n",
         footer = {"  lockctl --connect zk1:2181 list billing",
                 "  lockctl --connect zk1:2181 inspect billing/account/42 --json",
                 "  lockctl --connect zk1:2181 break billing/account/42 --yes",
-                "  lockctl --connect zk1:2181 watch billing/account/42"})
+                "  lockctl --connect zk1:2181 watch billing/account/42",
+                "  lockctl --connect zk1:2281 --truststore ca.pem --sasl LockCtl break billing/account/42 --yes"})
 public final class LockCtl implements Callable<Integer> {
     static final int OK = 0;
     static final int NOT_HELD = 1;
@@ -90,6 +93,24 @@ public final class LockCtl implements Callable<Integer> {
             description = "the most to wait for a connection to ZooKeeper, counted from the start, e.g. 5s, "
                     + "1500ms, 1m (default: ${DEFAULT-VALUE})")
     private Duration timeout;
+
+    @Option(names = "--digest", paramLabel = "USER:PASSWORD", scope = ScopeType.INHERIT,
+            description = "authenticate as this digest user (addauth digest); visible to other users of this host")
+    private String digest;
+
+    @Option(names = "--sasl", paramLabel = "SECTION", scope = ScopeType.INHERIT,
+            description = "authenticate with SASL through this section of the JAAS configuration "
+                    + "(-Djava.security.auth.login.config=FILE)")
+    private String sasl;
+
+    @Option(names = "--truststore", paramLabel = "FILE", scope = ScopeType.INHERIT,
+            description = "connect over TLS, trusting the servers this store vouches for (.jks, .p12, .pem; "
+                    + "password in LOCKCTL_TRUSTSTORE_PASSWORD)")
+    private Path trustStore;
+
+    @Option(names = "--keystore", paramLabel = "FILE", scope = ScopeType.INHERIT,
+            description = "with --truststore: this client's certificate and key (password in LOCKCTL_KEYSTORE_PASSWORD)")
+    private Path keyStore;
 
     @Option(names = "--json", scope = ScopeType.INHERIT,
             description = "print JSON for scripts: one document (list, inspect, break), one object per line (watch)")
@@ -299,6 +320,7 @@ public final class LockCtl implements Callable<Integer> {
         ZkLockService.Builder builder;
         try {
             builder = ZkLockService.builder().namespace(namespace).connectString(connect).connectionTimeout(timeout);
+            secure(builder);
         } catch (IllegalArgumentException e) {
             return usage(e.getMessage(), "lockctl");
         }
@@ -316,8 +338,11 @@ public final class LockCtl implements Callable<Integer> {
                 Thread.currentThread().interrupt();
                 return fail(e);
             }
-            if (e.getCause() instanceof IllegalArgumentException) {
-                return usage("bad --connect " + connect + ": " + e.getCause().getMessage(), "lockctl");
+            if (e.getCause() instanceof IllegalArgumentException) { // a bad connect string, TLS store or JAAS section
+                return usage((secured() ? "" : "bad --connect " + connect + ": ") + e.getCause().getMessage(), "lockctl");
+            }
+            if (e.getCause() instanceof AccessDeniedException) {
+                return fail(e.getCause());
             }
             if (e.getCause() != null && !(e.getCause() instanceof LockException)) {
                 return fail(e.getCause());
@@ -327,6 +352,8 @@ public final class LockCtl implements Callable<Integer> {
         }
         try (service) {
             return action.run(service);
+        } catch (AccessDeniedException e) {
+            return fail(e); // not a lost connection: this identity may not do it
         } catch (LockException e) {
             err.println("lockctl: lost ZooKeeper at " + printable(connect, 200) + ": "
                     + printable(e.getMessage(), MESSAGE_LENGTH));
@@ -334,6 +361,40 @@ public final class LockCtl implements Callable<Integer> {
         } catch (RuntimeException e) {
             return fail(e);
         }
+    }
+
+    /** Puts the authentication and TLS options on the builder. */
+    private void secure(ZkLockService.Builder builder) {
+        if (digest != null) {
+            int colon = digest.indexOf(':');
+            if (colon < 0) {
+                throw new IllegalArgumentException("--digest takes USER:PASSWORD, got a value without ':'");
+            }
+            builder.digest(digest.substring(0, colon), digest.substring(colon + 1));
+        }
+        if (sasl != null) {
+            builder.sasl(sasl);
+        }
+        if (keyStore != null && trustStore == null) {
+            throw new IllegalArgumentException("--keystore needs --truststore");
+        }
+        if (trustStore != null) {
+            char[] trustPassword = env("LOCKCTL_TRUSTSTORE_PASSWORD");
+            if (keyStore != null) {
+                builder.tls(keyStore, env("LOCKCTL_KEYSTORE_PASSWORD"), trustStore, trustPassword);
+            } else {
+                builder.tls(trustStore, trustPassword);
+            }
+        }
+    }
+
+    private boolean secured() {
+        return digest != null || sasl != null || trustStore != null;
+    }
+
+    private static char[] env(String name) {
+        String value = System.getenv(name);
+        return value == null ? new char[0] : value.toCharArray();
     }
 
     private int usage(String message, String command) {

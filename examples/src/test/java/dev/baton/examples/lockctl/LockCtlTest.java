@@ -6,6 +6,7 @@ import dev.baton.lock.LockLostException;
 import dev.baton.lock.LockMode;
 import dev.baton.lock.LockOptions;
 import dev.baton.lock.LossReason;
+import dev.baton.lock.zk.SecuredNamespace;
 import dev.baton.lock.zk.ZkLockService;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
@@ -403,6 +404,45 @@ class LockCtlTest {
             assertTrue(r.err.lines().allMatch(l -> l.length() <= LockCtl.MESSAGE_LENGTH + 20), r.err);
             assertPrintable(r.err);
         }
+    }
+
+    // ---- secured namespace
+
+    @Test
+    void anotherIdentityListsAndInspectsAndItsBreakIsRefusedInOneLineTheAdminsIsNot() throws Exception {
+        SecuredNamespace secured = SecuredNamespace.lockUsers(SecuredNamespace.digestId("worker", "w-secret"))
+                .admins(SecuredNamespace.digestId("ops", "o-secret"));
+        ZkLockService worker = ZkLockService.builder().connectString(server.getConnectString()).namespace(namespace)
+                .connectionTimeout(WAIT).digest("worker", "w-secret").securedNamespace(secured).build();
+        closeAtEnd.add(worker);
+        Lease held = hold(worker, "billing/account/42", LockMode.EXCLUSIVE, "secured-holder");
+        AtomicReference<LockLostException> lost = new AtomicReference<>();
+        held.onLost(lost::set);
+
+        Result list = ctl("--digest", "reader:r-secret", "list");
+        assertEquals(0, list.code, list.toString());
+        assertTrue(list.out.contains("billing/account/42: held"), list.out);
+        Result inspect = ctl("inspect", "billing/account/42", "--digest", "reader:r-secret", "--json");
+        assertEquals(0, inspect.code, inspect.toString());
+        assertEquals(held.token().value(), list(MiniJson.object(inspect.out.trim()).get("holders")).get(0).get("token"));
+
+        Result refused = ctl("--digest", "reader:r-secret", "break", "billing/account/42", "--yes");
+        assertEquals(4, refused.code, refused.toString());
+        assertEquals("", refused.out);
+        assertEquals(1, refused.err.lines().count(), refused.err);
+        assertTrue(refused.err.startsWith("lockctl: Could not break billing/account/42: ZooKeeper refused it (NoAuth for /"
+                + namespace + "/locks/billing/"), refused.err);
+        assertTrue(refused.err.contains("lock users and admins"), refused.err);
+        assertTrue(held.isValid());
+
+        Result broken = ctl("--digest", "ops:o-secret", "break", "billing/account/42", "--yes");
+        assertEquals(0, broken.code, broken.toString());
+        await().atMost(WAIT).until(() -> lost.get() != null);
+        assertEquals(LossReason.BROKEN, lost.get().reason());
+
+        Result badDigest = ctl("--digest", "reader", "list");
+        assertEquals(2, badDigest.code, badDigest.toString());
+        assertEquals("lockctl: --digest takes USER:PASSWORD, got a value without ':'", badDigest.err.lines().findFirst().orElse(""));
     }
 
     // ---- usage and unreachable ensemble

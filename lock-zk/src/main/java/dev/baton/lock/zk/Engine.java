@@ -240,8 +240,13 @@ final class Engine {
      * level (the namespace was missing, or unknown) creates the whole chain: namespace, locks
      * root, every level's key node and reserved children. The clock node is made when it was
      * the one missing, or with the whole chain while enqueues rewrite it.
+     *
+     * @return completes once every create is answered (the server answers in order, so before
+     *     the multi sent after them): with a create refused for this client's identity
+     *     ({@link Access}) of a parent not shown to exist by a child created or found under it,
+     *     or with null
      */
-    void createParents(ZooKeeper zk, Map<LockKey, Granule> plan, String failed) {
+    CompletableFuture<KeeperException> createParents(ZooKeeper zk, Map<LockKey, Granule> plan, String failed) {
         List<String> paths = new ArrayList<>();
         String clock = full(clockNode);
         boolean clockOnly = clock.equals(failed);
@@ -271,14 +276,44 @@ final class Engine {
         if (withClock) {
             paths.add(full(CLOCKS));
         }
+        CompletableFuture<KeeperException> refused = new CompletableFuture<>();
+        Map<String, KeeperException.Code> answers = new ConcurrentHashMap<>();
         for (String path : paths) {
-            zk.create(path, NO_DATA, aclFor(path, CreateMode.CONTAINER), CreateMode.CONTAINER,
-                    (rc, p, ctx, name) -> { }, null);
+            zk.create(path, NO_DATA, aclFor(path, CreateMode.CONTAINER), CreateMode.CONTAINER, (rc, p, ctx, name) -> {
+                answers.put(p, KeeperException.Code.get(rc));
+                if (answers.size() == paths.size()) {
+                    refused.complete(refusedParent(paths, answers));
+                }
+            }, null);
         }
         if (withClock) { // the enqueue rewrites it; ephemeral, so gone with an earlier session
             zk.create(clock, NO_DATA, aclFor(clock, CreateMode.EPHEMERAL), CreateMode.EPHEMERAL,
                     (rc, p, ctx, name) -> { }, null);
         }
+        return refused;
+    }
+
+    /**
+     * A create refused for the client's identity whose node no answer shows to exist: a create
+     * under it succeeded or found its node. (A refused create of an existing node is harmless:
+     * ZooKeeper checks the parent's ACL before it looks for the node.)
+     */
+    private static KeeperException refusedParent(List<String> paths, Map<String, KeeperException.Code> answers) {
+        for (String path : paths) {
+            KeeperException.Code code = answers.get(path);
+            if (code == null || !Access.refused(code)) {
+                continue;
+            }
+            boolean exists = false;
+            for (Map.Entry<String, KeeperException.Code> other : answers.entrySet()) {
+                exists |= other.getKey().startsWith(path + "/") && (other.getValue() == KeeperException.Code.OK
+                        || other.getValue() == KeeperException.Code.NODEEXISTS);
+            }
+            if (!exists) {
+                return KeeperException.create(code, path);
+            }
+        }
+        return null;
     }
 
     /**

@@ -118,8 +118,14 @@ final class ZkLeaderElection extends AbstractElection {
         });
     }
 
-    /** Joins the group. */
+    /**
+     * Joins the group.
+     *
+     * @throws AccessDeniedException if this client's identity may not create the election's node
+     *     (checked while connected; the latch would only log it and never lead)
+     */
     void start() {
+        mayJoin();
         client.getConnectionStateListenable().addListener(stateListener);
         latch.addListener(new LeaderLatchListener() {
             @Override
@@ -144,6 +150,30 @@ final class ZkLeaderElection extends AbstractElection {
             worker.scheduleWithFixedDelay(this::checkJoined, period, period, TimeUnit.NANOSECONDS);
         } catch (java.util.concurrent.RejectedExecutionException closing) {
             // closed while joining: leave() has shut the worker down and closes the latch
+        }
+    }
+
+    /**
+     * Creates the election's node, as the latch would, to learn whether this client may: ZooKeeper
+     * checks the parent's ACL before it looks for the node, so an existing node answers NodeExists
+     * only to a client allowed to create there. Connection trouble is left to the latch.
+     */
+    private void mayJoin() {
+        if (!client.getZookeeperClient().isConnected()) {
+            return;
+        }
+        try {
+            client.create().creatingParentContainersIfNeeded().withMode(CreateMode.CONTAINER).forPath(path);
+        } catch (KeeperException.NodeExistsException allowed) {
+            // the usual case
+        } catch (KeeperException e) {
+            if (Access.refused(e.code())) {
+                throw Access.denied("join election " + name(), Access.TO_JOIN, e);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt(); // the latch's own calls see the interrupt
+        } catch (Exception e) {
+            // the latch meets the same trouble and handles it
         }
     }
 

@@ -27,10 +27,12 @@ import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.OpResult;
 import org.apache.zookeeper.ZooKeeper;
+import org.apache.zookeeper.client.ZKClientConfig;
 import org.apache.zookeeper.data.Stat;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -547,12 +549,13 @@ public final class ZkLockService implements LockService {
             throws InterruptedException, KeeperException, SessionGone {
         int missingParents = 0;
         String missingUnder = null; // the op that failed for a missing parent, if one did
+        CompletableFuture<KeeperException> parentsRefused = null;
         while (true) {
             r.epoch = epoch();
             if (missingUnder != null) {
                 // the missing parents, then the multi, sent together: applied in this order, so
                 // a container we make gets its first child right after, whatever happens to us
-                engine.createParents(zk, r.plan, missingUnder);
+                parentsRefused = engine.createParents(zk, r.plan, missingUnder);
                 r.madeContainers = true;
             }
             List<org.apache.zookeeper.Op> ops = engine.enqueueOps(r.plan, r.id, r.asked, r.record);
@@ -577,6 +580,9 @@ public final class ZkLockService implements LockService {
                 KeeperException ke = (KeeperException) e.getCause();
                 code = ke.code();
                 if (code == KeeperException.Code.NONODE) {
+                    if (parentsRefused != null && parentsRefused.getNow(null) != null) {
+                        throw parentsRefused.getNow(null); // a parent we may not create: no retry helps
+                    }
                     missingUnder = ke.getPath();
                     // part of trying once, even with no time to wait; bounded, as the server may
                     // remove an empty container again right after we made it
@@ -971,6 +977,9 @@ public final class ZkLockService implements LockService {
             if (closed) {
                 return new IllegalStateException("LockService closed while acquiring " + key, e);
             }
+        }
+        if (e instanceof KeeperException ke && Access.refused(ke.code())) {
+            return Access.denied("acquire " + key, Access.TO_ACQUIRE, ke);
         }
         return new LockException("Could not acquire " + key + ": " + e, e);
     }
@@ -1794,6 +1803,16 @@ public final class ZkLockService implements LockService {
      * @throws LockException if it failed
      */
     private <T> T operate(String what, ZkCall<T> call) {
+        return operate(what, Access.TO_READ, call);
+    }
+
+    /**
+     * {@link #operate(String, ZkCall)}, whose refusal for this client's identity is reported as
+     * needing {@code needs} ({@link Access}).
+     *
+     * @throws AccessDeniedException if ZooKeeper refused it for this client's identity
+     */
+    private <T> T operate(String what, String needs, ZkCall<T> call) {
         synchronized (stateLock) {
             if (closed) {
                 throw new IllegalStateException("LockService is closed: cannot " + what);
@@ -1804,6 +1823,9 @@ public final class ZkLockService implements LockService {
             try {
                 return call.run(client.getZookeeperClient().getZooKeeper());
             } catch (KeeperException e) {
+                if (Access.refused(e.code())) {
+                    throw Access.denied(what, needs, e);
+                }
                 if (!inDoubt(e.code()) || System.nanoTime() - until > 0) {
                     throw new LockException("Could not " + what + ": " + e, e);
                 }
@@ -1922,7 +1944,7 @@ public final class ZkLockService implements LockService {
     @Override
     public int requestRelease(LockKey key) {
         Objects.requireNonNull(key, "key must not be null");
-        return operate("request the release of " + key, zk -> {
+        return operate("request the release of " + key, Access.TO_REQUEST_RELEASE, zk -> {
             Claims claims = Claims.read(engine, zk, key, null);
             List<String> index = await(Engine.children(zk, engine.full(Engine.strongPath(key))));
             byte[] note = ("release requested by " + holderId).getBytes(java.nio.charset.StandardCharsets.UTF_8);
@@ -1952,7 +1974,7 @@ public final class ZkLockService implements LockService {
     @Override
     public int breakLock(LockKey key) {
         Objects.requireNonNull(key, "key must not be null");
-        return operate("break " + key, zk -> {
+        return operate("break " + key, Access.TO_BREAK, zk -> {
             int broken = 0;
             Set<String> done = new HashSet<>();
             for (int attempt = 0; attempt < 5; attempt++) { // a stamp or an extend may race a break: read again
@@ -2513,6 +2535,8 @@ public final class ZkLockService implements LockService {
         private LossPolicy lossPolicy = LossPolicy.LOSE_AT_SUSPENDED;
         private Duration defaultLeaseTime;
         private java.time.Clock clock = java.time.Clock.systemUTC();
+        private final ClientSecurity security = new ClientSecurity();
+        private SecuredNamespace secured;
         private boolean built;
 
         private Builder() {
@@ -2604,6 +2628,111 @@ public final class ZkLockService implements LockService {
             return this;
         }
 
+        /**
+         * Connect over TLS, trusting the servers whose certificates the trust store vouches for
+         * (servers' host names are verified), without a client certificate. The store's type comes
+         * from its name ({@code .jks}, {@code .p12}, {@code .pem}, {@code .bcfks}); a PEM store's
+         * password is empty. Only with {@link #connectString}; the servers must listen on a secure
+         * client port (ZooKeeper's {@code secureClientPort}), which the connect string names.
+         * The stores are opened in {@link #build()}, which fails on a wrong password or file.
+         *
+         * <pre>{@code
+         * ZkLockService.builder().connectString("zk1:2281,zk2:2281,zk3:2281")
+         *         .tls(Path.of("/etc/baton/zk-truststore.p12"), trustPassword)
+         *         .build();
+         * }</pre>
+         *
+         * @throws IllegalArgumentException if the store is not a readable file of a known type
+         */
+        public Builder tls(Path trustStore, char[] trustPassword) {
+            security.tls(null, null, trustStore, trustPassword);
+            return this;
+        }
+
+        /**
+         * Connect over TLS with a client certificate: the key store holds this client's key and
+         * certificate, which servers that require client authentication ({@code ssl.clientAuth})
+         * check, and which names this client as {@code x509:<subject>} to a server with ZooKeeper's
+         * {@code X509AuthenticationProvider}. Otherwise as {@link #tls(Path, char[])}.
+         *
+         * @throws IllegalArgumentException if a store is not a readable file of a known type
+         */
+        public Builder tls(Path keyStore, char[] keyPassword, Path trustStore, char[] trustPassword) {
+            Objects.requireNonNull(keyStore, "the key store must not be null");
+            security.tls(keyStore, keyPassword, trustStore, trustPassword);
+            return this;
+        }
+
+        /**
+         * Authenticate with ZooKeeper's digest scheme, as {@code addauth digest user:password}
+         * does, on every connection: the client then acts as the ACL identity
+         * {@code digest:<user>:<hash>} ({@link SecuredNamespace#digestId}). Digest credentials
+         * travel in clear text unless the connection uses TLS. Only with {@link #connectString}.
+         *
+         * @throws IllegalArgumentException if the user is empty or has a {@code :}, or the password
+         *     is empty (the message names the user, never the password)
+         */
+        public Builder digest(String user, String password) {
+            security.digest(user, password);
+            return this;
+        }
+
+        /**
+         * Authenticate with SASL through the named section of the JVM's JAAS configuration
+         * (the file named by {@code java.security.auth.login.config}): a section with
+         * ZooKeeper's {@code DigestLoginModule} (DIGEST-MD5, {@code username} and
+         * {@code password}), or with {@code Krb5LoginModule} for Kerberos. The client then acts as
+         * {@code sasl:<user>}. Naming the section keeps other ZooKeeper clients in the JVM, which
+         * look for the section {@code Client}, from logging in with it. DIGEST-MD5 is not a FIPS
+         * mechanism, and ZooKeeper 3.9 clients refuse it in their default FIPS mode
+         * ({@code zookeeper.fips-mode}): for a section with {@code DigestLoginModule} Baton turns
+         * FIPS mode off on its own client's configuration. Only with {@link #connectString};
+         * {@link #build()} fails if the section does not exist, and if the ensemble rejects the
+         * login.
+         *
+         * @throws IllegalArgumentException if the name is blank
+         */
+        public Builder sasl(String jaasSection) {
+            security.sasl(jaasSection);
+            return this;
+        }
+
+        /**
+         * The ZooKeeper client configuration of the client the service creates, for what the
+         * other options do not cover (a Kerberos server principal, TLS protocols or ciphers,
+         * {@code zookeeper.ssl.*} settings): used as given, for every connection. Only with
+         * {@link #connectString}; not with {@link #tls} or {@link #sasl}, whose properties it
+         * would have to hold itself.
+         */
+        public Builder clientConfig(ZKClientConfig config) {
+            security.clientConfig(config);
+            return this;
+        }
+
+        /**
+         * Creates every znode of the namespace with ACLs that let everyone read it, the lock
+         * users and admins of {@code secured} take locks and join elections, and only a holder's
+         * own identity and the admins write a holder's nodes; what that does and does not allow is
+         * in {@link SecuredNamespace}. {@link #build()} makes the namespace node persistent with
+         * those ACLs, and refuses one that already lets the world do more than read (made without
+         * this mode). The client must have an identity (digest, SASL or a TLS client
+         * certificate); to take locks, a lock user's or an admin's. With {@link #client}, your
+         * client must have been built with {@link SecuredNamespace#aclProvider}: checked in
+         * {@link #build()}.
+         *
+         * <pre>{@code
+         * ZkLockService.builder().connectString(zk)
+         *         .digest("worker", workerPassword)
+         *         .securedNamespace(SecuredNamespace.lockUsers(SecuredNamespace.digestId("worker", workerPassword))
+         *                 .admins("sasl:ops"))
+         *         .build();
+         * }</pre>
+         */
+        public Builder securedNamespace(SecuredNamespace secured) {
+            this.secured = Objects.requireNonNull(secured, "secured must not be null");
+            return this;
+        }
+
         /** When leases are given up after connection trouble; {@link LossPolicy#LOSE_AT_SUSPENDED} by default. */
         public Builder lossPolicy(LossPolicy lossPolicy) {
             this.lossPolicy = Objects.requireNonNull(lossPolicy, "lossPolicy must not be null");
@@ -2615,11 +2744,16 @@ public final class ZkLockService implements LockService {
          * first connection.
          *
          * @throws IllegalStateException if neither or both of connectString and client are set, a
-         *     given client is not started, the timeouts are set with a client, or build() was
+         *     given client is not started, the timeouts or security options are set with a client
+         *     (or a secured namespace with a client lacking its ACL provider), or build() was
          *     already called
-         * @throws LockException if the ensemble cannot be reached within the connection timeout, or
+         * @throws IllegalArgumentException if a TLS store cannot be opened or the SASL section
+         *     does not exist (checked before connecting)
+         * @throws AccessDeniedException if the ensemble rejects this client's credentials, requires
+         *     an authentication it did not make, or will not let it create the secured namespace
+         * @throws LockException if the ensemble cannot be reached within the connection timeout,
          *     runs a ZooKeeper server older than 3.5 (a caller's client not yet connected is checked
-         *     at its first request or election instead)
+         *     at its first request or election instead), or has the secured namespace open to all
          */
         public ZkLockService build() {
             if (built) {
@@ -2630,28 +2764,47 @@ public final class ZkLockService implements LockService {
             }
             Duration connect = connectionTimeout != null ? connectionTimeout : Duration.ofSeconds(10);
             ZkLockService service;
+            NamespaceAcls acls = null;
             if (client != null) {
                 if (sessionTimeout != null) {
                     throw new IllegalStateException("sessionTimeout applies only with connectString(..): "
                             + "configure it on your CuratorFramework");
+                }
+                if (security.any()) {
+                    throw new IllegalStateException("tls(..), digest(..), sasl(..) and clientConfig(..) apply only "
+                            + "with connectString(..): configure them on your CuratorFramework");
                 }
                 if (client.getState() != CuratorFrameworkState.STARTED) {
                     throw new IllegalStateException("The CuratorFramework must be started, it is " + client.getState());
                 }
                 String base = client.getNamespace();
                 String full = base == null || base.isEmpty() ? namespace : base + "/" + namespace;
+                if (secured != null) {
+                    acls = new NamespaceAcls(secured, "/" + full);
+                    acls.checkInstalled(client.usingNamespace(null), full);
+                }
                 service = new ZkLockService(client.usingNamespace(full), null, lossPolicy, connect, defaultLeaseTime, clock);
             } else {
+                if (secured != null && !security.identifies()) {
+                    throw new IllegalStateException("securedNamespace(..) needs a client with an identity its ACLs "
+                            + "can name: configure digest(..), sasl(..) or tls(..) with a key store");
+                }
+                security.check();
                 Duration session = sessionTimeout != null ? sessionTimeout : Duration.ofSeconds(20);
-                CuratorFramework owned = CuratorFrameworkFactory.builder()
+                CuratorFrameworkFactory.Builder curator = CuratorFrameworkFactory.builder()
                         .connectString(connectString)
                         .sessionTimeoutMs((int) session.toMillis())
                         .connectionTimeoutMs((int) connect.toMillis())
                         .retryPolicy(new ExponentialBackoffRetry(100, 3))
                         // LeaderLatch keeps leadership through a suspension only with this policy
                         .connectionStateErrorPolicy(lossPolicy == LossPolicy.LOSE_AT_LOST
-                                ? new SessionConnectionStateErrorPolicy() : new StandardConnectionStateErrorPolicy())
-                        .build();
+                                ? new SessionConnectionStateErrorPolicy() : new StandardConnectionStateErrorPolicy());
+                security.applyTo(curator);
+                if (secured != null) {
+                    acls = new NamespaceAcls(secured, "/" + namespace);
+                    curator.aclProvider(acls);
+                }
+                CuratorFramework owned = curator.build();
                 owned.start();
                 boolean up;
                 try {
@@ -2662,7 +2815,18 @@ public final class ZkLockService implements LockService {
                 }
                 if (!up) {
                     owned.close();
-                    throw new LockException("Cannot reach ZooKeeper at " + connectString + " within " + connect);
+                    throw new LockException("Cannot reach ZooKeeper at " + connectString + " within " + connect
+                            + security.unreachableHint());
+                }
+                try {
+                    Access.firstRequest(owned.getZookeeperClient().getZooKeeper(), connectString, connect);
+                } catch (AccessDeniedException refused) {
+                    owned.close();
+                    throw refused;
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt(); // the service's first call meets a refusal instead
+                } catch (Exception e) {
+                    // no handle: the service's first call meets what went wrong
                 }
                 service = new ZkLockService(owned.usingNamespace(namespace), owned, lossPolicy, connect, defaultLeaseTime, clock);
             }
@@ -2677,6 +2841,17 @@ public final class ZkLockService implements LockService {
                     Thread.currentThread().interrupt(); // checked at the first request instead
                 } catch (Exception e) {
                     // no handle: checked at the first request instead
+                }
+            }
+            if (acls != null) {
+                try {
+                    acls.prepare(service.engine.root());
+                } catch (RuntimeException e) {
+                    service.close();
+                    throw e;
+                } catch (Exception e) {
+                    service.close();
+                    throw new LockException("Could not prepare the secured namespace " + namespace + ": " + e, e);
                 }
             }
             return service;

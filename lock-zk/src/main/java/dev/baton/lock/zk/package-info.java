@@ -150,5 +150,20 @@
  * <p><b>Release requests</b> write a line into the holder's {@code _s} node on the key; the
  * holder's watch on that node runs its {@code onReleaseRequested} listeners (requests that come
  * faster than the watch is armed again are delivered once).
+ *
+ * <h2>Identities and ACLs</h2>
+ *
+ * <p>Baton asks the client's ACL provider for every znode it creates. In a secured namespace
+ * that provider is {@code NamespaceAcls}: everyone reads; lock users create and delete in the
+ * shared nodes; a request's own nodes are written by their creator's identity and admins alone.
+ * ZooKeeper checks a delete against the parent's ACL, so the queues' ACL, which every lock user
+ * needs to release its own nodes, lets every lock user delete any holder's: the mode keeps out
+ * identities that are not lock users, not lock users from each other ({@code SecuredNamespace}).
+ * A refusal for the client's identity (NoAuth, InvalidACL, AuthFailed, or an ensemble that
+ * requires authentication) is final, never retried: it becomes an {@code AccessDeniedException}
+ * naming the operation, the znode and the rule ({@code Access}). An acquire's parents are created
+ * without awaiting their answers; a refused one is judged once the multi behind them answers that
+ * a parent is missing, and only if no create under it succeeded or found its node (ZooKeeper
+ * refuses to create an existing node to a client without CREATE on its parent, harmlessly).
  */
 package dev.baton.lock.zk;

@@ -162,6 +162,50 @@ class QuickstartTest {
         }
     }
 
+    @Test
+    void theReadmeSecurityExampleRuns() throws Exception {
+        try (TestingServer zk = ZkTesting.server(500)) {
+            String connectString = zk.getConnectString();
+            String billingPassword = java.util.UUID.randomUUID().toString();
+            String opsPassword = java.util.UUID.randomUUID().toString();
+            Ledger ledger = new Ledger();
+            LockKey account = LockKey.of("billing", "account", "42");
+
+            // --- README security begins
+            SecuredNamespace secured = SecuredNamespace
+                    .lockUsers(SecuredNamespace.digestId("billing", billingPassword))  // may take locks
+                    .admins(SecuredNamespace.digestId("ops", opsPassword));            // may also break them
+
+            try (ZkLockService locks = ZkLockService.builder().connectString(connectString)
+                         .digest("billing", billingPassword)           // or .sasl(jaasSection), .tls(..)
+                         .securedNamespace(secured)
+                         .build();
+                 ZkLockService anyone = ZkLockService.builder().connectString(connectString).build()) {
+                Lease lease = locks.acquire(account, Duration.ofSeconds(5));
+                ledger.add("account-42", lease.token(), 100);
+
+                anyone.inspect(account);        // reading is open to every client
+                try {
+                    anyone.breakLock(account);  // but only lock users and admins may delete
+                } catch (AccessDeniedException e) {
+                    System.err.println(e.getMessage()); // Could not break billing/account/42: ZooKeeper refused
+                }                                       // it (NoAuth for /baton/locks/billing/_q/IX-...): ...
+                lease.close();
+            }
+            // --- README security ends
+            assertEquals(100, ledger.add("account-42", FencingToken.of(Long.MAX_VALUE), 0));
+            try (ZkLockService anyone = ZkLockService.builder().connectString(connectString).build();
+                 ZkLockService locks = ZkLockService.builder().connectString(connectString)
+                         .digest("billing", billingPassword).securedNamespace(secured).build()) {
+                Lease lease = locks.acquire(account, Duration.ofSeconds(5));
+                assertTrue(anyone.inspect(account).isHeld());
+                org.junit.jupiter.api.Assertions.assertThrows(AccessDeniedException.class, () -> anyone.breakLock(account));
+                assertTrue(lease.isValid());
+                lease.close();
+            }
+        }
+    }
+
     /** The scheduled job of the README's election example. */
     static final class Invoices {
         final java.util.concurrent.CountDownLatch sent = new java.util.concurrent.CountDownLatch(1);
