@@ -215,6 +215,9 @@ record HolderRecord(String holder, String host, long pid, String thread, Duratio
         if (s == null) {
             return "";
         }
+        if (clean(s)) {
+            return s; // the same instance: every lease keeps its record, sharing the service's strings
+        }
         StringBuilder b = new StringBuilder(Math.min(s.length(), MAX_TEXT));
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
@@ -231,5 +234,19 @@ record HolderRecord(String holder, String host, long pid, String thread, Duratio
             b.append(c == '\n' || c == '\r' ? ' ' : Character.isSurrogate(c) ? '?' : c);
         }
         return b.toString();
+    }
+
+    /** Whether {@code s} is already what {@link #text} makes of it (one with surrogates is left to text). */
+    private static boolean clean(String s) {
+        if (s.length() > MAX_TEXT) {
+            return false;
+        }
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '\n' || c == '\r' || Character.isSurrogate(c)) {
+                return false;
+            }
+        }
+        return true;
     }
 }
