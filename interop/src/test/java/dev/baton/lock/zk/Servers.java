@@ -1,7 +1,6 @@
 package dev.baton.lock.zk;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -43,7 +42,7 @@ final class Servers {
     static Ensemble start(String version, int size) {
         List<ServerProcess> servers = new ArrayList<>();
         try {
-            int[] ports = distinctPorts(3 * size);
+            int[] ports = ZkTesting.distinctPorts(3 * size);
             StringBuilder connect = new StringBuilder();
             Map<String, String> quorum = new LinkedHashMap<>();
             if (size > 1) {
@@ -67,27 +66,6 @@ final class Servers {
             servers.forEach(ServerProcess::close);
             Thread.currentThread().interrupt();
             throw new IllegalStateException("Interrupted while starting ZooKeeper " + version, e);
-        }
-    }
-
-    /**
-     * Free ports, all different: every socket stays bound until all are chosen (binding and
-     * closing one at a time can hand the same port out twice).
-     */
-    static int[] distinctPorts(int count) throws IOException {
-        List<ServerSocket> sockets = new ArrayList<>();
-        try {
-            int[] ports = new int[count];
-            for (int i = 0; i < count; i++) {
-                ServerSocket socket = new ServerSocket(0);
-                sockets.add(socket);
-                ports[i] = socket.getLocalPort();
-            }
-            return ports;
-        } finally {
-            for (ServerSocket socket : sockets) {
-                socket.close();
-            }
         }
     }
 }

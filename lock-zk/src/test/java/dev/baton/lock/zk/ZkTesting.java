@@ -32,23 +32,32 @@ final class ZkTesting {
 
     /**
      * Specs for an in-process cluster of {@code size} servers with the given tick, on ports that
-     * are all different: curator-test's own choice binds and closes one socket per port, so two
-     * servers of one cluster can be handed the same port (seen in CI). Holding every socket open
-     * until all are chosen rules that out.
+     * are all different ({@link #distinctPorts}).
      */
     static List<InstanceSpec> clusterSpecs(int size, int tickMs) throws IOException {
+        int[] ports = distinctPorts(3 * size);
+        List<InstanceSpec> specs = new ArrayList<>();
+        for (int i = 0; i < size; i++) {
+            specs.add(new InstanceSpec(null, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2], true, -1, tickMs, -1));
+        }
+        return specs;
+    }
+
+    /**
+     * Free ports, all different: every socket stays bound until all are chosen. curator-test's
+     * own choice binds and closes one socket per port, so two servers of one cluster can be
+     * handed the same port.
+     */
+    static int[] distinctPorts(int count) throws IOException {
         List<ServerSocket> sockets = new ArrayList<>();
         try {
-            for (int i = 0; i < 3 * size; i++) {
+            int[] ports = new int[count];
+            for (int i = 0; i < count; i++) {
                 ServerSocket socket = new ServerSocket(0);
                 sockets.add(socket);
+                ports[i] = socket.getLocalPort();
             }
-            List<InstanceSpec> specs = new ArrayList<>();
-            for (int i = 0; i < size; i++) {
-                specs.add(new InstanceSpec(null, sockets.get(3 * i).getLocalPort(), sockets.get(3 * i + 1).getLocalPort(),
-                        sockets.get(3 * i + 2).getLocalPort(), true, -1, tickMs, -1));
-            }
-            return specs;
+            return ports;
         } finally {
             for (ServerSocket socket : sockets) {
                 socket.close();
