@@ -95,6 +95,11 @@ final class Report {
             p50("7", "Fine lock acquire p50, " + n + " held siblings", "Baton, 0 siblings", none, b.siblings.get(i));
             p99("7", "Fine lock acquire p99, " + n + " held siblings", "Baton, 0 siblings", none, b.siblings.get(i));
         }
+        long curatorBytes = median(b.curatorBytes);
+        long batonBytes = median(b.batonBytes);
+        row("8", String.format(Locale.ROOT, "Client heap per held lock (%,d held)", plan.leases()), curator,
+                String.format(Locale.ROOT, "%,d B", curatorBytes), String.format(Locale.ROOT, "%,d B", batonBytes),
+                ratio((double) batonBytes / curatorBytes));
         throughput("9", "8 threads, 8 sessions, every acquire on a fresh key: aggregate throughput", curator,
                 b.curatorFresh, b.batonFresh);
         p50("9", "8 threads, 8 sessions, every acquire on a fresh key: acquire+release p50", curator,
@@ -104,11 +109,6 @@ final class Report {
                 Benchmark.seconds(plan.stream())), curator, footprint(b.curatorFootprint),
                 footprint(b.batonFootprint), ratio((double) b.batonFootprint.znodesLeft()
                         / Math.max(1, b.curatorFootprint.znodesLeft())));
-        long curatorBytes = median(b.curatorBytes);
-        long batonBytes = median(b.batonBytes);
-        row("8", String.format(Locale.ROOT, "Client heap per held lock (%,d held)", plan.leases()), curator,
-                String.format(Locale.ROOT, "%,d B", curatorBytes), String.format(Locale.ROOT, "%,d B", batonBytes),
-                ratio((double) batonBytes / curatorBytes));
         line("");
         line(String.format(Locale.ROOT, "Context: raw Curator's own acquire+release p50 is %s the floor's;"
                         + " the floor is %,.0f ops/s on one thread.",
