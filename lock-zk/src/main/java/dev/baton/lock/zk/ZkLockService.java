@@ -343,6 +343,8 @@ public final class ZkLockService implements LockService {
         long blockedSince;
         /** Nodes named like requests' that turned out not to be ephemeral: not Baton's, ignored (names). */
         final Set<String> foreign = new HashSet<>();
+        /** Nodes named like requests' seen to be ephemeral (an owner never changes): not looked at again. */
+        final Set<String> ephemeral = new HashSet<>();
         /** When this waiter first saw each holder it judges holding (by node name), on the ensemble's clock. */
         final Map<String, FirstSeen> firstSeen = new HashMap<>();
 
@@ -750,6 +752,34 @@ public final class ZkLockService implements LockService {
             }
         }
         return null;
+    }
+
+    /**
+     * Looks, once per node, at the nodes of level {@code i}'s queue named like requests' and
+     * earlier than ours: one that is not ephemeral is foreign ({@link #foreign}). Judging must
+     * leave them out: a foreign node earlier than a holder would make the holder look held back,
+     * and it would never be judged.
+     */
+    private void findForeign(ZooKeeper zk, Request r, int i, List<String> queue)
+            throws KeeperException, InterruptedException, SessionGone {
+        LockKey key = r.levels.get(i).getKey();
+        List<String> names = new ArrayList<>();
+        List<CompletableFuture<Stat>> stats = new ArrayList<>();
+        for (String name : queue) {
+            if (Engine.granuleOf(name) != null && !r.ephemeral.contains(name) && !r.foreign.contains(name)
+                    && Engine.before(Engine.sequenceOf(name), r.ownSequence[i])) {
+                names.add(name);
+                stats.add(Engine.stat(zk, engine.full(Engine.queuePath(key) + "/" + name)));
+            }
+        }
+        for (int n = 0; n < names.size(); n++) {
+            Stat stat = await(stats.get(n));
+            if (stat != null && NodeNames.ephemeral(stat)) {
+                r.ephemeral.add(names.get(n));
+            } else if (stat != null) {
+                foreign(r, names.get(n), engine.full(Engine.queuePath(key) + "/" + names.get(n)));
+            }
+        }
     }
 
     /**
@@ -1218,6 +1248,7 @@ public final class ZkLockService implements LockService {
         }
         List<String> queue = Claims.ordered(mine.isStrong() ? kids
                 : await(Engine.children(zk, engine.full(Engine.queuePath(key)))));
+        findForeign(zk, r, i, queue);
         queue.removeAll(r.foreign);
         Set<String> present = Claims.present(queue);
         List<Target> targets = new ArrayList<>();

@@ -28,6 +28,7 @@ import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -157,6 +158,23 @@ class ZkHostileDataTest {
         for (String path : planted) {
             assertNotNull(observer.checkExists().forPath(path), path + " was left alone");
         }
+    }
+
+    @Test
+    void aPersistentNodeNamedLikeAnEarlierRequestDoesNotShieldAHungHolderFromStaleAfter() throws Exception {
+        LockKey key = LockKey.of("hostile", "shield");
+        byte[] record = new HolderRecord("ghost:1:1", "ghost", 1, "restored", null, 1, null, 0, true, 0).encode();
+        plant("/baton" + Engine.queuePath(key) + "/X-0123456789abcdef-", record, CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/baton" + Engine.strongPath(key) + "/X-0123456789abcdef-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
+        ZkLockService a = service();
+        ZkLockService b = service();
+        Lease hung = a.acquire(key, WAIT);
+        LockOptions stale = LockOptions.defaults().staleAfter(Duration.ofMillis(300)).waitAtMost(WAIT);
+        try (Lease next = b.acquire(key, stale)) {
+            assertTrue(next.token().isNewerThan(hung.token()));
+            await().atMost(WAIT).until(() -> !hung.isValid());
+        }
+        assertNotNull(observer.checkExists().forPath(planted.get(0)), "the foreign node was left alone");
     }
 
     // ---------------------------------------------------------------------------- records
