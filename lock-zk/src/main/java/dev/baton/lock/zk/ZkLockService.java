@@ -1852,7 +1852,9 @@ public final class ZkLockService implements LockService {
         long until = System.nanoTime() + connectionTimeout.toNanos();
         while (true) {
             try {
-                return call.run(client.getZookeeperClient().getZooKeeper());
+                ZooKeeper zk = client.getZookeeperClient().getZooKeeper();
+                checkServer(zk);
+                return call.run(zk);
             } catch (KeeperException e) {
                 if (Access.refused(e.code())) {
                     throw Access.denied(what, needs, e);
@@ -2074,7 +2076,9 @@ public final class ZkLockService implements LockService {
      * @throws LockException naming the server and the versions supported
      */
     private void checkServer(ZooKeeper zk) throws InterruptedException {
-        serverCheck.verify(zk, client.getZookeeperClient().getCurrentConnectionString());
+        if (client.getZookeeperClient().isConnected()) { // else the call's own requests meet the trouble
+            serverCheck.verify(zk, client.getZookeeperClient().getCurrentConnectionString(), connectionTimeout);
+        }
     }
 
     void forget(ZkLeaderElection election) {
