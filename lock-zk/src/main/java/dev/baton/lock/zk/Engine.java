@@ -527,19 +527,25 @@ final class Engine {
      * only with stamps of the same leader ({@link Stamp#sameLeader}), never with a local clock.
      */
     Stamp now(ZooKeeper zk) throws KeeperException, InterruptedException {
-        try {
-            return tick(zk);
-        } catch (KeeperException.NoNodeException first) {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return tick(zk);
+            } catch (KeeperException.NoNodeException missing) {
+                if (attempt == 3) {
+                    throw missing; // its parents keep vanishing: an empty container, removed as it is made
+                }
+            }
             try {
                 client.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(clockNode);
             } catch (KeeperException.NodeExistsException raced) {
                 // made by another thread meanwhile
+            } catch (KeeperException.NoNodeException removed) {
+                // a parent container was removed between its creation and the clock node's: again
             } catch (KeeperException | InterruptedException e) {
                 throw e;
             } catch (Exception e) {
                 throw new IllegalStateException("Cannot create " + clockNode, e);
             }
-            return tick(zk);
         }
     }
 
