@@ -194,17 +194,29 @@ class SecuredNamespaceTest {
     }
 
     @Test
-    void theNamespaceNodeOutlivesTheContainersUnderIt() throws Exception {
+    void theNamespaceAndItsLocksNodeOutliveTheKeysUnderThemSoNoClientWithoutTheModeMakesThemAgainOpen() throws Exception {
+        CuratorFramework observer = Clients.observer(connect);
+        LockKey key = LockKey.of("once");
         try (ZkLockService worker = ZkLockService.builder().connectString(connect).namespace(namespace)
                 .digest("worker", WORKER).securedNamespace(SECURED).build()) {
-            worker.acquire(LockKey.of("once"), WAIT).close();
+            worker.acquire(key, WAIT).close();
+            // the service's idle sweep (a second after) and the server's cleanup (100 ms here) take the key
+            await().atMost(WAIT).until(() -> observer.checkExists().forPath("/" + namespace + "/locks/once") == null);
+            await().during(Duration.ofMillis(1_500)).atMost(Duration.ofSeconds(3))
+                    .until(() -> observer.checkExists().forPath("/" + namespace + "/locks") != null);
         }
-        CuratorFramework observer = Clients.observer(connect);
-        await().atMost(WAIT)
-                .until(() -> observer.checkExists().forPath("/" + namespace + "/locks") == null);
-        // a container would go a sweep (100 ms here) after its last child: anyone could then make it again
-        await().during(Duration.ofMillis(600)).atMost(Duration.ofSeconds(2))
-                .until(() -> observer.checkExists().forPath("/" + namespace) != null);
+        // an operator's client without the mode (lockctl) reads, and writes its clock node under locks
+        try (ZkLockService ops = ZkLockService.builder().connectString(connect).namespace(namespace)
+                .digest("ops", OPS).connectionTimeout(WAIT).build()) {
+            assertFalse(ops.inspect(key).isHeld());
+        }
+        for (String path : List.of("/" + namespace, "/" + namespace + "/locks")) {
+            for (ACL acl : observer.getACL().forPath(path)) {
+                if (acl.getId().equals(Ids.ANYONE_ID_UNSAFE)) {
+                    assertEquals(Perms.READ, acl.getPerms(), path + " must stay read-only to the world");
+                }
+            }
+        }
     }
 
     @Test
@@ -229,7 +241,7 @@ class SecuredNamespaceTest {
         CuratorFramework observer = Clients.observer(connect);
         observer.create().withMode(CreateMode.PERSISTENT).forPath("/" + namespace); // world:anyone:cdrwa
         LockException open = assertThrows(LockException.class, () -> secured("worker", WORKER));
-        assertTrue(open.getMessage().startsWith("The namespace /" + namespace + " exists with the ACL world:anyone:cdrwa,"),
+        assertTrue(open.getMessage().startsWith("The znode /" + namespace + " exists with the ACL world:anyone:cdrwa,"),
                 open.getMessage());
     }
 

@@ -39,8 +39,8 @@ import java.util.function.LongSupplier;
  * the missing parents creates them again, as after that cleanup. A key used again within the
  * idle time (a hot key, or the shared ancestor of a stream of fresh keys) is not swept, so it
  * keeps its one-round-trip acquire. Once no request of this service has begun for that long, the
- * locks root goes the same way (refused while any key or clock node is under it); only the
- * namespace node is left to the server.
+ * locks root goes the same way (refused while any key or clock node is under it; kept in a
+ * secured namespace, {@link #keepRoot}); only the namespace node is left to the server.
  *
  * <p>Thread-safe. Remembers idle keys only, for at most about {@link #IDLE_NANOS} each.
  */
@@ -54,6 +54,8 @@ final class IdleKeys {
     private final Map<LockKey, Idle> keys = new ConcurrentHashMap<>();
     /** Since when no request of this service has begun (the end of the last), or NOT_IDLE. */
     private final AtomicLong rootIdleSince = new AtomicLong(NOT_IDLE);
+    /** Whether the locks root is swept too (not in a secured namespace, where it stays). */
+    private volatile boolean sweepRoot = true;
 
     /** Since when a key is idle, and whether a request that ended on it asked for the key itself. */
     private record Idle(long since, boolean asked) { }
@@ -108,6 +110,14 @@ final class IdleKeys {
     private static final Comparator<LockKey> FINEST_FIRST =
             Comparator.comparingInt(LockKey::depth).reversed().thenComparing(LockKey::toString);
 
+    /**
+     * Leaves the locks root alone: a secured namespace keeps it, persistent with its ACL, so
+     * that a client without the secured mode cannot make it again open to everyone.
+     */
+    void keepRoot() {
+        sweepRoot = false;
+    }
+
     /** How many keys are remembered as idle and not swept yet. */
     int size() {
         return keys.size();
@@ -149,7 +159,7 @@ final class IdleKeys {
             sent.add(delete(zk, ops));
         }
         await(sent, patience);
-        if (takeRoot()) {
+        if (takeRoot() && sweepRoot) {
             delete(zk, List.of(Op.delete(engine.full(Engine.LOCKS), -1)));
         }
     }

@@ -102,34 +102,43 @@ final class NamespaceAcls implements ACLProvider {
     }
 
     /**
-     * Makes sure the namespace node exists, as a PERSISTENT node with the shared ACL (a container
-     * would be removed when empty, and anyone allowed to create at its parent, often the open
-     * root, could make it again with an ACL of their own), and refuses one that lets the world
-     * do more than read.
+     * Makes sure the namespace node and its {@code locks} node exist, as PERSISTENT nodes with the
+     * shared ACL (a container would be removed when empty, and anyone allowed to create at its
+     * parent, often the open root or a client without the secured mode, could make it again with
+     * an ACL of their own), and refuses one that lets the world do more than read.
      *
      * @param root the client without a namespace
-     * @throws LockException if the namespace node grants the world more than READ, or cannot be made
+     * @throws LockException if one of them grants the world more than READ, or cannot be made
      */
     void prepare(CuratorFramework root) throws Exception {
+        persistent(root, this.root, true);
+        persistent(root, this.root + Engine.LOCKS, false);
+    }
+
+    private void persistent(CuratorFramework root, String path, boolean withParents) throws Exception {
         // looked for first: ZooKeeper refuses to create an existing node to a client without
         // CREATE on its parent, which lock users need not have above the namespace
-        if (root.checkExists().forPath(this.root) == null) {
+        if (root.checkExists().forPath(path) == null) {
             try {
-                root.create().creatingParentsIfNeeded().withMode(CreateMode.PERSISTENT).forPath(this.root);
+                if (withParents) {
+                    root.create().creatingParentsIfNeeded().withMode(CreateMode.PERSISTENT).forPath(path);
+                } else {
+                    root.create().withMode(CreateMode.PERSISTENT).forPath(path);
+                }
                 return;
             } catch (KeeperException.NodeExistsException raced) {
                 // made meanwhile: checked below
             } catch (KeeperException e) {
                 if (Access.refused(e.code())) {
-                    throw Access.denied("create the secured namespace " + this.root, "it needs CREATE on its parent", e);
+                    throw Access.denied("create the secured namespace's " + path, "it needs CREATE on its parent", e);
                 }
                 throw e;
             }
         }
-        for (ACL acl : root.getACL().forPath(this.root)) {
+        for (ACL acl : root.getACL().forPath(path)) {
             if (acl.getId().equals(Ids.ANYONE_ID_UNSAFE) && (acl.getPerms() & ~Perms.READ) != 0) {
-                throw new LockException("The namespace " + this.root + " exists with the ACL " + describe(
-                        root.getACL().forPath(this.root)) + ", which lets any client change what is under it: a "
+                throw new LockException("The znode " + path + " exists with the ACL " + describe(
+                        root.getACL().forPath(path)) + ", which lets any client change what is under it: a "
                         + "secured namespace grants the world READ alone. It was made without the secured mode: "
                         + "use a new namespace, or setAcl it (world:anyone:r plus the lock users and admins)");
             }

@@ -2879,6 +2879,7 @@ public final class ZkLockService implements LockService {
                 }
             }
             if (acls != null) {
+                service.idleKeys.keepRoot();
                 try {
                     acls.prepare(service.engine.root());
                 } catch (RuntimeException e) {
