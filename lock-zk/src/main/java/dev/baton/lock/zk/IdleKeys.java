@@ -35,8 +35,10 @@ import java.util.function.LongSupplier;
  * another client, or of this one, which is not counted: keeping no state per held lock), a
  * lock-delay marker is left, or finer keys live under it, the multi fails as a whole and changes
  * nothing, and the server's cleanup has the key later; a node the server removed first is left
- * out and the multi sent again. It deletes only what that cleanup would, and a client that meets
- * the missing parents creates them again, as after that cleanup. A key used again within the
+ * out and the multi sent again. Unlike that cleanup it does not spare an empty container that
+ * never had a child (no delete is conditional on that): a client between its parent creates and
+ * its multi then finds a parent missing and creates it again, as after the server's cleanup,
+ * which the acquire loop bounds. A key used again within the
  * idle time (a hot key, or the shared ancestor of a stream of fresh keys) is not swept, so it
  * keeps its one-round-trip acquire. Once no request of this service has begun for that long, the
  * locks root goes the same way (refused while any key or clock node is under it; kept in a

@@ -83,13 +83,14 @@
  * {@code list}; an intention node whose data names no key under its own is not followed; a
  * foreign node where the clock node belongs leaves ages out.
  *
- * <p><b>Footprint.</b> Each service counts its requests per level (the keys asked for and their
- * ancestors); a level none of them has touched for a second is swept, finer levels first, by one
- * multi deleting its strong index, queue and key node, which ZooKeeper refuses as a whole where
- * any of them has children (another client's request, a lock-delay marker, finer keys): it
- * deletes only what the server's container cleanup would, so a client that finds parents missing
- * creates them again, as after that cleanup. Fresh keys leave nothing for the server, whose
- * cleanup is rate-limited; hot keys are never idle and keep their one-round-trip grant.
+ * <p><b>Footprint.</b> A key (or ancestor) is idle from the end of a request of the service on it
+ * until one begins; one idle for a second is swept, finer levels first, one depth at a time, by
+ * one multi deleting its strong index, queue and key node, which ZooKeeper refuses as a whole
+ * where any of them has children (any client's request, a lock-delay marker, finer keys). A
+ * client that then finds parents missing creates them again, as after the server's container
+ * cleanup. Fresh keys leave nothing for the server, whose cleanup is rate-limited; hot keys are
+ * never idle long and keep their one-round-trip grant. The locks root goes too once the service
+ * has been idle for a second, except in a secured namespace, where it is persistent.
  *
  * <h2>Breaking, lock delay, release requests</h2>
  *
