@@ -6,6 +6,7 @@ import dev.baton.lock.LockKey;
 import dev.baton.lock.LockState;
 import dev.baton.lock.zk.AccessDeniedException;
 import dev.baton.lock.zk.ZkLockService;
+import dev.baton.lock.zk.ZkLockServiceBuilder;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Help.Ansi;
@@ -14,7 +15,6 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ScopeType;
 
 import java.io.BufferedReader;
-import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
@@ -263,17 +263,13 @@ public final class LockCtl implements Callable<Integer> {
             if (!json) {
                 out.println("Watching " + key + " on " + connect + "; Ctrl-C to stop.");
             }
-            Closeable watch = service.watch(key, new WatchPrinter(key, json, out));
+            ZkLockService.Watching watch = service.watch(key, new WatchPrinter(key, json, out));
             try {
                 new CountDownLatch(1).await(); // until the thread is interrupted (or the JVM ends)
             } catch (InterruptedException e) {
                 interrupted[0] = true;
             } finally {
-                try {
-                    watch.close();
-                } catch (IOException e) {
-                    // stopping anyway; the service closes next
-                }
+                watch.close();
             }
             return OK;
         });
@@ -317,7 +313,7 @@ public final class LockCtl implements Callable<Integer> {
      * up after that is closed in the background.
      */
     private int withService(Action action) {
-        ZkLockService.Builder builder;
+        ZkLockServiceBuilder builder;
         try {
             builder = ZkLockService.builder().namespace(namespace).connectString(connect).connectionTimeout(timeout);
             secure(builder);
@@ -364,7 +360,7 @@ public final class LockCtl implements Callable<Integer> {
     }
 
     /** Puts the authentication and TLS options on the builder. */
-    private void secure(ZkLockService.Builder builder) {
+    private void secure(ZkLockServiceBuilder builder) {
         if (digest != null) {
             int colon = digest.indexOf(':');
             if (colon < 0) {

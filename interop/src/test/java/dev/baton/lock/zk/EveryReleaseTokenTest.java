@@ -56,7 +56,7 @@ class EveryReleaseTokenTest {
                     }
                 }
             }
-            assertEquals(!withStat, locks.engine().zxids().viaClock(), "ZooKeeper " + version + " answers a multi's creates "
+            assertEquals(!withStat, locks.store().zxids().viaClock(), "ZooKeeper " + version + " answers a multi's creates "
                     + (withStat ? "with" : "without") + " their Stat: Baton must " + (withStat ? "not " : "") + "rewrite its clock node");
 
             LockOptions delayed = LockOptions.defaults().waitAtMost(WAIT).lockDelay(Duration.ofMillis(50));

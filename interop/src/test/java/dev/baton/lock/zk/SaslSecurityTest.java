@@ -117,8 +117,8 @@ class SaslSecurityTest {
                 + "for /baton/locks/billing"), breaking.getMessage());
         AccessDeniedException asking = assertThrows(AccessDeniedException.class, () -> other.requestRelease(key));
         assertTrue(asking.getMessage().contains("a release request writes to each holder's node"), asking.getMessage());
-        String node = worker.engine().full(ZkLockService.nodeOf(held));
-        assertThrows(KeeperException.NoAuthException.class, () -> other.engine().root().delete().forPath(node));
+        String node = worker.store().full(ZkLockService.nodeOf(held));
+        assertThrows(KeeperException.NoAuthException.class, () -> other.store().root().delete().forPath(node));
         assertTrue(held.isValid());
 
         assertEquals(1, ops.breakLock(key));

@@ -78,7 +78,7 @@ class SecuredNamespaceTest {
     }
 
     private static String full(ZkLockService service, String relative) {
-        return service.engine().full(relative);
+        return service.store().full(relative);
     }
 
     @Test
@@ -106,8 +106,8 @@ class SecuredNamespaceTest {
                 + "refused it (NoAuth for /" + namespace + "/locks/billing/account/42/_s/X-"), asking.getMessage());
 
         String node = full(worker, ZkLockService.nodeOf(lease));
-        assertThrows(KeeperException.NoAuthException.class, () -> other.engine().root().delete().forPath(node));
-        assertThrows(KeeperException.NoAuthException.class, () -> other.engine().root().setData().forPath(node, new byte[1]));
+        assertThrows(KeeperException.NoAuthException.class, () -> other.store().root().delete().forPath(node));
+        assertThrows(KeeperException.NoAuthException.class, () -> other.store().root().setData().forPath(node, new byte[1]));
 
         // refused at once on a key whose queues exist, and on a fresh one, and nothing is left
         AccessDeniedException taking = assertThrows(AccessDeniedException.class, () -> other.tryAcquire(key));
@@ -164,7 +164,7 @@ class SecuredNamespaceTest {
     @Test
     void nodesCarryTheRulesAclsElectionsAndSchedulesToo() throws Exception {
         ZkLockService worker = secured("worker", WORKER);
-        CuratorFramework observer = secured("ops", OPS).engine().root(); // 3.9 shows digests to admins alone
+        CuratorFramework observer = secured("ops", OPS).store().root(); // 3.9 shows digests to admins alone
         LockKey key = LockKey.of("reports", "daily");
         Id workerId = digest(SecuredNamespace.digestId("worker", WORKER));
         Id worker2Id = digest(SecuredNamespace.digestId("worker2", WORKER2));
@@ -248,7 +248,7 @@ class SecuredNamespaceTest {
     @Test
     void lockUsersNeedNothingAboveTheNamespaceOnceAnAdminMadeIt() throws Exception {
         String locked = namespace + "-locked";
-        secured("ops", OPS).engine().root().create().withACL(List.of(new ACL(Perms.READ, Ids.ANYONE_ID_UNSAFE),
+        secured("ops", OPS).store().root().create().withACL(List.of(new ACL(Perms.READ, Ids.ANYONE_ID_UNSAFE),
                 new ACL(Perms.ALL, digest(SecuredNamespace.digestId("ops", OPS))))).forPath("/" + locked);
         String nested = locked + "/baton";
         keep(ZkLockService.builder().connectString(connect).namespace(nested).digest("ops", OPS)
@@ -272,7 +272,7 @@ class SecuredNamespaceTest {
         CuratorFramework withAcls = keep(client(base, SECURED));
         ZkLockService locks = keep(ZkLockService.builder().client(withAcls).securedNamespace(SECURED).build());
         try (Lease lease = locks.acquire(LockKey.of("k"), WAIT)) {
-            List<ACL> acl = secured("ops", OPS).engine().root().getACL().forPath(full(locks, ZkLockService.nodeOf(lease)));
+            List<ACL> acl = secured("ops", OPS).store().root().getACL().forPath(full(locks, ZkLockService.nodeOf(lease)));
             assertEquals(digest(SecuredNamespace.digestId("worker", WORKER)), acl.get(1).getId());
         }
     }

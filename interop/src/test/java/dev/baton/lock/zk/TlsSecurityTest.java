@@ -74,7 +74,7 @@ class TlsSecurityTest {
         // --- README tls ends
         try (locks; Lease lease = locks.acquire(LockKey.of("billing", "account", "42"), Duration.ofSeconds(10))) {
             assertTrue(lease.isValid());
-            List<ACL> acl = locks.engine().root().getACL().forPath(locks.engine().full(ZkLockService.nodeOf(lease)));
+            List<ACL> acl = locks.store().root().getACL().forPath(locks.store().full(ZkLockService.nodeOf(lease)));
             assertEquals(new ACL(Perms.READ | Perms.WRITE, new Id("x509", "CN=baton-worker")), acl.get(1), acl.toString());
         }
     }

@@ -19,8 +19,13 @@ public final class Requests {
      * and returns the {@link System#nanoTime()} deadline of the wait ({@link #deadline}).
      */
     public static long begin(LockKey key, LockOptions options) throws InterruptedException {
+        return begin(key, options, Ticker.system());
+    }
+
+    /** {@link #begin(LockKey, LockOptions)}, the deadline on {@code ticker}. */
+    public static long begin(LockKey key, LockOptions options, Ticker ticker) throws InterruptedException {
         checkAcquire(key, options);
-        return startWait(options, key);
+        return startWait(options, key, ticker);
     }
 
     /**
@@ -28,11 +33,17 @@ public final class Requests {
      * an {@code acquire}: fails at once if the thread is interrupted, returns the deadline.
      */
     public static long beginAll(Map<LockKey, LockMode> checkedKeys, LockOptions options) throws InterruptedException {
-        return startWait(options, checkedKeys.keySet());
+        return beginAll(checkedKeys, options, Ticker.system());
     }
 
-    private static long startWait(LockOptions options, Object what) throws InterruptedException {
-        long deadline = deadline(options.waitAtMost().orElse(null));
+    /** {@link #beginAll(Map, LockOptions)}, the deadline on {@code ticker}. */
+    public static long beginAll(Map<LockKey, LockMode> checkedKeys, LockOptions options, Ticker ticker)
+            throws InterruptedException {
+        return startWait(options, checkedKeys.keySet(), ticker);
+    }
+
+    private static long startWait(LockOptions options, Object what, Ticker ticker) throws InterruptedException {
+        long deadline = deadline(options.waitAtMost().orElse(null), ticker);
         if (Thread.interrupted()) {
             throw new InterruptedException("Interrupted before acquiring " + what);
         }
@@ -66,11 +77,16 @@ public final class Requests {
      * instead of overflowing; {@link Long#MAX_VALUE} for no limit (a null wait).
      */
     public static long deadline(Duration maxWait) {
+        return deadline(maxWait, Ticker.system());
+    }
+
+    /** {@link #deadline(Duration)} on {@code ticker}. */
+    public static long deadline(Duration maxWait, Ticker ticker) {
         if (maxWait == null) {
             return Long.MAX_VALUE;
         }
         try {
-            return Math.addExact(System.nanoTime(), saturatedNanos(maxWait));
+            return Math.addExact(ticker.nanos(), saturatedNanos(maxWait));
         } catch (ArithmeticException tooFar) {
             return Long.MAX_VALUE;
         }
@@ -78,10 +94,15 @@ public final class Requests {
 
     /** Nanoseconds left until {@code deadline} (from {@link #deadline}), at least 0. */
     public static long remainingNanos(long deadline) {
+        return remainingNanos(deadline, Ticker.system());
+    }
+
+    /** {@link #remainingNanos(long)} on {@code ticker}, which made the deadline. */
+    public static long remainingNanos(long deadline, Ticker ticker) {
         if (deadline == Long.MAX_VALUE) {
             return Long.MAX_VALUE;
         }
-        return Math.max(0, deadline - System.nanoTime());
+        return Math.max(0, deadline - ticker.nanos());
     }
 
     /** {@code d} in nanoseconds, {@link Long#MAX_VALUE} if it does not fit. */

@@ -12,6 +12,10 @@ import org.apache.zookeeper.data.Stat;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.function.BooleanSupplier;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -39,7 +43,7 @@ final class Claims {
     record Entry(String name, Granule granule, HolderRecord record, Stat stat, boolean granted, Long since) {
         /** The request id. */
         String id() {
-            return Engine.requestOf(name);
+            return NodeNames.request(name);
         }
 
         /** The mode asked for on this key. */
@@ -60,7 +64,7 @@ final class Claims {
         private final List<Stat> indexStats = new ArrayList<>();
         private final List<Stat> keyStats = new ArrayList<>();
 
-        static Ancestors read(Engine engine, ZooKeeper zk, LockKey key) throws KeeperException, InterruptedException {
+        static Ancestors read(Store store, ZooKeeper zk, LockKey key) throws KeeperException, InterruptedException {
             Ancestors a = new Ancestors();
             List<LockKey> ancestors = new ArrayList<>();
             for (LockKey k = key.parent().orElse(null); k != null; k = k.parent().orElse(null)) {
@@ -70,18 +74,18 @@ final class Claims {
             List<CompletableFuture<Stat>> indexStats = new ArrayList<>();
             List<CompletableFuture<Stat>> keyStats = new ArrayList<>();
             for (LockKey k : ancestors) {
-                String index = engine.full(Engine.strongPath(k));
+                String index = store.full(Layout.strongPath(k));
                 a.indexPaths.add(index);
-                listings.add(Engine.children(zk, index));
-                indexStats.add(Engine.stat(zk, index));
-                keyStats.add(Engine.stat(zk, engine.full(Engine.keyPath(k))));
+                listings.add(Store.children(zk, index));
+                indexStats.add(Store.stat(zk, index));
+                keyStats.add(Store.stat(zk, store.full(Layout.keyPath(k))));
             }
             List<List<CompletableFuture<Stat>>> stats = new ArrayList<>();
             for (int i = 0; i < ancestors.size(); i++) {
                 List<String> names = get(listings.get(i));
                 List<CompletableFuture<Stat>> s = new ArrayList<>();
                 for (String name : names) {
-                    s.add(Engine.granuleOf(name) != null ? Engine.stat(zk, a.indexPaths.get(i) + "/" + name)
+                    s.add(NodeNames.granule(name) != null ? Store.stat(zk, a.indexPaths.get(i) + "/" + name)
                             : CompletableFuture.completedFuture(null));
                 }
                 a.names.add(names);
@@ -107,25 +111,14 @@ final class Claims {
         boolean holdsBack(Granule g, long czxid) {
             Granule intention = g == Granule.S ? Granule.IS : Granule.IX;
             for (int i = 0; i < names.size(); i++) {
-                Set<String> present = new HashSet<>();
-                for (String name : names.get(i)) {
-                    if (Engine.granuleOf(name) != null) {
-                        present.add(Engine.requestOf(name));
-                    }
-                }
+                Map<String, Grants.Read> read = new HashMap<>();
                 for (int j = 0; j < names.get(i).size(); j++) {
-                    String name = names.get(i).get(j);
-                    Granule other = Engine.granuleOf(name);
                     Stat stat = stats.get(i).get(j);
-                    if (other != null && !intention.compatibleWith(other) && stat != null && NodeNames.ephemeral(stat)
-                            && stat.getCzxid() < czxid) {
-                        return true;
-                    }
-                    Granule marked = Engine.markerGranule(name);
-                    if (marked != null && !intention.compatibleWith(marked)
-                            && !present.contains(Engine.markerRequest(name))) {
-                        return true;
-                    }
+                    read.put(names.get(i).get(j), stat == null ? Grants.Read.GONE
+                            : new Grants.Read(true, stat.getCzxid(), NodeNames.ephemeral(stat)));
+                }
+                if (!(Grants.inIndex(intention, czxid, names.get(i), read) instanceof Grants.Granted)) {
+                    return true;
                 }
             }
             return false;
@@ -156,86 +149,61 @@ final class Claims {
     /** Markers whose request has left the queue. */
     final List<Orphan> orphanMarkers = new ArrayList<>();
     /** The ensemble's time when read, or null if it could not be learnt. */
-    final Engine.Stamp now;
+    final Store.Stamp now;
 
-    private Claims(LockKey key, List<String> queue, Engine.Stamp now) {
+    private Claims(LockKey key, List<String> queue, Store.Stamp now) {
         this.key = key;
         this.queue = queue;
         this.now = now;
-    }
-
-    /** Sorts a queue listing into creation order, markers last. */
-    static List<String> ordered(List<String> listing) {
-        List<String> queue = new ArrayList<>(listing);
-        queue.sort((a, b) -> {
-            boolean qa = Engine.granuleOf(a) != null;
-            boolean qb = Engine.granuleOf(b) != null;
-            if (qa != qb) {
-                return qa ? -1 : 1;
-            }
-            return qa ? Engine.SEQUENCE_ORDER.compare(Engine.sequenceOf(a), Engine.sequenceOf(b)) : a.compareTo(b);
-        });
-        return queue;
-    }
-
-    /** The request ids with a node (not a marker) in a listing. */
-    static Set<String> present(List<String> listing) {
-        Set<String> ids = new HashSet<>();
-        for (String name : listing) {
-            if (Engine.granuleOf(name) != null) {
-                ids.add(Engine.requestOf(name));
-            }
-        }
-        return ids;
     }
 
     /**
      * Reads the key. {@code now} is the ensemble's time if the caller has it; else one write
      * learns it (if that write is refused, say by an ACL, times are left out).
      */
-    static Claims read(Engine engine, ZooKeeper zk, LockKey key, Engine.Stamp now)
+    static Claims read(Store store, ZooKeeper zk, LockKey key, Store.Stamp now)
             throws KeeperException, InterruptedException {
-        CompletableFuture<List<String>> queued = Engine.children(zk, engine.full(Engine.queuePath(key)));
-        Ancestors ancestors = Ancestors.read(engine, zk, key);
+        CompletableFuture<List<String>> queued = Store.children(zk, store.full(Layout.queuePath(key)));
+        Ancestors ancestors = Ancestors.read(store, zk, key);
         if (now == null) {
-            now = nowIfKnown(engine, zk);
+            now = nowIfKnown(store, zk);
         }
-        CompletableFuture<Stat> queueStat = Engine.stat(zk, engine.full(Engine.queuePath(key))); // after the listing
-        List<String> listing = ordered(get(queued));
+        CompletableFuture<Stat> queueStat = Store.stat(zk, store.full(Layout.queuePath(key))); // after the listing
+        List<String> listing = Layout.ordered(get(queued));
         Stat qstat = get(queueStat);
         // every node that can decide a verdict is read for its stat: the strong ones with their
         // records, and the intentions before the last strong one; one that is not ephemeral is foreign
         int lastStrong = -1;
         for (int i = 0; i < listing.size(); i++) {
-            Granule g = Engine.granuleOf(listing.get(i));
+            Granule g = NodeNames.granule(listing.get(i));
             if (g != null && g.isStrong()) {
                 lastStrong = i;
             }
         }
-        Set<String> listed = present(listing);
+        Set<String> listed = Layout.present(listing);
         List<String> strong = new ArrayList<>();
-        List<CompletableFuture<Engine.Data>> records = new ArrayList<>();
+        List<CompletableFuture<Store.Data>> records = new ArrayList<>();
         List<String> intentions = new ArrayList<>();
         List<CompletableFuture<Stat>> intentionStats = new ArrayList<>();
-        List<CompletableFuture<Engine.Data>> markers = new ArrayList<>();
+        List<CompletableFuture<Store.Data>> markers = new ArrayList<>();
         for (int i = 0; i < listing.size(); i++) {
             String name = listing.get(i);
-            Granule g = Engine.granuleOf(name);
+            Granule g = NodeNames.granule(name);
             if (g != null && g.isStrong()) {
                 strong.add(name);
-                records.add(Engine.data(zk, engine.full(Engine.queuePath(key) + "/" + name)));
+                records.add(Store.data(zk, store.full(Layout.queuePath(key) + "/" + name)));
             } else if (g != null && i < lastStrong) {
                 intentions.add(name);
-                intentionStats.add(Engine.stat(zk, engine.full(Engine.queuePath(key) + "/" + name)));
+                intentionStats.add(Store.stat(zk, store.full(Layout.queuePath(key) + "/" + name)));
             }
-            if (Engine.markerGranule(name) != null && !listed.contains(Engine.markerRequest(name))) {
-                markers.add(Engine.data(zk, engine.full(Engine.queuePath(key) + "/" + name)));
+            if (NodeNames.markerGranule(name) != null && !listed.contains(NodeNames.markerRequest(name))) {
+                markers.add(Store.data(zk, store.full(Layout.queuePath(key) + "/" + name)));
             }
         }
         Set<String> foreign = new HashSet<>();
-        List<Engine.Data> data = new ArrayList<>(strong.size());
+        List<Store.Data> data = new ArrayList<>(strong.size());
         for (int i = 0; i < strong.size(); i++) {
-            Engine.Data d = get(records.get(i));
+            Store.Data d = get(records.get(i));
             data.add(d);
             if (d != null && !NodeNames.ephemeral(d.stat())) {
                 foreign.add(strong.get(i));
@@ -250,32 +218,29 @@ final class Claims {
         List<String> queue = new ArrayList<>(listing);
         queue.removeAll(foreign);
         Claims c = new Claims(key, queue, now);
-        Set<String> present = present(queue);
-        for (CompletableFuture<Engine.Data> f : markers) {
-            Engine.Data d = get(f);
+                for (CompletableFuture<Store.Data> f : markers) {
+            Store.Data d = get(f);
             if (d != null) {
-                c.orphanMarkers.add(new Orphan(d.stat(), Engine.markerDelay(d.bytes())));
+                c.orphanMarkers.add(new Orphan(d.stat(), HolderRecord.delayMillis(d.bytes())));
             }
         }
         for (int i = 0; i < strong.size(); i++) {
-            Engine.Data d = data.get(i);
+            Store.Data d = data.get(i);
             String name = strong.get(i);
             if (d == null || foreign.contains(name)) {
                 continue; // gone since the listing, or not Baton's
             }
-            Granule g = Engine.granuleOf(name);
+            Granule g = NodeNames.granule(name);
             HolderRecord record = HolderRecord.parse(d.bytes());
-            boolean granted = record.granted()
-                    || (record.keys() <= 1 && !blockedInQueue(queue, name, g) && !delayedInQueue(queue, present, g)
-                        && !ancestors.holdsBack(g, d.stat().getCzxid()));
-            // when its hold began: its stamp (less how long it had held then), else its creation
-            // (exact for a grant on its first look; for a grant after waiting, until its stamp half
-            // a second in, this counts its wait too)
-            Long since = null;
-            if (now != null && record.granted() && now.sameLeader(d.stat().getMzxid())) {
-                since = d.stat().getMtime() - record.heldMs();
-            } else if (now != null && granted && now.sameLeader(d.stat().getCzxid())) {
-                since = d.stat().getCtime();
+            boolean granted = record.granted() || (record.keys() <= 1
+                    && Grants.inQueue(g, name, queue, Set.of()) instanceof Grants.Granted
+                    && !ancestors.holdsBack(g, d.stat().getCzxid()));
+            Stat stat = d.stat();
+            Long since = holdSince(record, stat, now, () -> grantedAtCreation(name, stat, queue, qstat, ancestors));
+            if (since == null && granted && now != null && now.sameLeader(stat.getCzxid())) {
+                // shown, never judged: a grant after waiting, until its stamp lands half a second
+                // in, counts its wait too
+                since = stat.getCtime();
             }
             c.entries.add(new Entry(name, g, record, d.stat(), granted, since));
         }
@@ -288,9 +253,9 @@ final class Claims {
      *
      * @throws KeeperException on connection trouble or the session's end
      */
-    static Engine.Stamp nowIfKnown(Engine engine, ZooKeeper zk) throws KeeperException, InterruptedException {
+    static Store.Stamp nowIfKnown(Store store, ZooKeeper zk) throws KeeperException, InterruptedException {
         try {
-            return engine.now(zk);
+            return store.now(zk);
         } catch (KeeperException e) {
             if (e.code() == KeeperException.Code.CONNECTIONLOSS || e.code() == KeeperException.Code.SESSIONEXPIRED
                     || e.code() == KeeperException.Code.SESSIONMOVED || e.code() == KeeperException.Code.OPERATIONTIMEOUT) {
@@ -300,28 +265,21 @@ final class Claims {
         }
     }
 
-    /** Whether an earlier node of the queue is incompatible with {@code name}'s granule. */
-    static boolean blockedInQueue(List<String> queue, String name, Granule g) {
-        int own = Engine.sequenceOf(name);
-        for (String other : queue) {
-            Granule og = Engine.granuleOf(other);
-            if (og != null && !other.equals(name) && !g.compatibleWith(og)
-                    && Engine.before(Engine.sequenceOf(other), own)) {
-                return true;
-            }
+    /**
+     * When a hold began, on the ensemble's clock, as far as the holder's records prove it: its
+     * grant stamp (or last extend) less what it had held then, if this leader stamped it; its
+     * creation, if this leader made it and the queue proves it was granted on its first look;
+     * otherwise null (unknown: a judge counts from when it first saw the hold). The one reading
+     * breaking and inspection share.
+     */
+    static Long holdSince(HolderRecord record, Stat stat, Store.Stamp now, BooleanSupplier grantedAtCreation) {
+        if (now == null) {
+            return null;
         }
-        return false;
-    }
-
-    /** Whether the queue has a lock-delay marker, of a request that left it, incompatible with {@code g}. */
-    static boolean delayedInQueue(List<String> queue, Set<String> present, Granule g) {
-        for (String name : queue) {
-            Granule marked = Engine.markerGranule(name);
-            if (marked != null && !g.compatibleWith(marked) && !present.contains(Engine.markerRequest(name))) {
-                return true;
-            }
+        if (record.granted()) {
+            return now.sameLeader(stat.getMzxid()) ? stat.getMtime() - record.heldMs() : null;
         }
-        return false;
+        return now.sameLeader(stat.getCzxid()) && grantedAtCreation.getAsBoolean() ? stat.getCtime() : null;
     }
 
     /**
@@ -336,29 +294,29 @@ final class Claims {
         if (queueStat == null || stat.getVersion() != 0) {
             return false; // rewritten: its grant may have been decided late
         }
-        int seq = Engine.sequenceOf(name);
-        java.util.Map<String, Integer> sequences = new java.util.HashMap<>();
+        int seq = NodeNames.sequence(name);
+        Map<String, Integer> sequences = new HashMap<>();
         for (String n : queue) {
-            if (Engine.granuleOf(n) != null) {
-                sequences.put(Engine.requestOf(n), Engine.sequenceOf(n));
+            if (NodeNames.granule(n) != null) {
+                sequences.put(NodeNames.request(n), NodeNames.sequence(n));
             }
         }
         int after = 0;
         for (String n : queue) {
-            if (Engine.granuleOf(n) != null) {
-                if (Engine.before(seq, Engine.sequenceOf(n))) {
+            if (NodeNames.granule(n) != null) {
+                if (Layout.before(seq, NodeNames.sequence(n))) {
                     after++;
                 }
                 continue;
             }
-            String marked = Engine.markerRequest(n);
+            String marked = NodeNames.markerRequest(n);
             if (marked != null) {
                 // a marker is made in its request's transaction, right after its queue node
                 Integer of = sequences.get(marked);
                 if (of == null) {
                     return false; // of a request that left: something held this one back, maybe
                 }
-                if (of == seq || Engine.before(seq, of)) {
+                if (of == seq || Layout.before(seq, of)) {
                     after++;
                 }
             }
@@ -374,7 +332,7 @@ final class Claims {
                 h.add(e);
             }
         }
-        h.sort(java.util.Comparator.comparingLong(e -> e.stat().getCzxid()));
+        h.sort(Comparator.comparingLong(e -> e.stat().getCzxid()));
         return h;
     }
 

@@ -137,13 +137,13 @@ final class IdleKeys {
 
     /**
      * Deletes the znodes of the keys that are due, finest first: one multi per key deleting its
-     * strong index, queue and key node (full paths through {@code engine}), which fails as a
+     * strong index, queue and key node (full paths through {@code store}), which fails as a
      * whole, harmlessly, where a node has children, and is sent again without a node the
      * server's cleanup already removed. Keys of one depth go together; the next depth waits for
      * their answers (at most {@code patience}), so a parent is not refused for children being
      * deleted. Then, if due, the locks root. Blocks: run it on a thread of its own.
      */
-    void sweep(ZooKeeper zk, Engine engine, Duration patience) throws InterruptedException {
+    void sweep(ZooKeeper zk, Store store, Duration patience) throws InterruptedException {
         List<CompletableFuture<Void>> sent = new ArrayList<>();
         int depth = -1;
         for (Map.Entry<LockKey, Boolean> idle : takeIdle().entrySet()) {
@@ -154,15 +154,15 @@ final class IdleKeys {
             }
             List<Op> ops = new ArrayList<>(3);
             if (idle.getValue()) {
-                ops.add(Op.delete(engine.full(Engine.strongPath(key)), -1));
+                ops.add(Op.delete(store.full(Layout.strongPath(key)), -1));
             }
-            ops.add(Op.delete(engine.full(Engine.queuePath(key)), -1));
-            ops.add(Op.delete(engine.full(Engine.keyPath(key)), -1));
+            ops.add(Op.delete(store.full(Layout.queuePath(key)), -1));
+            ops.add(Op.delete(store.full(Layout.keyPath(key)), -1));
             sent.add(delete(zk, ops));
         }
         await(sent, patience);
         if (takeRoot() && sweepRoot) {
-            delete(zk, List.of(Op.delete(engine.full(Engine.LOCKS), -1)));
+            delete(zk, List.of(Op.delete(store.full(Layout.LOCKS), -1)));
         }
     }
 

@@ -82,11 +82,11 @@ final class NamespaceAcls implements ACLProvider {
         String relative = path.startsWith(root + "/") ? path.substring(root.length()) : path;
         ZKPaths.PathAndNode pn = ZKPaths.getPathAndNode(relative);
         String parent = ZKPaths.getNodeFromPath(pn.getPath());
-        if (relative.startsWith(Engine.LOCKS + "/")) {
-            if (parent.equals(Engine.QUEUE) || parent.equals(Engine.STRONG)) {
+        if (relative.startsWith(Layout.LOCKS + "/")) {
+            if (parent.equals(Layout.QUEUE) || parent.equals(Layout.STRONG)) {
                 return !pn.getNode().startsWith(NodeNames.MARKER);
             }
-            return pn.getPath().equals(Engine.CLOCKS);
+            return pn.getPath().equals(Layout.CLOCKS);
         }
         return relative.startsWith(ZkLeaderElection.ELECTIONS + "/") && pn.getNode().startsWith(PROTECTED_PREFIX);
     }
@@ -112,7 +112,7 @@ final class NamespaceAcls implements ACLProvider {
      */
     void prepare(CuratorFramework root) throws Exception {
         persistent(root, this.root, true);
-        persistent(root, this.root + Engine.LOCKS, false);
+        persistent(root, this.root + Layout.LOCKS, false);
     }
 
     private void persistent(CuratorFramework root, String path, boolean withParents) throws Exception {
@@ -153,7 +153,7 @@ final class NamespaceAcls implements ACLProvider {
      * @throws IllegalStateException if it does not
      */
     void checkInstalled(CuratorFramework root, String namespace) {
-        String sampleOwn = this.root + Engine.queuePath(dev.baton.lock.LockKey.of("k")) + "/X-";
+        String sampleOwn = this.root + Layout.queuePath(dev.baton.lock.LockKey.of("k")) + "/X-";
         if (!aclOf(root, sampleOwn).equals(own) || !aclOf(root, this.root).equals(shared)) {
             throw new IllegalStateException("With client(..), securedNamespace(..) needs your CuratorFramework to "
                     + "create Baton's znodes with the secured ACLs: build it with "

@@ -15,7 +15,7 @@ import java.util.regex.Pattern;
 
 /**
  * Who may do what in a secured namespace: the identities Baton names in the ZooKeeper ACLs of
- * every znode it creates there (see {@link ZkLockService.Builder#securedNamespace}).
+ * every znode it creates there (see {@link ZkLockServiceBuilder#securedNamespace}).
  *
  * <p>The rules, as ZooKeeper enforces them:
  * <ul>
@@ -120,7 +120,7 @@ public final class SecuredNamespace {
     /**
      * The ACL provider that gives Baton's znodes under {@code namespacePath} these ACLs, for a
      * {@code CuratorFramework} of your own ({@code CuratorFrameworkFactory.builder().aclProvider(..)})
-     * handed to {@link ZkLockService.Builder#client}. {@code namespacePath} is Baton's namespace
+     * handed to {@link ZkLockServiceBuilder#client}. {@code namespacePath} is Baton's namespace
      * as that client's paths see it: {@code "/app/baton"} for namespace {@code "baton"} on a
      * client whose own namespace is {@code "app"}. Every other path gets the shared rule.
      */

@@ -12,7 +12,6 @@ import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.leader.LeaderLatchListener;
 import org.apache.curator.framework.recipes.leader.Participant;
 import org.apache.curator.framework.state.ConnectionState;
-import org.apache.curator.framework.state.ConnectionStateListener;
 import org.apache.curator.utils.ZKPaths;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
@@ -26,9 +25,9 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Consumer;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -69,7 +68,7 @@ import java.util.concurrent.TimeUnit;
  * {@code ConnectionStateErrorPolicy} is session-based; a service built from a connect string sets
  * that for LOSE_AT_LOST, a caller's client keeps its own policy.
  */
-final class ZkLeaderElection extends AbstractElection {
+final class ZkLeaderElection extends AbstractElection implements Session.Subscriber {
     private static final Logger LOG = LoggerFactory.getLogger(ZkLeaderElection.class);
 
     static final String ELECTIONS = "/elections";
@@ -84,30 +83,27 @@ final class ZkLeaderElection extends AbstractElection {
     /** How many join checks in a row must find the latch without a node before it joins again. */
     static final int JOIN_CHECKS = 3;
 
-    private final ZkLockService service;
+    private final Session session;
     private final CuratorFramework client;
-    private final LossPolicy lossPolicy;
+    private final Consumer<ZkLeaderElection> onLeave;
     private final String path;
     private final byte[] idBytes;
     private final Latch latch;
     /** Confirms terms and runs anything that may block on ZooKeeper. */
     private final ScheduledExecutorService worker;
-    private final ConnectionStateListener stateListener = (c, state) -> stateChanged(state);
 
     // guarded by this
     private String termNode;
     private long termSession;
-    private long generation;
-    private ScheduledFuture<?> expiryDeadline;
     /** How many join checks in a row found the latch without a node (worker thread only). */
     private int nodeMissing;
 
-    ZkLeaderElection(ZkLockService service, CuratorFramework client, LossPolicy lossPolicy, String name,
-                     String participantId) {
+    ZkLeaderElection(Session session, CuratorFramework client, String name, String participantId,
+                     Consumer<ZkLeaderElection> onLeave) {
         super(name, participantId);
-        this.service = service;
+        this.session = session;
         this.client = client;
-        this.lossPolicy = lossPolicy;
+        this.onLeave = onLeave;
         this.path = ELECTIONS + "/" + name();
         this.idBytes = participantId.getBytes(StandardCharsets.UTF_8);
         this.latch = new Latch(client, path, participantId);
@@ -126,7 +122,7 @@ final class ZkLeaderElection extends AbstractElection {
      */
     void start() {
         mayJoin();
-        client.getConnectionStateListenable().addListener(stateListener);
+        session.subscribe(this);
         latch.addListener(new LeaderLatchListener() {
             @Override
             public void isLeader() {
@@ -135,13 +131,13 @@ final class ZkLeaderElection extends AbstractElection {
 
             @Override
             public void notLeader() {
-                endTerm(reasonNow());
+                Callbacks.deliver(() -> endTerm(reasonNow()));
             }
         }, Runnable::run);
         try {
             latch.start();
         } catch (Exception e) {
-            client.getConnectionStateListenable().removeListener(stateListener);
+            session.unsubscribe(this);
             worker.shutdownNow();
             throw new LockException("Could not join election " + name() + ": " + e, e);
         }
@@ -286,70 +282,15 @@ final class ZkLeaderElection extends AbstractElection {
                 ? LossReason.CONNECTION_SUSPENDED : LossReason.SESSION_EXPIRED;
     }
 
-    private void stateChanged(ConnectionState state) {
-        switch (state) {
-            case SUSPENDED:
-            case READ_ONLY:
-                suspended();
-                break;
-            case LOST:
-                disarm();
-                endTerm(LossReason.SESSION_EXPIRED);
-                break;
-            case CONNECTED:
-            case RECONNECTED:
-                reconnected();
-                break;
-            default:
-                break;
-        }
+    /** The service's session says terms end now: at a suspension or at the session's loss, by its policy. */
+    @Override
+    public void lose(LossReason reason) {
+        endTerm(reason);
     }
 
-    private void suspended() {
-        if (lossPolicy == LossPolicy.LOSE_AT_SUSPENDED) {
-            endTerm(LossReason.CONNECTION_SUSPENDED);
-            return;
-        }
-        synchronized (this) {
-            if (expiryDeadline != null) {
-                return; // READ_ONLY after SUSPENDED continues the same suspension
-            }
-            long gen = generation;
-            long timeoutMs = client.getZookeeperClient().getLastNegotiatedSessionTimeoutMs();
-            try {
-                expiryDeadline = service.timer().schedule(() -> outlived(gen), timeoutMs, TimeUnit.MILLISECONDS);
-            } catch (java.util.concurrent.RejectedExecutionException closing) {
-                endTerm(LossReason.SESSION_EXPIRED);
-            }
-        }
-    }
-
-    private void outlived(long gen) {
-        synchronized (this) {
-            if (generation != gen) {
-                return;
-            }
-            expiryDeadline = null;
-        }
-        endTerm(LossReason.SESSION_EXPIRED);
-    }
-
-    private void disarm() {
-        synchronized (this) {
-            generation++;
-            if (expiryDeadline != null) {
-                expiryDeadline.cancel(false);
-                expiryDeadline = null;
-            }
-        }
-    }
-
-    private void reconnected() {
-        disarm();
-        long session;
-        try {
-            session = client.getZookeeperClient().getZooKeeper().getSessionId();
-        } catch (Exception e) {
+    @Override
+    public void reconnected(long session) {
+        if (session == -1) {
             endTerm(LossReason.SESSION_EXPIRED);
             return;
         }
@@ -448,8 +389,7 @@ final class ZkLeaderElection extends AbstractElection {
 
     @Override
     protected void leave() {
-        client.getConnectionStateListenable().removeListener(stateListener);
-        disarm();
+        session.unsubscribe(this);
         worker.shutdownNow();
         try {
             if (latch.getState() == LeaderLatch.State.STARTED) {
@@ -458,7 +398,7 @@ final class ZkLeaderElection extends AbstractElection {
         } catch (Exception e) {
             LOG.warn("Could not leave election {} cleanly; the session's end will remove its node", name(), e);
         }
-        service.forget(this);
+        onLeave.accept(this);
     }
 
     /** The latch node path, for tests. */

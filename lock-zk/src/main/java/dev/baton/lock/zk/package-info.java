@@ -166,5 +166,28 @@
  * without awaiting their answers; a refused one is judged once the multi behind them answers that
  * a parent is missing, and only if no create under it succeeded or found its node (ZooKeeper
  * refuses to create an existing node to a client without CREATE on its parent, harmlessly).
+ *
+ * <h2>Where each job lives</h2>
+ *
+ * <table>
+ * <caption>The package's classes, each one job</caption>
+ * <tr><th>class</th><th>its job</th></tr>
+ * <tr><td>{@code ZkLockService}</td><td>the facade: lifecycle (an explicit state), delegation, close</td></tr>
+ * <tr><td>{@code ZkLockServiceBuilder}</td><td>configuration, the Curator client, security, the first checks</td></tr>
+ * <tr><td>{@code Session}</td><td>the one connection watcher: loss policy, the LOSE_AT_LOST deadline; leases and elections subscribe</td></tr>
+ * <tr><td>{@code Acquirer}</td><td>the acquire loop: enqueue, ask {@code Grants}, wait, adopt after a lost answer, the watchdog</td></tr>
+ * <tr><td>{@code Request}</td><td>what an acquire asks for, one attempt's progress, what its multi created</td></tr>
+ * <tr><td>{@code Grants}</td><td>the grant rule, pure: granted, wait for this node, or held back by a marker</td></tr>
+ * <tr><td>{@code Layout}, {@code NodeNames}</td><td>paths, order across the sequence wrap, which names are Baton's; pure</td></tr>
+ * <tr><td>{@code Store}, {@code Watches}, {@code Zxids}</td><td>the ZooKeeper calls as futures, the waits on watches, the token on every server version</td></tr>
+ * <tr><td>{@code Leases}, {@code ZkLease}</td><td>held leases: registration, loss, settling, stamps, extend, release</td></tr>
+ * <tr><td>{@code Breaker}</td><td>judging holders on the ensemble's clock and the version-checked break</td></tr>
+ * <tr><td>{@code LockDelay}</td><td>lock-delay markers: the rule for one marker, stamping, waiting, retiring</td></tr>
+ * <tr><td>{@code Cleanup}, {@code IdleKeys}</td><td>deleting what a service leaves: releases, losses, abandoned requests, containers, idle keys</td></tr>
+ * <tr><td>{@code Claims}, {@code Operator}</td><td>reading a key for inspection and judgement; inspect, list, requestRelease, breakLock</td></tr>
+ * <tr><td>{@code KeyWatches}</td><td>{@code watch} and its follower threads</td></tr>
+ * <tr><td>{@code ZkLeaderElection}</td><td>Curator's {@code LeaderLatch} with per-term tokens, subscribed to {@code Session}</td></tr>
+ * <tr><td>{@code ServerCheck}, {@code Access}, {@code NamespaceAcls}, {@code ClientSecurity}</td><td>server versions, refusals, ACLs, credentials</td></tr>
+ * </table>
  */
 package dev.baton.lock.zk;

@@ -116,13 +116,13 @@ class ZkBreakingRacesTest {
         CompletableFuture<Lease> rf = async(r, k, LockOptions.defaults().leaseTime(Duration.ofSeconds(1))
                 .waitAtMost(Duration.ofSeconds(30)), rAt);
         await().atMost(Duration.ofSeconds(10)).until(() -> a.inspect(k).waiters().size() + a.inspect(k).holders().size() == 1);
-        String rNode = observer.getChildren().forPath("/baton" + Engine.queuePath(k)).get(0);
+        String rNode = observer.getChildren().forPath("/baton" + Layout.queuePath(k)).get(0);
         CompletableFuture<Lease> wf = async(w, k, LockOptions.defaults().mode(LockMode.SHARED)
                 .waitAtMost(Duration.ofSeconds(30)), wAt);
         // R's limit is 1 s lease + 2 s grace; A still holds p: for 6 s R's node stays and W waits
         await().during(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(10)).until(() ->
-                observer.checkExists().forPath("/baton" + Engine.queuePath(k) + "/" + rNode) != null && !wf.isDone());
-        boolean rNodeAlive = observer.checkExists().forPath("/baton" + Engine.queuePath(k) + "/" + rNode) != null;
+                observer.checkExists().forPath("/baton" + Layout.queuePath(k) + "/" + rNode) != null && !wf.isDone());
+        boolean rNodeAlive = observer.checkExists().forPath("/baton" + Layout.queuePath(k) + "/" + rNode) != null;
         boolean wGrantedFirst = wf.isDone() && !rf.isDone();
         coarse.close();
         rf.get(30, TimeUnit.SECONDS);
@@ -201,9 +201,9 @@ class ZkBreakingRacesTest {
         // P: a fake holder made by the observer, no lease (never judged)
         byte[] data = new HolderRecord("p:1:1", "p", 1, "t", null, 1, null, 0, false, 0).encode();
         String pq = observer.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
-                .forPath("/baton" + Engine.queuePath(k) + "/X-0123456789abcdef-", data);
+                .forPath("/baton" + Layout.queuePath(k) + "/X-0123456789abcdef-", data);
         String ps = observer.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
-                .forPath("/baton" + Engine.strongPath(k) + "/X-0123456789abcdef-");
+                .forPath("/baton" + Layout.strongPath(k) + "/X-0123456789abcdef-");
         AtomicLong rAt = new AtomicLong();
         CompletableFuture<Lease> rf = async(r, k, LockOptions.defaults().leaseTime(Duration.ofSeconds(1))
                 .waitAtMost(Duration.ofSeconds(30)), rAt);
@@ -238,11 +238,11 @@ class ZkBreakingRacesTest {
                 && op.inspect(a.child("c")).isHeld());
         await().atMost(Duration.ofSeconds(10)).until(() -> HolderRecord.parse(observer.getData()
                 .forPath("/baton" + ZkLockService.nodesOf(both).stream()
-                        .filter(n -> n.startsWith(Engine.queuePath(a.child("b")))).findFirst().orElseThrow())).granted());
+                        .filter(n -> n.startsWith(Layout.queuePath(a.child("b")))).findFirst().orElseThrow())).granted());
         CountDownLatch resume = new CountDownLatch(1);
         stall(r, resume, Duration.ofSeconds(4)); // R's process is slow to hear (GC pause, busy event thread)
         assertEquals(1, op.breakLock(a.child("b")));
-        boolean acStillHeld = !observer.getChildren().forPath("/baton" + Engine.strongPath(a.child("c"))).isEmpty();
+        boolean acStillHeld = !observer.getChildren().forPath("/baton" + Layout.strongPath(a.child("c"))).isEmpty();
         java.util.Optional<Lease> coarse = c.tryAcquire(a);
         coarse.ifPresent(Lease::close);
         assertTrue(acStillHeld);

@@ -163,9 +163,9 @@ class ZkBreakingTest {
         for (int attempt = 0; node == null; attempt++) {
             try { // the server may remove a container we just made before its child lands: again
                 node = observer.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
-                        .forPath("/baton" + Engine.queuePath(key) + "/X-" + id + "-", data);
+                        .forPath("/baton" + Layout.queuePath(key) + "/X-" + id + "-", data);
                 observer.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
-                        .forPath("/baton" + Engine.strongPath(key) + "/X-" + id + "-");
+                        .forPath("/baton" + Layout.strongPath(key) + "/X-" + id + "-");
             } catch (org.apache.zookeeper.KeeperException.NoNodeException raced) {
                 if (node != null) {
                     observer.delete().forPath(node);
@@ -179,7 +179,7 @@ class ZkBreakingTest {
         assertTrue(waiter.tryAcquire(key).isEmpty(), "the stuck holder holds the key");
         try (Lease lease = waiter.acquire(key, Duration.ofSeconds(20))) {
             long waitedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - created);
-            assertTrue(waitedMs >= 300 + ZkLockService.LEASE_GRACE_MS - 300,
+            assertTrue(waitedMs >= 300 + Breaker.LEASE_GRACE_MS - 300,
                     "broken " + waitedMs + " ms after the grant, before its lease time and grace ran out");
             assertTrue(observer.checkExists().forPath(node) == null, "the stuck holder's node was deleted");
             assertTrue(lease.isValid());
@@ -282,8 +282,8 @@ class ZkBreakingTest {
 
     private static int markers(LockKey key) throws Exception {
         int n = 0;
-        for (String path : ZkTesting.descendants(observer, "/baton" + Engine.queuePath(key))) {
-            if (path.contains("/" + Engine.MARKER)) {
+        for (String path : ZkTesting.descendants(observer, "/baton" + Layout.queuePath(key))) {
+            if (path.contains("/" + NodeNames.MARKER)) {
                 n++;
             }
         }

@@ -35,6 +35,7 @@ class ZkEngineTest {
     private static TestingServer server;
     private static CuratorFramework observer;
     private final List<ZkLockService> services = new ArrayList<>();
+    private final LostAnswers lostAnswers = new LostAnswers();
     private final ExecutorService pool = Executors.newCachedThreadPool();
 
     @BeforeAll
@@ -51,20 +52,19 @@ class ZkEngineTest {
 
     @AfterEach
     void closeAll() {
-        Engine.LOSE_ANSWERS.set(0);
         pool.shutdownNow();
         services.forEach(ZkLockService::close);
     }
 
     private ZkLockService service() {
         ZkLockService s = ZkLockService.builder().connectString(server.getConnectString())
-                .sessionTimeout(Duration.ofSeconds(10)).build();
+                .sessionTimeout(Duration.ofSeconds(10)).sending(lostAnswers).build();
         services.add(s);
         return s;
     }
 
     private static List<String> queue(LockKey key) throws Exception {
-        return ZkTesting.descendants(observer, "/baton" + Engine.queuePath(key));
+        return ZkTesting.descendants(observer, "/baton" + Layout.queuePath(key));
     }
 
     private static int children(String relative) throws Exception {
@@ -122,12 +122,12 @@ class ZkEngineTest {
         LockKey key = LockKey.parse("lost/answer/k");
         LockOptions shared = LockOptions.defaults().mode(LockMode.SHARED).waitAtMost(Duration.ofSeconds(20));
         try (Lease keepsTheQueue = other.acquire(key, shared)) { // so no container is missing or removed meanwhile
-            int createdBefore = observer.checkExists().forPath("/baton" + Engine.queuePath(key)).getCversion();
-            Engine.LOSE_ANSWERS.set(1);
+            int createdBefore = observer.checkExists().forPath("/baton" + Layout.queuePath(key)).getCversion();
+            lostAnswers.lose(1);
             try (Lease lease = s.acquire(key, shared)) {
-                assertEquals(0, Engine.LOSE_ANSWERS.get(), "the answer was not lost: the test proves nothing");
+                assertEquals(0, lostAnswers.left(), "the answer was not lost: the test proves nothing");
                 assertEquals(2, queue(key).size(), "nodes created twice: " + queue(key));
-                int changes = observer.checkExists().forPath("/baton" + Engine.queuePath(key)).getCversion()
+                int changes = observer.checkExists().forPath("/baton" + Layout.queuePath(key)).getCversion()
                         - createdBefore;
                 assertEquals(1, changes, "the queue changed more than once: enqueued again, not adopted");
                 Stat stat = observer.checkExists().forPath("/baton" + ZkLockService.nodeOf(lease));
@@ -144,10 +144,9 @@ class ZkEngineTest {
         ZkLockService waiterService = service();
         LockKey key = LockKey.parse("lost/wait");
         Lease holder = holderService.acquire(key, Duration.ofSeconds(5));
-        Engine.LOSE_ANSWERS.set(1);
+        lostAnswers.lose(1);
         Future<Lease> waiter = pool.submit(() -> waiterService.acquire(key, Duration.ofSeconds(30)));
-        await().atMost(PATIENCE).until(() -> Engine.LOSE_ANSWERS.get() == 0 && queue(key).size() == 2);
-        Engine.LOSE_ANSWERS.set(0);
+        await().atMost(PATIENCE).until(() -> lostAnswers.left() == 0 && queue(key).size() == 2);
         assertFalse(waiter.isDone());
         holder.close();
         try (Lease lease = waiter.get(PATIENCE.toSeconds(), SECONDS)) {
@@ -163,9 +162,9 @@ class ZkEngineTest {
         ZkLockService waiterService = service();
         LockKey key = LockKey.parse("lost/timeout");
         try (Lease holder = holderService.acquire(key, Duration.ofSeconds(5))) {
-            Engine.LOSE_ANSWERS.set(1);
+            lostAnswers.lose(1);
             assertThrows(LockTimeoutException.class, () -> waiterService.acquire(key, Duration.ofMillis(300)));
-            assertEquals(0, Engine.LOSE_ANSWERS.get(), "the answer was not lost: the test proves nothing");
+            assertEquals(0, lostAnswers.left(), "the answer was not lost: the test proves nothing");
             await().atMost(PATIENCE).until(() -> queue(key).size() == 1);
             assertTrue(holder.isValid());
         }
@@ -200,16 +199,16 @@ class ZkEngineTest {
     void sequenceNumbersKeepTheirOrderWhenTheParentsCounterWrapsAround() {
         // ZooKeeper formats the parent's int cversion with %010d: after 2^31 creates it is negative
         String id = "0123456789abcdef";
-        int last = Engine.sequenceOf("IX-" + id + "-2147483647");
-        int wrapped = Engine.sequenceOf("X-" + id + "-" + String.format("%010d", Integer.MIN_VALUE));
-        int next = Engine.sequenceOf("X-" + id + "-" + String.format("%010d", Integer.MIN_VALUE + 1));
-        assertTrue(Engine.before(last, wrapped) && Engine.before(wrapped, next) && Engine.before(last, next));
-        assertFalse(Engine.before(wrapped, last) || Engine.before(next, wrapped));
+        int last = NodeNames.sequence("IX-" + id + "-2147483647");
+        int wrapped = NodeNames.sequence("X-" + id + "-" + String.format("%010d", Integer.MIN_VALUE));
+        int next = NodeNames.sequence("X-" + id + "-" + String.format("%010d", Integer.MIN_VALUE + 1));
+        assertTrue(Layout.before(last, wrapped) && Layout.before(wrapped, next) && Layout.before(last, next));
+        assertFalse(Layout.before(wrapped, last) || Layout.before(next, wrapped));
         List<Integer> sorted = new ArrayList<>(List.of(next, last, wrapped, 2147483000));
-        sorted.sort(Engine.SEQUENCE_ORDER); // live nodes of one queue lie within a window far below 2^31
+        sorted.sort(Layout.SEQUENCE_ORDER); // live nodes of one queue lie within a window far below 2^31
         assertEquals(List.of(2147483000, last, wrapped, next), sorted);
-        assertEquals(5, Engine.sequenceOf("S-" + id + "-0000000005"));
-        assertThrows(IllegalArgumentException.class, () -> Engine.sequenceOf("lock-0000000005"));
+        assertEquals(5, NodeNames.sequence("S-" + id + "-0000000005"));
+        assertThrows(IllegalArgumentException.class, () -> NodeNames.sequence("lock-0000000005"));
     }
 
     @Test

@@ -95,8 +95,8 @@ class ZkHostileDataTest {
         for (LockKey k : List.of(parent, key)) {
             for (String name : FOREIGN_NAMES) {
                 byte[] junk = ("junk " + name).getBytes(StandardCharsets.UTF_8);
-                plant("/baton" + Engine.queuePath(k) + "/" + name, junk, CreateMode.EPHEMERAL);
-                plant("/baton" + Engine.strongPath(k) + "/" + name, junk, CreateMode.PERSISTENT);
+                plant("/baton" + Layout.queuePath(k) + "/" + name, junk, CreateMode.EPHEMERAL);
+                plant("/baton" + Layout.strongPath(k) + "/" + name, junk, CreateMode.PERSISTENT);
             }
         }
         ZkLockService a = service();
@@ -120,7 +120,7 @@ class ZkHostileDataTest {
             assertEquals(coarse.token(), a.inspect(parent).holders().get(0).token());
         }
         for (String name : FOREIGN_NAMES) {
-            assertNotNull(observer.checkExists().forPath("/baton" + Engine.queuePath(key) + "/" + name),
+            assertNotNull(observer.checkExists().forPath("/baton" + Layout.queuePath(key) + "/" + name),
                     name + " was left alone");
         }
     }
@@ -133,12 +133,12 @@ class ZkHostileDataTest {
         // as a copy tool restoring a backup would leave them: a holder on the key, a coarse one and
         // an intention on the parent
         String id = "0123456789abcdef";
-        plant("/baton" + Engine.queuePath(parent) + "/IX-" + id + "-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
-        plant("/baton" + Engine.queuePath(key) + "/X-" + id + "-", record, CreateMode.PERSISTENT_SEQUENTIAL);
-        plant("/baton" + Engine.strongPath(key) + "/X-" + id + "-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/baton" + Layout.queuePath(parent) + "/IX-" + id + "-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/baton" + Layout.queuePath(key) + "/X-" + id + "-", record, CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/baton" + Layout.strongPath(key) + "/X-" + id + "-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
         String other = "fedcba9876543210";
-        plant("/baton" + Engine.queuePath(parent) + "/S-" + other + "-", record, CreateMode.PERSISTENT_SEQUENTIAL);
-        plant("/baton" + Engine.strongPath(parent) + "/S-" + other + "-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/baton" + Layout.queuePath(parent) + "/S-" + other + "-", record, CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/baton" + Layout.strongPath(parent) + "/S-" + other + "-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
         ZkLockService a = service();
         ZkLockService b = service();
 
@@ -164,8 +164,8 @@ class ZkHostileDataTest {
     void aPersistentNodeNamedLikeAnEarlierRequestDoesNotShieldAHungHolderFromStaleAfter() throws Exception {
         LockKey key = LockKey.of("hostile", "shield");
         byte[] record = new HolderRecord("ghost:1:1", "ghost", 1, "restored", null, 1, null, 0, true, 0).encode();
-        plant("/baton" + Engine.queuePath(key) + "/X-0123456789abcdef-", record, CreateMode.PERSISTENT_SEQUENTIAL);
-        plant("/baton" + Engine.strongPath(key) + "/X-0123456789abcdef-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/baton" + Layout.queuePath(key) + "/X-0123456789abcdef-", record, CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/baton" + Layout.strongPath(key) + "/X-0123456789abcdef-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
         ZkLockService a = service();
         ZkLockService b = service();
         Lease hung = a.acquire(key, WAIT);
@@ -299,7 +299,7 @@ class ZkHostileDataTest {
     void aMarkerWhoseDelayCannotBeReadHoldsNoDelayAndOneThatCanIsShown() throws Exception {
         ZkLockService a = service();
         LockKey junk = LockKey.of("hostile", "marker", "junk");
-        String junkMarker = plant("/baton" + Engine.queuePath(junk) + "/" + Engine.markerName(
+        String junkMarker = plant("/baton" + Layout.queuePath(junk) + "/" + Layout.markerName(
                 dev.baton.lock.internal.Granule.X, "0123456789abcdef"), "soon".getBytes(StandardCharsets.UTF_8),
                 CreateMode.PERSISTENT);
         assertTrue(a.inspect(junk).lockDelayLeft().isEmpty());
@@ -310,7 +310,7 @@ class ZkHostileDataTest {
         });
 
         LockKey held = LockKey.of("hostile", "marker", "long");
-        plant("/baton" + Engine.queuePath(held) + "/" + Engine.markerName(dev.baton.lock.internal.Granule.X,
+        plant("/baton" + Layout.queuePath(held) + "/" + Layout.markerName(dev.baton.lock.internal.Granule.X,
                 "fedcba9876543210"), "99999999999999999999".getBytes(StandardCharsets.UTF_8), CreateMode.PERSISTENT);
         assertEquals(Duration.ofMillis(HolderRecord.MAX_MILLIS), a.inspect(held).lockDelayLeft().orElseThrow(),
                 "a delay Baton's form can hold is kept, and shown");
@@ -327,15 +327,15 @@ class ZkHostileDataTest {
         AtomicReference<LockLostException> lost = new AtomicReference<>();
         victim.onLost(lost::set);
         String victimNode = ZkLockService.nodeOf(victim);
-        String victimId = Engine.requestOf(victimNode.substring(victimNode.lastIndexOf('/') + 1));
+        String victimId = NodeNames.request(victimNode.substring(victimNode.lastIndexOf('/') + 1));
 
         LockKey coarse = LockKey.of("hostile", "pointers");
         List<byte[]> pointers = List.of("elsewhere/victim".getBytes(StandardCharsets.UTF_8),
                 "not a key!!".getBytes(StandardCharsets.UTF_8), new byte[] {(byte) 0xFF, 0, 1}, new byte[0]);
         for (byte[] pointer : pointers) { // ephemeral, with the victim's request id: indistinguishable from a request
-            plant("/baton" + Engine.queuePath(coarse.child("f")) + "/X-" + victimId + "-", new byte[0],
+            plant("/baton" + Layout.queuePath(coarse.child("f")) + "/X-" + victimId + "-", new byte[0],
                     CreateMode.EPHEMERAL_SEQUENTIAL);
-            plant("/baton" + Engine.queuePath(coarse) + "/IX-" + victimId + "-", pointer, CreateMode.EPHEMERAL_SEQUENTIAL);
+            plant("/baton" + Layout.queuePath(coarse) + "/IX-" + victimId + "-", pointer, CreateMode.EPHEMERAL_SEQUENTIAL);
         }
         ZkLockService waiter = service();
         assertThrows(LockTimeoutException.class, () -> waiter.acquire(coarse,
@@ -390,9 +390,9 @@ class ZkHostileDataTest {
      */
     private String plantRequest(LockKey key, String granule, byte[] data) throws Exception {
         String id = String.format("%016x", new Random().nextLong());
-        String node = plant("/baton" + Engine.queuePath(key) + "/" + granule + "-" + id + "-", data,
+        String node = plant("/baton" + Layout.queuePath(key) + "/" + granule + "-" + id + "-", data,
                 CreateMode.EPHEMERAL_SEQUENTIAL);
-        plant("/baton" + Engine.strongPath(key) + "/" + granule + "-" + id + "-", new byte[0],
+        plant("/baton" + Layout.strongPath(key) + "/" + granule + "-" + id + "-", new byte[0],
                 CreateMode.EPHEMERAL_SEQUENTIAL);
         return node;
     }

@@ -451,7 +451,7 @@ class ZkLockServiceTest {
                 .client(observer).sessionTimeout(Duration.ofSeconds(5)).build());
         CuratorFramework unstarted = CuratorFrameworkFactory.newClient(server.getConnectString(), new RetryOneTime(1));
         assertMessage(IllegalStateException.class, "started", () -> ZkLockService.builder().client(unstarted).build());
-        ZkLockService.Builder once = ZkLockService.builder().client(observer);
+        ZkLockServiceBuilder once = ZkLockService.builder().client(observer);
         services.add(once.build());
         assertMessage(IllegalStateException.class, "single-use", once::build);
     }

@@ -4,13 +4,12 @@ import dev.baton.lock.LockKey;
 import dev.baton.lock.internal.Granule;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.utils.ZKPaths;
+import org.apache.zookeeper.AsyncCallback;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.CreateOptions;
 import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.Op;
 import org.apache.zookeeper.OpResult;
-import org.apache.zookeeper.WatchedEvent;
-import org.apache.zookeeper.Watcher;
 import org.apache.zookeeper.ZooKeeper;
 import org.apache.zookeeper.data.ACL;
 import org.apache.zookeeper.data.Stat;
@@ -25,27 +24,17 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The queue layout and the ZooKeeper calls of the multi-granularity lock engine; the decisions
- * (grant, wait, give up) are {@link ZkLockService}'s. See the package documentation for the
- * algorithm and the argument that it cannot deadlock.
+ * The ZooKeeper calls of one service, as futures: enqueue and marker ops with the client's ACLs,
+ * parents as CONTAINER nodes, listings, stats, data, writes, deletes, the lookup of a request by
+ * its id, and the ensemble's clock ({@link #now}). It decides nothing; where nodes live is
+ * {@link Layout}'s, what they mean {@link Grants}'.
  *
- * <p>Layout, relative to the service's namespace: key {@code billing/account/42} is the znode
- * {@code /locks/billing/account/42} (a CONTAINER, as are all parents); in its reserved child
- * {@code _q} every request that touches the key has one ephemeral-sequential node, named
- * {@code <granule>-<request id>-<sequence>} ({@code IX-3f09c1a27be44d10-0000000007}); in its
- * reserved child {@code _s} the requests holding a strong granule ({@code S}, {@code SIX},
- * {@code X}) on the key have a second node of the same form. A request creates all its nodes in
- * one {@code multi}, so they share one zxid: the request's fencing token.
- *
- * <p>ZooKeeper calls go to the raw {@link ZooKeeper} handle Curator holds, not through Curator's
- * retrying wrappers: a retried {@code multi} after a connection loss could create a request's
- * nodes twice, and a call on an expired handle must fail rather than move to the next session
- * (that is how a grant is never decided on an earlier session's nodes).
+ * <p>Calls go to the raw {@link ZooKeeper} handle Curator holds, not through Curator's retrying
+ * wrappers: a retried {@code multi} after a connection loss could create a request's nodes twice,
+ * and a call on an expired handle must fail rather than move to the next session (that is how a
+ * grant is never decided on an earlier session's nodes). Thread-safe.
  */
-final class Engine {
-    static final String LOCKS = "/locks";
-    static final String QUEUE = "_q";
-    static final String STRONG = "_s";
+final class Store {
     private static final byte[] NO_DATA = new byte[0];
 
     private final CuratorFramework client;
@@ -62,16 +51,14 @@ final class Engine {
      */
     private final CuratorFramework root;
 
-    /** Waiting requests by the path whose change they wait for. */
-    private final Map<String, Set<Waiting>> watching = new ConcurrentHashMap<>();
-    private final Watcher wake = this::changed;
     private final Zxids zxids;
 
-    Engine(CuratorFramework namespaced) {
+    Store(CuratorFramework namespaced, Sending sending) {
+        this.sending = sending;
         this.client = namespaced;
         this.root = namespaced.usingNamespace(null);
         this.namespace = namespaced.getNamespace();
-        this.prefixLength = full(LOCKS).length() - LOCKS.length();
+        this.prefixLength = full(Layout.LOCKS).length() - Layout.LOCKS.length();
         this.zxids = new Zxids(full(clockNode));
     }
 
@@ -83,21 +70,6 @@ final class Engine {
     /** The client without a namespace: paths are {@link #full} paths. */
     CuratorFramework root() {
         return root;
-    }
-
-    // --------------------------------------------------------------------------------- layout
-
-    /** The key's znode, relative to the namespace. */
-    static String keyPath(LockKey key) {
-        return LOCKS + "/" + key;
-    }
-
-    static String queuePath(LockKey key) {
-        return keyPath(key) + "/" + QUEUE;
-    }
-
-    static String strongPath(LockKey key) {
-        return keyPath(key) + "/" + STRONG;
     }
 
     /** {@code full} without the namespace in front, as Curator's namespaced client takes it. */
@@ -115,40 +87,6 @@ final class Engine {
         return String.format("%016x", ids.incrementAndGet() ^ idMask);
     }
 
-    /** The granule in a queue node's name; null if the name is not one of ours ({@link NodeNames}). */
-    static Granule granuleOf(String name) {
-        return NodeNames.granule(name);
-    }
-
-    /**
-     * The sequence number ending a queue node's name ({@code <granule>-<16 hex id>-<sequence>}).
-     * ZooKeeper formats the parent's cversion, an int, which turns negative after 2^31 creates in
-     * one life of the parent (a busy ancestor's queue can live that long): compare sequences with
-     * {@link #SEQUENCE_ORDER}, never as plain numbers.
-     *
-     * @throws IllegalArgumentException if the name is not one of ours
-     */
-    static int sequenceOf(String name) {
-        return NodeNames.sequence(name);
-    }
-
-    static final int ID_LENGTH = NodeNames.ID_LENGTH;
-
-    /**
-     * Creation order of sequence numbers from one life of a parent, across the int wrap-around
-     * (the live nodes of one queue span far fewer than 2^31 creates).
-     */
-    static final java.util.Comparator<Integer> SEQUENCE_ORDER = (a, b) -> Integer.signum(a - b);
-
-    /** Whether sequence {@code a} was created before {@code b} in one life of their parent. */
-    static boolean before(int a, int b) {
-        return a - b < 0;
-    }
-
-    static boolean belongsTo(String name, String requestId) {
-        return NodeNames.ofRequest(name, requestId);
-    }
-
     // ---------------------------------------------------------------------------------- calls
 
     /**
@@ -162,44 +100,13 @@ final class Engine {
             String name = "/" + level.getValue() + "-" + requestId + "-";
             // the holder record goes on the queue nodes of the keys asked for; an intention node
             // names a key asked for under it, where a coarse waiter finds the holder's record
-            ops.add(create(queuePath(level.getKey()) + name, asked.contains(level.getKey()) ? record
-                    : pointer(level.getKey(), level.getValue(), plan)));
+            ops.add(create(Layout.queuePath(level.getKey()) + name, asked.contains(level.getKey()) ? record
+                    : Layout.pointer(level.getKey(), level.getValue(), plan)));
             if (level.getValue().isStrong()) {
-                ops.add(create(strongPath(level.getKey()) + name, NO_DATA));
+                ops.add(create(Layout.strongPath(level.getKey()) + name, NO_DATA));
             }
         }
         return ops;
-    }
-
-    /**
-     * An intention node's data, as text: a key asked for under {@code level} that needs exactly
-     * this intention (an exclusive key for IX, a shared one for IS), so a coarse waiter that
-     * breaks it frees what conflicts with it.
-     */
-    private static byte[] pointer(LockKey level, Granule intention, Map<LockKey, Granule> plan) {
-        LockKey any = null;
-        for (Map.Entry<LockKey, Granule> e : plan.entrySet()) {
-            if (e.getValue().isStrong() && level.isAncestorOf(e.getKey())) {
-                Granule needs = e.getValue() == Granule.S ? Granule.IS : Granule.IX;
-                if (needs == intention) {
-                    return e.getKey().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
-                }
-                any = any == null ? e.getKey() : any;
-            }
-        }
-        return any == null ? NO_DATA : any.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
-    }
-
-    /** The key an intention node's data names, or null if it names none. */
-    static LockKey pointedKey(byte[] data) {
-        if (data == null || data.length == 0) {
-            return null;
-        }
-        try {
-            return LockKey.parse(new String(data, java.nio.charset.StandardCharsets.UTF_8));
-        } catch (IllegalArgumentException notAKey) {
-            return null;
-        }
     }
 
     private Op create(String relative, byte[] data) {
@@ -220,12 +127,6 @@ final class Engine {
             throw new IllegalStateException("Cannot compute the ACL of " + fullPath, e);
         }
     }
-
-    /**
-     * For tests: how many of the next successful multis have their answer lost, as if the
-     * connection broke after the server applied them (the client's socket is closed too).
-     */
-    static final java.util.concurrent.atomic.AtomicInteger LOSE_ANSWERS = new java.util.concurrent.atomic.AtomicInteger();
 
     /**
      * Creates, as CONTAINER nodes, the parents the request's nodes need, coarse first, all sent
@@ -252,29 +153,29 @@ final class Engine {
         boolean clockOnly = clock.equals(failed);
         int from = clockOnly ? plan.size() : firstLevelUnder(plan, failed);
         if (from == 0) {
-            String ns = full(LOCKS).substring(0, prefixLength); // "/baton", "/app/baton", or "" without one
+            String ns = full(Layout.LOCKS).substring(0, prefixLength); // "/baton", "/app/baton", or "" without one
             for (int i = ns.indexOf('/', 1); i > 0; i = ns.indexOf('/', i + 1)) {
                 paths.add(ns.substring(0, i));
             }
             if (!ns.isEmpty()) {
                 paths.add(ns);
             }
-            paths.add(full(LOCKS));
+            paths.add(full(Layout.LOCKS));
         }
         int i = 0;
         for (Map.Entry<LockKey, Granule> level : plan.entrySet()) { // every ancestor, coarse first
             if (i++ < from) {
                 continue;
             }
-            paths.add(full(keyPath(level.getKey())));
-            paths.add(full(queuePath(level.getKey())));
+            paths.add(full(Layout.keyPath(level.getKey())));
+            paths.add(full(Layout.queuePath(level.getKey())));
             if (level.getValue().isStrong()) {
-                paths.add(full(strongPath(level.getKey())));
+                paths.add(full(Layout.strongPath(level.getKey())));
             }
         }
         boolean withClock = clockOnly || (from == 0 && zxids.viaClock());
         if (withClock) {
-            paths.add(full(CLOCKS));
+            paths.add(full(Layout.CLOCKS));
         }
         CompletableFuture<KeeperException> refused = new CompletableFuture<>();
         Map<String, KeeperException.Code> answers = new ConcurrentHashMap<>();
@@ -326,27 +227,12 @@ final class Engine {
         }
         int i = 0;
         for (LockKey level : plan.keySet()) {
-            if (fullPath.startsWith(full(queuePath(level)) + "/") || fullPath.startsWith(full(strongPath(level)) + "/")) {
+            if (fullPath.startsWith(full(Layout.queuePath(level)) + "/") || fullPath.startsWith(full(Layout.strongPath(level)) + "/")) {
                 return i;
             }
             i++;
         }
         return 0;
-    }
-
-    /**
-     * The parents a request's nodes go in, relative, in {@link #enqueueOps} order: each level's
-     * queue, and its strong index for a strong granule.
-     */
-    static List<String> parentsOf(Map<LockKey, Granule> plan) {
-        List<String> parents = new ArrayList<>();
-        for (Map.Entry<LockKey, Granule> level : plan.entrySet()) {
-            parents.add(queuePath(level.getKey()));
-            if (level.getValue().isStrong()) {
-                parents.add(strongPath(level.getKey()));
-            }
-        }
-        return parents;
     }
 
     /**
@@ -359,7 +245,7 @@ final class Engine {
      */
     CompletableFuture<List<String>> findRequest(ZooKeeper zk, List<String> parents, String requestId) {
         CompletableFuture<Void> synced = new CompletableFuture<>();
-        zk.sync(full(LOCKS), (rc, path, ctx) -> {
+        zk.sync(full(Layout.LOCKS), (rc, path, ctx) -> {
             if (rc == KeeperException.Code.OK.intValue()) {
                 synced.complete(null);
             } else {
@@ -375,7 +261,7 @@ final class Engine {
                 List<String> found = new ArrayList<>();
                 for (int i = 0; i < parents.size(); i++) {
                     for (String name : listings.get(i).join()) {
-                        if (belongsTo(name, requestId)) {
+                        if (NodeNames.ofRequest(name, requestId)) {
                             found.add(full(parents.get(i) + "/" + name));
                         }
                     }
@@ -385,24 +271,30 @@ final class Engine {
         });
     }
 
+    /**
+     * How this store sends a {@code multi}: {@code ZooKeeper::multi}, or in tests one that loses
+     * answers (a package-private seam; production code never changes it).
+     */
+    @FunctionalInterface
+    interface Sending {
+        void multi(ZooKeeper zk, List<Op> ops, AsyncCallback.MultiCallback callback);
+
+        /** Sends it as it is. */
+        Sending DIRECT = (zk, ops, callback) -> zk.multi(ops, callback, null);
+    }
+
+    private final Sending sending;
+
     /** Sends a {@code multi}; the future completes with its results or fails with its KeeperException. */
-    static CompletableFuture<List<OpResult>> multi(ZooKeeper zk, List<Op> ops) {
+    CompletableFuture<List<OpResult>> multi(ZooKeeper zk, List<Op> ops) {
         CompletableFuture<List<OpResult>> f = new CompletableFuture<>();
-        zk.multi(ops, (rc, path, ctx, results) -> {
-            if (rc == KeeperException.Code.OK.intValue() && LOSE_ANSWERS.get() > 0
-                    && LOSE_ANSWERS.getAndDecrement() > 0) {
-                try {
-                    zk.getTestable().closeSocket();
-                } catch (java.io.IOException ignored) {
-                    // the lost answer is what matters
-                }
-                f.completeExceptionally(KeeperException.create(KeeperException.Code.CONNECTIONLOSS, path));
-            } else if (rc == KeeperException.Code.OK.intValue()) {
+        sending.multi(zk, ops, (rc, path, ctx, results) -> {
+            if (rc == KeeperException.Code.OK.intValue()) {
                 f.complete(results);
             } else {
                 f.completeExceptionally(failed(rc, ops, results));
             }
-        }, null);
+        });
         return f;
     }
 
@@ -436,22 +328,6 @@ final class Engine {
             }
         }, null);
         return f;
-    }
-
-    /** The nodes (relative paths) whose parent is {@code parentOf} one of {@code keys}, in order. */
-    static List<String> nodesIn(List<String> nodes, java.util.Collection<LockKey> keys,
-                                java.util.function.Function<LockKey, String> parentOf) {
-        Set<String> parents = new java.util.HashSet<>();
-        for (LockKey key : keys) {
-            parents.add(parentOf.apply(key));
-        }
-        List<String> in = new ArrayList<>();
-        for (String node : nodes) {
-            if (parents.contains(ZKPaths.getPathAndNode(node).getPath())) {
-                in.add(node);
-            }
-        }
-        return in;
     }
 
     /** A znode's stat, or null if it does not exist; no watch. */
@@ -516,13 +392,11 @@ final class Engine {
         }
     }
 
-    /** Where this service's clock node lives: ephemeral, so it goes with the session. */
-    static final String CLOCKS = LOCKS + "/_t";
-    private final String clockNode = CLOCKS + "/" + String.format("%016x", new java.security.SecureRandom().nextLong());
+    private final String clockNode = Layout.CLOCKS + "/" + String.format("%016x", new java.security.SecureRandom().nextLong());
 
     /**
      * The ensemble's time now: the mtime and zxid of a fresh {@code setData} on this service's
-     * own clock node (an ephemeral node under {@link #CLOCKS}, made on first use in each
+     * own clock node (an ephemeral node under {@link Layout#CLOCKS}, made on first use in each
      * session). ZooKeeper stamps a write with its leader's wall clock, so a stamp is compared
      * only with stamps of the same leader ({@link Stamp#sameLeader}), never with a local clock.
      */
@@ -554,61 +428,16 @@ final class Engine {
         return new Stamp(stat.getMtime(), stat.getMzxid());
     }
 
-    /**
-     * The name of a lock-delay marker: a persistent node next to the request's node in the
-     * queue of every level it touches (and in the strong index of its strong levels), kept while
-     * the request lives and left behind when it is lost: {@code delay.<granule>.<request id>}.
-     * Not a queue node's name ({@link #granuleOf} and {@link #belongsTo} do not match it).
-     */
-    static String markerName(Granule granule, String requestId) {
-        return MARKER + granule + "." + requestId;
-    }
-
-    static final String MARKER = NodeNames.MARKER;
-
-    /** The request id of a marker's name, or null if the name is not a marker's. */
-    static String markerRequest(String name) {
-        return NodeNames.markerRequest(name);
-    }
-
-    /** The granule of a marker's name, or null if the name is not a marker's. */
-    static Granule markerGranule(String name) {
-        return NodeNames.markerGranule(name);
-    }
-
-    /** The request id in a queue node's name. */
-    static String requestOf(String name) {
-        return NodeNames.request(name);
-    }
-
-    /** The relative paths of a request's lock-delay markers: each level's queue, and strong index for strong levels. */
-    static List<String> markerPaths(Map<LockKey, Granule> plan, String requestId) {
-        List<String> paths = new ArrayList<>();
-        for (Map.Entry<LockKey, Granule> level : plan.entrySet()) {
-            String name = "/" + markerName(level.getValue(), requestId);
-            paths.add(queuePath(level.getKey()) + name);
-            if (level.getValue().isStrong()) {
-                paths.add(strongPath(level.getKey()) + name);
-            }
-        }
-        return paths;
-    }
-
     /** Ops creating a request's lock-delay markers: persistent, data = the delay in milliseconds. */
     List<Op> markerOps(Map<LockKey, Granule> plan, String requestId, java.time.Duration lockDelay) {
         byte[] data = HolderRecord.millis(lockDelay).getBytes(java.nio.charset.StandardCharsets.UTF_8);
         List<Op> ops = new ArrayList<>();
-        for (String relative : markerPaths(plan, requestId)) {
+        for (String relative : Layout.markerPaths(plan, requestId)) {
             String path = full(relative);
             ops.add(Op.create(path, data,
                     CreateOptions.newBuilder(aclFor(path, CreateMode.PERSISTENT), CreateMode.PERSISTENT).build()));
         }
         return ops;
-    }
-
-    /** A marker's delay in milliseconds, from its data; 0 if unreadable, at most {@link HolderRecord#MAX_MILLIS}. */
-    static long markerDelay(byte[] data) {
-        return HolderRecord.delayMillis(data);
     }
 
     /**
@@ -623,88 +452,5 @@ final class Engine {
         CompletableFuture<Integer> f = new CompletableFuture<>();
         zk.multi(ops, (rc, path, ctx, results) -> f.complete(rc), null);
         return f;
-    }
-
-    // --------------------------------------------------------------------------------- waking
-
-    /** A request waiting for a node to change; {@link #await} parks on it. */
-    static final class Waiting {
-        private boolean woken;
-
-        synchronized void wake() {
-            woken = true;
-            notifyAll();
-        }
-
-        /** Waits until woken or {@code nanos} pass; consumes the wake-up. */
-        synchronized void await(long nanos) throws InterruptedException {
-            long until = System.nanoTime() + nanos;
-            long left = nanos;
-            while (!woken && left > 0) {
-                java.util.concurrent.TimeUnit.NANOSECONDS.timedWait(this, left);
-                left = until - System.nanoTime();
-            }
-            woken = false;
-        }
-    }
-
-    /**
-     * Watches {@code fullPath} for {@code w}: returns false if the node is already gone (no need
-     * to wait), true if {@code w} will be woken when it changes. All waiters share one watcher
-     * object, which ZooKeeper's client keeps once per path, so failed waits do not pile up
-     * watchers.
-     */
-    boolean watch(ZooKeeper zk, String fullPath, Waiting w) throws KeeperException, InterruptedException {
-        return watch(zk, fullPath, w, null);
-    }
-
-    /** {@link #watch(ZooKeeper, String, Waiting)}, filling {@code stat} (if not null) with the node's stat. */
-    boolean watch(ZooKeeper zk, String fullPath, Waiting w, Stat stat) throws KeeperException, InterruptedException {
-        watching.computeIfAbsent(fullPath, p -> ConcurrentHashMap.newKeySet()).add(w);
-        boolean exists = false;
-        try {
-            // getData, not exists: exists leaves a watch on a path that does not exist, and a
-            // queue node's name never comes back
-            zk.getData(fullPath, wake, stat);
-            exists = true;
-            return true;
-        } catch (KeeperException.NoNodeException gone) {
-            return false;
-        } finally {
-            if (!exists) {
-                unwatch(fullPath, w);
-            }
-        }
-    }
-
-    void unwatch(String fullPath, Waiting w) {
-        watching.computeIfPresent(fullPath, (p, set) -> {
-            set.remove(w);
-            return set.isEmpty() ? null : set;
-        });
-    }
-
-    /** Wakes every waiting request (the connection changed: each must look again). */
-    void wakeAll() {
-        for (Set<Waiting> set : watching.values()) {
-            for (Waiting w : set) {
-                w.wake();
-            }
-        }
-    }
-
-    private void changed(WatchedEvent event) {
-        if (event.getType() == Watcher.Event.EventType.None) {
-            if (event.getState() != Watcher.Event.KeeperState.SyncConnected) {
-                wakeAll();
-            }
-            return;
-        }
-        Set<Waiting> set = watching.remove(event.getPath());
-        if (set != null) {
-            for (Waiting w : set) {
-                w.wake();
-            }
-        }
     }
 }
