@@ -64,6 +64,10 @@ import static org.junit.jupiter.api.Assertions.fail;
  * bounded wait is used only to give a wrong implementation the chance to do the wrong thing.
  */
 public abstract class HierarchyContract {
+    /** For subclasses, one per implementation under test. */
+    protected HierarchyContract() {
+    }
+
     /** Upper bound for anything that should happen "soon" on a loaded machine. */
     protected static final Duration PATIENCE = Duration.ofSeconds(20);
     /** How long {@link #laterRequestsDoNotOvertakeAnEarlierConflictingOne} probes before giving up. */

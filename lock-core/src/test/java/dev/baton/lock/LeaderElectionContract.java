@@ -62,6 +62,10 @@ import static org.junit.jupiter.api.Assertions.fail;
  * {@link #SCHEDULE_PERIOD}.
  */
 public abstract class LeaderElectionContract {
+    /** For subclasses, one per implementation under test. */
+    protected LeaderElectionContract() {
+    }
+
     /** Upper bound for anything that should happen "soon" on a loaded machine. */
     protected static final Duration PATIENCE = Duration.ofSeconds(20);
     /** The period of the scheduled job in {@link #scheduledJobRunsAtMostOncePerPeriodAcrossAFailover}. */

@@ -44,6 +44,10 @@ import static org.junit.jupiter.api.Assertions.fail;
  * <p>Waits are bounded (Awaitility, latches with timeouts); nothing here sleeps to synchronise.
  */
 public abstract class LockServiceContract {
+    /** For subclasses, one per implementation under test. */
+    protected LockServiceContract() {
+    }
+
     /** Upper bound for anything that should happen "soon" on a loaded machine. */
     protected static final Duration PATIENCE = Duration.ofSeconds(20);
 

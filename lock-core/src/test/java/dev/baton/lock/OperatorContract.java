@@ -55,6 +55,10 @@ import static org.junit.jupiter.api.Assertions.fail;
  * <em>early</em> something may happen, with margins for a loaded machine.
  */
 public abstract class OperatorContract {
+    /** For subclasses, one per implementation under test. */
+    protected OperatorContract() {
+    }
+
     /** Upper bound for anything that should happen "soon" on a loaded machine. */
     protected static final Duration PATIENCE = Duration.ofSeconds(20);
     /** The staleAfter of the tests that wait for a holder to turn stale. */
