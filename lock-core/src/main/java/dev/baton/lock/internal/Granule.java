@@ -103,6 +103,22 @@ public enum Granule {
         return new LinkedHashMap<>(levels);
     }
 
+    /**
+     * Whether two requests conflict: some level both touch holds modes of the two that are
+     * incompatible. The rule every implementation grants by.
+     */
+    public static boolean conflict(Map<LockKey, Granule> a, Map<LockKey, Granule> b) {
+        Map<LockKey, Granule> small = a.size() <= b.size() ? a : b;
+        Map<LockKey, Granule> large = small == a ? b : a;
+        for (Map.Entry<LockKey, Granule> level : small.entrySet()) {
+            Granule there = large.get(level.getKey());
+            if (there != null && !there.compatibleWith(level.getValue())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Coarse before fine, then by name: the order of {@link #plan} and of a lease's keys. */
     public static final Comparator<LockKey> ORDER =
             Comparator.comparingInt(LockKey::depth).thenComparing(LockKey::toString);

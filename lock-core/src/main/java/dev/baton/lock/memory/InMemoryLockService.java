@@ -3,38 +3,31 @@ package dev.baton.lock.memory;
 import dev.baton.lock.Claim;
 import dev.baton.lock.FencingToken;
 import dev.baton.lock.LeaderElection;
-import dev.baton.lock.Leadership;
 import dev.baton.lock.Lease;
 import dev.baton.lock.LockKey;
-import dev.baton.lock.LockLostException;
 import dev.baton.lock.LockMode;
 import dev.baton.lock.LockOptions;
 import dev.baton.lock.LockService;
 import dev.baton.lock.LockState;
 import dev.baton.lock.LockTimeoutException;
 import dev.baton.lock.LossReason;
-import dev.baton.lock.internal.AbstractElection;
 import dev.baton.lock.internal.AbstractLease;
 import dev.baton.lock.internal.Elections;
 import dev.baton.lock.internal.Granule;
 import dev.baton.lock.internal.Requests;
+import dev.baton.lock.internal.Ticker;
 
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HashMap;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Optional;
 import java.util.TreeSet;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Predicate;
 
@@ -73,23 +66,19 @@ import java.util.function.Predicate;
 public final class InMemoryLockService implements LockService {
     private final ReentrantLock lock = new ReentrantLock();
     /** Every request that holds or waits, in arrival order. */
-    private final List<Request> requests = new ArrayList<>();
+    private final List<MemoryRequest> requests = new ArrayList<>();
     /** Running lock delays of lost grants. */
-    private final List<Delay> delays = new ArrayList<>();
-    private final Map<LockKey, List<MemElection>> elections = new HashMap<>();
-    /**
-     * Orders the beginnings and ends of terms. Held while they run, after {@link #lock} is
-     * released, so that listeners they call may query the service from any thread.
-     */
-    private final Object transitions = new Object();
-    /** Start of the last run of each scheduled job, by election and job name, on System.nanoTime. */
-    private final Map<String, Long> lastRuns = new HashMap<>();
+    private final List<MemoryDelay> delays = new ArrayList<>();
     private long lastToken;
+    /** The monotonic clock of ages, lock delays and scheduled runs. */
+    private final Ticker ticker = Ticker.system();
+    private final InMemoryElections elections = new InMemoryElections(lock, () -> ++this.lastToken,
+            () -> this.closed, ticker);
     /** Counts grants, to show holders earliest grant first. */
     private long grants;
     /** The next re-check of waiters (a holder turning stale, a lock delay ending), or null. */
     private ScheduledFuture<?> nextRecheck;
-    /** When {@link #nextRecheck} runs, on System.nanoTime. */
+    /** When {@link #nextRecheck} runs, on the service's ticker. */
     private long recheckAt;
     private boolean closed;
 
@@ -148,12 +137,12 @@ public final class InMemoryLockService implements LockService {
     /** Enqueues a checked request for {@code keys} (coarse keys first) and waits for its grant. */
     private Lease await(Map<LockKey, LockMode> keys, LockOptions options, long deadline) throws InterruptedException {
         LockKey first = keys.keySet().iterator().next();
-        List<MemLease> broken = new ArrayList<>();
-        Request request;
+        List<AbstractLease> broken = new ArrayList<>();
+        MemoryRequest request;
         lock.lockInterruptibly();
         try {
             checkOpen("acquire " + first);
-            request = new Request(keys, options, defaultLeaseTime, FencingToken.of(++lastToken));
+            request = new MemoryRequest(keys, options, defaultLeaseTime, FencingToken.of(++lastToken), lock.newCondition());
             requests.add(request);
             if (request.staleAfter == 0 && delays.isEmpty()) {
                 if (grantable(request)) { // the common case: nothing else can have changed
@@ -204,25 +193,7 @@ public final class InMemoryLockService implements LockService {
      */
     @Override
     public LeaderElection election(String name, String participantId) {
-        MemElection election = new MemElection(name, participantId);
-        synchronized (transitions) {
-            List<Runnable> then = new ArrayList<>(1);
-            lock.lock();
-            try {
-                if (closed) {
-                    throw new IllegalStateException("LockService is closed: cannot join election " + name);
-                }
-                List<MemElection> group = elections.computeIfAbsent(LockKey.parse(election.name()), k -> new ArrayList<>());
-                group.add(election);
-                if (group.size() == 1) {
-                    then.add(election.begin());
-                }
-            } finally {
-                lock.unlock();
-            }
-            then.forEach(Runnable::run);
-        }
-        return election;
+        return elections.join(name, participantId);
     }
 
     /**
@@ -236,28 +207,14 @@ public final class InMemoryLockService implements LockService {
      */
     public int loseAll(LossReason reason) {
         Objects.requireNonNull(reason, "reason must not be null");
-        List<MemLease> lost = new ArrayList<>();
-        synchronized (transitions) {
-            List<Runnable> then = new ArrayList<>();
-            lock.lock();
-            try {
-                for (List<MemElection> group : elections.values()) {
-                    MemElection leader = group.remove(0);
-                    then.add(() -> leader.end(reason));
-                    group.add(leader);
-                    then.add(group.get(0).begin());
-                }
-            } finally {
-                lock.unlock();
-            }
-            then.forEach(Runnable::run);
-        }
-        List<MemLease> broken = new ArrayList<>();
+        List<AbstractLease> lost = new ArrayList<>();
+        elections.loseAll(reason);
+        List<AbstractLease> broken = new ArrayList<>();
         lock.lock();
         try {
-            long now = System.nanoTime();
-            for (Iterator<Request> it = requests.iterator(); it.hasNext(); ) {
-                Request request = it.next();
+            long now = ticker.nanos();
+            for (Iterator<MemoryRequest> it = requests.iterator(); it.hasNext(); ) {
+                MemoryRequest request = it.next();
                 if (request.lease != null && request.lease.markLost(reason)) {
                     lost.add(request.lease);
                     it.remove();
@@ -279,7 +236,7 @@ public final class InMemoryLockService implements LockService {
         lock.lock();
         try {
             checkOpen("inspect " + key);
-            return stateOf(key, System.nanoTime());
+            return stateOf(key, ticker.nanos());
         } finally {
             lock.unlock();
         }
@@ -302,12 +259,12 @@ public final class InMemoryLockService implements LockService {
         try {
             checkOpen("list locks");
             TreeSet<LockKey> keys = new TreeSet<>(Granule.ORDER);
-            for (Request request : requests) {
+            for (MemoryRequest request : requests) {
                 if (request.holds()) {
                     request.keys.keySet().stream().filter(wanted).forEach(keys::add);
                 }
             }
-            long now = System.nanoTime();
+            long now = ticker.nanos();
             List<LockState> states = new ArrayList<>(keys.size());
             for (LockKey key : keys) {
                 states.add(stateOf(key, now));
@@ -321,11 +278,11 @@ public final class InMemoryLockService implements LockService {
     @Override
     public int requestRelease(LockKey key) {
         Objects.requireNonNull(key, "key must not be null");
-        List<MemLease> holders = new ArrayList<>();
+        List<AbstractLease> holders = new ArrayList<>();
         lock.lock();
         try {
             checkOpen("request the release of " + key);
-            for (Request request : requests) {
+            for (MemoryRequest request : requests) {
                 if (request.holds() && request.keys.containsKey(key)) {
                     holders.add(request.lease);
                 }
@@ -334,7 +291,7 @@ public final class InMemoryLockService implements LockService {
             lock.unlock();
         }
         int asked = 0;
-        for (MemLease holder : holders) { // listeners run outside the lock, as loss listeners do
+        for (AbstractLease holder : holders) { // listeners run outside the lock, as loss listeners do
             if (holder.releaseRequested()) {
                 asked++;
             }
@@ -345,13 +302,13 @@ public final class InMemoryLockService implements LockService {
     @Override
     public int breakLock(LockKey key) {
         Objects.requireNonNull(key, "key must not be null");
-        List<MemLease> broken = new ArrayList<>();
+        List<AbstractLease> broken = new ArrayList<>();
         int count;
         lock.lock();
         try {
             checkOpen("break " + key);
-            long now = System.nanoTime();
-            for (Request request : new ArrayList<>(requests)) {
+            long now = ticker.nanos();
+            for (MemoryRequest request : new ArrayList<>(requests)) {
                 if (request.lease != null && request.keys.containsKey(key)) {
                     breakHolder(request, now, broken);
                 }
@@ -367,16 +324,16 @@ public final class InMemoryLockService implements LockService {
 
     @Override
     public void close() {
-        List<MemLease> lost = new ArrayList<>();
-        List<MemElection> joined = new ArrayList<>();
+        List<AbstractLease> lost = new ArrayList<>();
+        List<LeaderElection> joined;
         lock.lock();
         try {
             if (closed) {
                 return;
             }
             closed = true;
-            elections.values().forEach(joined::addAll);
-            for (Request request : requests) {
+            joined = elections.joined();
+            for (MemoryRequest request : requests) {
                 if (request.lease == null) {
                     request.cancelled = true;
                     request.granted.signal();
@@ -394,7 +351,7 @@ public final class InMemoryLockService implements LockService {
             lock.unlock();
         }
         lost.forEach(AbstractLease::fireLost);
-        joined.forEach(MemElection::close);
+        joined.forEach(LeaderElection::close);
     }
 
     /**
@@ -405,7 +362,7 @@ public final class InMemoryLockService implements LockService {
         lock.lock();
         try {
             int n = 0;
-            for (Request request : requests) {
+            for (MemoryRequest request : requests) {
                 if (request.levels.containsKey(key)) {
                     n++;
                 }
@@ -426,17 +383,17 @@ public final class InMemoryLockService implements LockService {
      * Whether no running lock delay and no request ahead of {@code request} in the list needs, at
      * a level both touch, a mode incompatible with {@code request}'s; caller holds the lock.
      */
-    private boolean grantable(Request request) {
-        for (Delay delay : delays) {
-            if (conflict(delay.levels, request.levels)) {
+    private boolean grantable(MemoryRequest request) {
+        for (MemoryDelay delay : delays) {
+            if (Granule.conflict(delay.levels, request.levels)) {
                 return false;
             }
         }
-        for (Request earlier : requests) {
+        for (MemoryRequest earlier : requests) {
             if (earlier == request) {
                 return true;
             }
-            if (conflict(earlier.levels, request.levels)) {
+            if (Granule.conflict(earlier.levels, request.levels)) {
                 return false;
             }
         }
@@ -444,10 +401,10 @@ public final class InMemoryLockService implements LockService {
     }
 
     /** Grants a request its lease; caller holds the lock and checked {@link #grantable}. */
-    private void grant(Request request) {
+    private void grant(MemoryRequest request) {
         request.lease = new MemLease(request);
         request.grantOrder = ++grants;
-        request.renewedAt = System.nanoTime();
+        request.renewedAt = ticker.nanos();
         request.lease.startLeaseTime(LEASE_TIMER, request.leaseTime);
     }
 
@@ -460,25 +417,25 @@ public final class InMemoryLockService implements LockService {
      * running out). One pass is enough: granting a request does not change what it holds back,
      * only leaving the list or a delay ending does.
      */
-    private void settle(List<MemLease> broken) {
-        long now = System.nanoTime();
+    private void settle(List<AbstractLease> broken) {
+        long now = ticker.nanos();
         delays.removeIf(delay -> delay.until - now <= 0);
-        List<Request> stale = new ArrayList<>();
-        for (Request waiter : requests) {
+        List<MemoryRequest> stale = new ArrayList<>();
+        for (MemoryRequest waiter : requests) {
             if (waiter.lease == null && waiter.staleAfter > 0) {
-                for (Request holder : requests) {
+                for (MemoryRequest holder : requests) {
                     if (holder.lease != null && now - holder.renewedAt >= waiter.staleAfter
-                            && conflict(holder.levels, waiter.levels) && !stale.contains(holder)) {
+                            && Granule.conflict(holder.levels, waiter.levels) && !stale.contains(holder)) {
                         stale.add(holder);
                     }
                 }
             }
         }
-        for (Request holder : stale) {
+        for (MemoryRequest holder : stale) {
             breakHolder(holder, now, broken);
         }
         long next = Long.MAX_VALUE; // nanoseconds from now to the next re-check
-        for (Request request : requests) {
+        for (MemoryRequest request : requests) {
             if (request.lease != null || request.cancelled) {
                 continue;
             }
@@ -487,14 +444,14 @@ public final class InMemoryLockService implements LockService {
                 request.granted.signal();
                 continue;
             }
-            for (Delay delay : delays) {
-                if (conflict(delay.levels, request.levels)) {
+            for (MemoryDelay delay : delays) {
+                if (Granule.conflict(delay.levels, request.levels)) {
                     next = Math.min(next, delay.until - now);
                 }
             }
             if (request.staleAfter > 0) {
-                for (Request holder : requests) {
-                    if (holder.lease != null && conflict(holder.levels, request.levels)) {
+                for (MemoryRequest holder : requests) {
+                    if (holder.lease != null && Granule.conflict(holder.levels, request.levels)) {
                         next = Math.min(next, request.staleAfter - (now - holder.renewedAt));
                     }
                 }
@@ -512,7 +469,7 @@ public final class InMemoryLockService implements LockService {
 
     /** Runs on the timer when a holder may have turned stale or a lock delay ended. */
     private void recheck() {
-        List<MemLease> broken = new ArrayList<>();
+        List<AbstractLease> broken = new ArrayList<>();
         lock.lock();
         try {
             nextRecheck = null;
@@ -531,7 +488,7 @@ public final class InMemoryLockService implements LockService {
      * leaves the list, and its lock delay starts. Caller holds the lock and calls
      * {@link #settle} after.
      */
-    private void breakHolder(Request holder, long now, List<MemLease> broken) {
+    private void breakHolder(MemoryRequest holder, long now, List<AbstractLease> broken) {
         requests.remove(holder);
         if (holder.lease.markLost(LossReason.BROKEN)) {
             broken.add(holder.lease);
@@ -540,31 +497,31 @@ public final class InMemoryLockService implements LockService {
     }
 
     /** Starts the lock delay of a grant lost through breaking or session loss, if it asked for one. */
-    private void startDelay(Request request, long now) {
+    private void startDelay(MemoryRequest request, long now) {
         if (request.lockDelay != null) {
-            delays.add(new Delay(request.keys, now + Requests.saturatedNanos(request.lockDelay)));
+            delays.add(new MemoryDelay(request.keys, now + Requests.saturatedNanos(request.lockDelay)));
         }
     }
 
     /** A snapshot of {@code key}; caller holds the lock. */
     private LockState stateOf(LockKey key, long now) {
-        List<Request> holders = new ArrayList<>();
+        List<MemoryRequest> holders = new ArrayList<>();
         List<Claim> waiters = new ArrayList<>();
-        for (Request request : requests) {
+        for (MemoryRequest request : requests) {
             if (!request.keys.containsKey(key)) {
                 continue;
             }
             if (request.holds()) {
                 holders.add(request);
             } else if (request.lease == null && !request.cancelled) {
-                waiters.add(request.claim(key, now));
+                waiters.add(request.claim(key, now, holderId));
             }
         }
         holders.sort(Comparator.comparingLong(r -> r.grantOrder));
         List<Claim> holderClaims = new ArrayList<>(holders.size());
-        holders.forEach(h -> holderClaims.add(h.claim(key, now)));
+        holders.forEach(h -> holderClaims.add(h.claim(key, now, holderId)));
         long left = 0;
-        for (Delay delay : delays) {
+        for (MemoryDelay delay : delays) {
             if (delay.keys.containsKey(key)) {
                 left = Math.max(left, delay.until - now);
             }
@@ -576,7 +533,7 @@ public final class InMemoryLockService implements LockService {
      * Withdraws a request whose caller gives up waiting; if it was granted meanwhile, releases
      * that grant. Caller holds the lock.
      */
-    private void abandon(Request request, List<MemLease> broken) {
+    private void abandon(MemoryRequest request, List<AbstractLease> broken) {
         if (request.lease != null) {
             request.lease.close();
             return;
@@ -587,7 +544,7 @@ public final class InMemoryLockService implements LockService {
     }
 
     private void release(MemLease lease) {
-        List<MemLease> broken = new ArrayList<>();
+        List<AbstractLease> broken = new ArrayList<>();
         lock.lock();
         try {
             if (requests.remove(lease.request)) {
@@ -600,196 +557,24 @@ public final class InMemoryLockService implements LockService {
     }
 
     /** Records an {@link Lease#extend extend}: the holder's age starts again, with the new lease time. */
-    private void extended(Request request, Duration leaseTime) {
+    private void extended(MemoryRequest request, Duration leaseTime) {
         lock.lock();
         try {
             request.leaseTime = leaseTime;
-            request.renewedAt = System.nanoTime();
+            request.renewedAt = ticker.nanos();
         } finally {
             lock.unlock();
         }
-    }
-
-    /** Whether some level both touch holds modes of the two that are incompatible. */
-    private static boolean conflict(Map<LockKey, Granule> a, Map<LockKey, Granule> b) {
-        Map<LockKey, Granule> small = a.size() <= b.size() ? a : b;
-        Map<LockKey, Granule> large = small == a ? b : a;
-        for (Map.Entry<LockKey, Granule> level : small.entrySet()) {
-            Granule there = large.get(level.getKey());
-            if (there != null && !there.compatibleWith(level.getValue())) {
-                return true;
-            }
-        }
-        return false;
     }
 
     private static String describe(Map<LockKey, LockMode> keys) {
         return keys.size() == 1 ? keys.keySet().iterator().next().toString() : keys.keySet().toString();
     }
 
-    /**
-     * One request, holding or waiting: its keys, the mode it needs at every level it touches, and
-     * what inspection shows of it. Fields change only under the service's lock.
-     */
-    private final class Request {
-        final Map<LockKey, LockMode> keys;
-        final Map<LockKey, Granule> levels;
-        final Condition granted = lock.newCondition();
-        final FencingToken token;
-        /** The name of the thread that asked. */
-        final String thread;
-        /** Its staleAfter in nanoseconds, 0 for none. */
-        final long staleAfter;
-        /** Its lock delay, or null. */
-        final Duration lockDelay;
-        MemLease lease;
-        boolean cancelled;
-        /** The lease time: the one the grant starts with, then the last extend's; or null. */
-        Duration leaseTime;
-        /** Position among grants; set when granted. */
-        long grantOrder;
-        /** When it was granted or last extended, on System.nanoTime. */
-        long renewedAt;
-
-        Request(Map<LockKey, LockMode> keys, LockOptions options, Duration defaultLeaseTime, FencingToken token) {
-            this.keys = keys;
-            this.levels = Granule.plan(keys);
-            this.token = token;
-            this.thread = Thread.currentThread().getName();
-            this.staleAfter = options.staleAfter().map(Requests::saturatedNanos).orElse(0L);
-            this.lockDelay = options.lockDelay().orElse(null);
-            this.leaseTime = options.leaseTime().orElse(defaultLeaseTime);
-        }
-
-        /** Whether it holds its keys: granted, and the lease neither closed nor lost yet. */
-        boolean holds() {
-            return lease != null && lease.isValid();
-        }
-
-        Claim claim(LockKey key, long now) {
-            boolean isHolder = lease != null;
-            return new Claim(holderId, HOST, PID, thread, keys.get(key), token, isHolder, leaseTime,
-                    isHolder ? Duration.ofNanos(now - renewedAt) : null, lockDelay);
-        }
-    }
-
-    /** A running lock delay: the keys of a lost grant, unavailable to every request until {@code until}. */
-    private static final class Delay {
-        final Map<LockKey, LockMode> keys;
-        /** As if an exclusive holder of the keys were still there. */
-        final Map<LockKey, Granule> levels;
-        /** On System.nanoTime. */
-        final long until;
-
-        Delay(Map<LockKey, LockMode> keys, long until) {
-            this.keys = keys;
-            Map<LockKey, LockMode> exclusive = new LinkedHashMap<>();
-            keys.keySet().forEach(k -> exclusive.put(k, LockMode.EXCLUSIVE));
-            this.levels = Granule.plan(exclusive);
-            this.until = until;
-        }
-    }
-
-    private final class MemElection extends AbstractElection {
-        MemElection(String name, String participantId) {
-            super(name, participantId);
-        }
-
-        void end(LossReason reason) {
-            endTerm(reason);
-        }
-
-        /**
-         * Takes the next token and returns the step that begins a term with it, to run after the
-         * lock is released (listeners must not run under it); caller holds the lock and
-         * {@code transitions}, which orders the steps.
-         */
-        Runnable begin() {
-            if (closed) {
-                return () -> { }; // the service is closing its elections one by one: no new terms
-            }
-            FencingToken token = FencingToken.of(++lastToken);
-            return () -> beginTerm(token, Instant.now(), epoch());
-        }
-
-        @Override
-        protected Duration claimRun(String job, Duration period, Leadership term) {
-            lock.lock();
-            try {
-                List<MemElection> group = elections.get(LockKey.parse(name()));
-                if (group == null || group.isEmpty() || group.get(0) != this || !term.isValid()) {
-                    term.ensureValid();
-                    throw new LockLostException(LockKey.parse(name()), term.token(), LossReason.REVOKED);
-                }
-                String id = name() + "/" + job;
-                long now = System.nanoTime();
-                Long last = lastRuns.get(id);
-                if (last != null && now - last < period.toNanos()) {
-                    return Duration.ofNanos(period.toNanos() - (now - last));
-                }
-                lastRuns.put(id, now);
-                return Duration.ZERO;
-            } finally {
-                lock.unlock();
-            }
-        }
-
-        @Override
-        protected void leave() {
-            synchronized (transitions) {
-                Runnable then = () -> { };
-                lock.lock();
-                try {
-                    LockKey key = LockKey.parse(name());
-                    List<MemElection> group = elections.get(key);
-                    if (group == null) {
-                        return;
-                    }
-                    boolean led = !group.isEmpty() && group.get(0) == this;
-                    group.remove(this);
-                    if (group.isEmpty()) {
-                        elections.remove(key);
-                    } else if (led) {
-                        then = group.get(0).begin();
-                    }
-                } finally {
-                    lock.unlock();
-                }
-                then.run();
-            }
-        }
-
-        @Override
-        public Optional<String> currentLeader() {
-            lock.lock();
-            try {
-                List<MemElection> group = elections.get(LockKey.parse(name()));
-                return group == null || group.isEmpty() ? Optional.empty() : Optional.of(group.get(0).participantId());
-            } finally {
-                lock.unlock();
-            }
-        }
-
-        @Override
-        public List<String> participants() {
-            lock.lock();
-            try {
-                List<MemElection> group = elections.get(LockKey.parse(name()));
-                List<String> ids = new ArrayList<>();
-                if (group != null) {
-                    group.forEach(e -> ids.add(e.participantId()));
-                }
-                return ids;
-            } finally {
-                lock.unlock();
-            }
-        }
-    }
-
     private final class MemLease extends AbstractLease {
-        final Request request;
+        final MemoryRequest request;
 
-        MemLease(Request request) {
+        MemLease(MemoryRequest request) {
             super(request.keys, request.token);
             this.request = request;
         }

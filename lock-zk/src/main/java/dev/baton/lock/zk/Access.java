@@ -1,5 +1,6 @@
 package dev.baton.lock.zk;
 
+import dev.baton.lock.internal.Ticker;
 import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.ZooKeeper;
 
@@ -82,21 +83,21 @@ final class Access {
      *
      * @throws AccessDeniedException if the ensemble refused the client
      */
-    static void firstRequest(ZooKeeper zk, String where, Duration patience) throws InterruptedException {
-        long until = System.nanoTime() + patience.toNanos();
+    static void firstRequest(ZooKeeper zk, String where, Duration patience, Ticker ticker) throws InterruptedException {
+        long until = ticker.nanos() + patience.toNanos();
         while (true) {
             CompletableFuture<Integer> answer = new CompletableFuture<>();
             zk.exists("/", false, (rc, path, ctx, stat) -> answer.complete(rc), null);
             KeeperException.Code code;
             try {
-                code = KeeperException.Code.get(answer.get(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS));
+                code = KeeperException.Code.get(answer.get(Math.max(0, until - ticker.nanos()), TimeUnit.NANOSECONDS));
             } catch (ExecutionException | TimeoutException notDefinite) {
                 return;
             }
             if (code != null && refused(code)) {
                 throw denied("connect to ZooKeeper at " + where, TO_READ, KeeperException.create(code));
             }
-            if (code != KeeperException.Code.CONNECTIONLOSS || System.nanoTime() - until > 0) {
+            if (code != KeeperException.Code.CONNECTIONLOSS || ticker.nanos() - until > 0) {
                 return;
             }
             TimeUnit.MILLISECONDS.sleep(20); // the handle reconnects on its own and queues the next one

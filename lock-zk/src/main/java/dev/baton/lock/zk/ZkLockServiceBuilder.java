@@ -334,7 +334,7 @@ public final class ZkLockServiceBuilder {
                         + security.unreachableHint());
             }
             try {
-                Access.firstRequest(owned.getZookeeperClient().getZooKeeper(), connectString, connect);
+                Access.firstRequest(owned.getZookeeperClient().getZooKeeper(), connectString, connect, ticker);
             } catch (AccessDeniedException refused) {
                 owned.close();
                 throw refused;
