@@ -54,10 +54,12 @@ class LockCtlTest {
 
     /**
      * The server, a fresh namespace per test, and the observer: a plain client that plants what
-     * Baton did not write; its ephemeral nodes live as long as the tests.
+     * Baton did not write; its ephemeral nodes live as long as the tests. A 1 s tick lets sessions
+     * last the 20 s that services and lockctl ask for, so the outage test's holder comes back on
+     * its session.
      */
     @RegisterExtension
-    static final BatonZooKeeper zk = BatonZooKeeper.server();
+    static final BatonZooKeeper zk = BatonZooKeeper.server().tickTime(Duration.ofSeconds(1));
 
     /** Leases (and services the kit did not make), closed after each test, the latest first. */
     private final List<AutoCloseable> closeAtEnd = new ArrayList<>();

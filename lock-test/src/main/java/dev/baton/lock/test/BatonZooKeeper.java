@@ -317,7 +317,7 @@ public final class BatonZooKeeper implements BeforeAllCallback, AfterAllCallback
 
     /** Starts the servers and the observer. */
     @Override
-    public void beforeAll(ExtensionContext context) throws Exception {
+    public void beforeAll(ExtensionContext context) throws InterruptedException {
         synchronized (lock) {
             if (ensemble != null) {
                 throw new IllegalStateException("This BatonZooKeeper already runs for another test class");
@@ -335,7 +335,7 @@ public final class BatonZooKeeper implements BeforeAllCallback, AfterAllCallback
                 }
                 observer = plain;
                 ensemble = servers;
-            } catch (Exception e) {
+            } catch (InterruptedException | RuntimeException e) {
                 servers.close();
                 throw e;
             }
@@ -374,7 +374,7 @@ public final class BatonZooKeeper implements BeforeAllCallback, AfterAllCallback
 
     /** Closes what the test made, starts stopped servers again, and cleans the namespace. */
     @Override
-    public void afterEach(ExtensionContext context) throws Exception {
+    public void afterEach(ExtensionContext context) {
         TestScope ending;
         EmbeddedEnsemble servers;
         CuratorFramework plain;

@@ -77,7 +77,7 @@ class BatonZooKeeperClusterTest {
 
         zk.expireSession(holder);
 
-        try (Lease next = zk.newService().acquire(KEY, Duration.ofSeconds(3))) {
+        try (Lease next = zk.newService().acquire(KEY, Duration.ofSeconds(10))) {
             assertTrue(next.token().isNewerThan(lease.token()));
         }
         await().atMost(PATIENCE).until(() -> !lease.isValid());

@@ -46,9 +46,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class BatonZooKeeperTest {
-    /** A 200 ms tick: sessions of 0.4 s to 4 s. */
+    /** A 400 ms tick: sessions of 0.8 s to 8 s. */
     @RegisterExtension
-    static final BatonZooKeeper zk = BatonZooKeeper.server().tickTime(Duration.ofMillis(200));
+    static final BatonZooKeeper zk = BatonZooKeeper.server().tickTime(Duration.ofMillis(400));
 
     private static final Duration PATIENCE = Duration.ofSeconds(20);
     private static final LockKey KEY = LockKey.of("orders", "42");
@@ -132,8 +132,9 @@ class BatonZooKeeperTest {
 
         zk.expireSession(holder);
 
-        // another client gets the key at once, well within the holder's 4 s session
-        try (Lease next = zk.newService().acquire(KEY, Duration.ofSeconds(3))) {
+        // the server ended the session: another client gets the key, which the holder, connected
+        // all along, would otherwise keep
+        try (Lease next = zk.newService().acquire(KEY, Duration.ofSeconds(10))) {
             assertTrue(next.token().isNewerThan(lease.token()));
         }
         LossReason expected = policy == LossPolicy.LOSE_AT_LOST ? LossReason.SESSION_EXPIRED
@@ -201,7 +202,7 @@ class BatonZooKeeperTest {
     @Test
     void cuttingTheConnectionSuspendsTheServiceWhichReconnectsOnTheSameSession() throws Exception {
         ZkLockService holder = zk.newService(ServiceOptions.defaults().throughProxy()
-                .sessionTimeout(Duration.ofSeconds(4)));
+                .sessionTimeout(Duration.ofSeconds(8)));
         long session = zk.sessionId(holder);
         Lease lease = holder.acquire(KEY, PATIENCE);
         CompletableFuture<LockLostException> lost = lossOf(lease);
