@@ -8,6 +8,7 @@ import dev.baton.lock.LockLostException;
 import dev.baton.lock.LockOptions;
 import dev.baton.lock.LossReason;
 import dev.baton.lock.StaleTokenException;
+import dev.baton.lock.test.TcpProxy;
 import org.apache.curator.test.InstanceSpec;
 import org.apache.curator.test.TestingServer;
 
@@ -183,7 +184,7 @@ public final class Demo {
 
     private void setUp() throws Exception {
         InetSocketAddress first = firstServer(connectString);
-        proxy = new TcpProxy(first);
+        proxy = TcpProxy.to(first);
         String viaProxy = "127.0.0.1:" + proxy.port() + chroot(connectString);
         for (int i = 2; i <= 4; i++) { // the direct ones first, so a wrong address is reported as given
             workers.add(Worker.start("worker-" + i, connectString, SESSION, CONNECT_WAIT, NAMESPACE));
@@ -235,7 +236,7 @@ public final class Demo {
                     millisSince(t0), frozen.name());
             say("   %s > %s, balance %d -> %d", next.token, attempt.token, next.before, next.after);
         } finally {
-            proxy.resume();
+            proxy.thaw();
             pause.wake.countDown();
         }
         await(late, bound(), frozen.name() + "'s late write");
@@ -696,7 +697,7 @@ public final class Demo {
     private void close() {
         pause.wake.countDown();
         if (proxy != null) {
-            proxy.resume();
+            proxy.thaw();
         }
         for (Worker w : workers) {
             try {

@@ -1,6 +1,6 @@
 package dev.baton.safety;
 
-import dev.baton.examples.TcpProxy;
+import dev.baton.lock.test.TcpProxy;
 
 import java.io.Closeable;
 import java.io.IOException;
@@ -48,7 +48,7 @@ final class Client implements Closeable {
         Client c = new Client(spec);
         StringJoiner connect = new StringJoiner(",");
         for (InetSocketAddress server : servers) {
-            TcpProxy proxy = new TcpProxy(server);
+            TcpProxy proxy = TcpProxy.to(server);
             c.proxies.add(proxy);
             connect.add("127.0.0.1:" + proxy.port());
         }
@@ -82,7 +82,7 @@ final class Client implements Closeable {
     }
 
     void resume() {
-        proxies.forEach(TcpProxy::resume);
+        proxies.forEach(TcpProxy::thaw);
     }
 
     /** SIGSTOP: the whole child process stops (its heartbeats too); in-process, the worker's sections stop. */

@@ -2,15 +2,12 @@ package dev.baton.safety;
 
 import dev.baton.lock.LossReason;
 import dev.baton.lock.memory.InMemoryLockService;
-import org.apache.zookeeper.Watcher;
-import org.apache.zookeeper.ZooKeeper;
+import dev.baton.lock.test.EmbeddedEnsemble;
 
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import java.util.function.Predicate;
 
@@ -61,7 +58,7 @@ final class Injector {
 
     private final History history;
     private final StoreServer store;
-    private final Ensemble ensemble;
+    private final EmbeddedEnsemble ensemble;
     /** In an in-memory run, the service every client shares (and {@link #ensemble} is null). */
     private final InMemoryLockService memory;
     private final List<Client> clients;
@@ -69,7 +66,7 @@ final class Injector {
     private final Random random;
     private final List<String> problems;
 
-    Injector(History history, StoreServer store, Ensemble ensemble, List<Client> clients, Duration session,
+    Injector(History history, StoreServer store, EmbeddedEnsemble ensemble, List<Client> clients, Duration session,
              Random random, List<String> problems) {
         this(history, store, ensemble, null, clients, session, random, problems);
     }
@@ -80,7 +77,7 @@ final class Injector {
         this(history, store, null, memory, clients, session, random, problems);
     }
 
-    private Injector(History history, StoreServer store, Ensemble ensemble, InMemoryLockService memory,
+    private Injector(History history, StoreServer store, EmbeddedEnsemble ensemble, InMemoryLockService memory,
                      List<Client> clients, Duration session, Random random, List<String> problems) {
         this.history = history;
         this.store = store;
@@ -93,9 +90,9 @@ final class Injector {
     }
 
     /** The faults this ensemble supports. */
-    static List<Fault> supported(Ensemble ensemble, boolean children) {
+    static List<Fault> supported(EmbeddedEnsemble ensemble, boolean children) {
         List<Fault> out = new ArrayList<>(List.of(Fault.EXPIRE, Fault.FREEZE_SHORT, Fault.FREEZE_LONG));
-        if (ensemble instanceof Ensemble.Single) {
+        if (ensemble.size() == 1) {
             out.add(Fault.RESTART);
         } else {
             out.add(Fault.KILL_LEADER);
@@ -329,18 +326,10 @@ final class Injector {
         StoreServer.Credentials credentials = store.credentials(c);
         long before = store.lastNewSession(c);
         start(Fault.EXPIRE, id, detail);
-        CountDownLatch attached = new CountDownLatch(1);
-        ZooKeeper other = new ZooKeeper(ensemble.connectString(), (int) session.toMillis(), e -> {
-            if (e.getState() == Watcher.Event.KeeperState.SyncConnected) {
-                attached.countDown();
-            }
-        }, credentials.sessionId(), credentials.password());
         try {
-            if (!attached.await(30, TimeUnit.SECONDS)) {
-                problems.add("fault#" + id + ": could not attach to " + c + "'s session");
-            }
-        } finally {
-            other.close();
+            ensemble.expireSession(credentials.sessionId(), credentials.password());
+        } catch (IllegalStateException e) {
+            problems.add("fault#" + id + ": could not attach to " + c + "'s session: " + e.getMessage());
         }
         end(Fault.EXPIRE, id, detail);
         if (!await(() -> store.lastNewSession(c) > before, session.multipliedBy(5))) {
@@ -351,13 +340,12 @@ final class Injector {
 
     private void restart(long id, boolean atLeader) throws Exception {
         Aim busy = aim(c -> true, atLeader, id); // so that at least one holder is mid-job when the server goes
-        Ensemble.Single single = (Ensemble.Single) ensemble;
         Duration down = between(0.3, 1.5);
         String detail = "target=server down=" + down.toMillis() + "ms" + busy(busy);
         start(Fault.RESTART, id, detail);
-        single.stop();
+        ensemble.stop(0);
         hold(down);
-        single.start();
+        ensemble.start(0);
         end(Fault.RESTART, id, detail);
         if (busy != null) {
             awaitJobOver(busy, id);
@@ -371,9 +359,8 @@ final class Injector {
 
     private void kill(Fault fault, long id, boolean atLeader) throws Exception {
         Aim busy = aim(c -> true, atLeader, id); // so that at least one holder is mid-job when the server goes
-        Ensemble.Cluster cluster = (Ensemble.Cluster) ensemble;
         int[] leader = {-1};
-        if (!await(() -> (leader[0] = cluster.leader()) >= 0, Duration.ofSeconds(30))) {
+        if (!await(() -> (leader[0] = ensemble.leader().orElse(-1)) >= 0, Duration.ofSeconds(30))) {
             problems.add("fault#" + id + ": no leader to aim at");
             return;
         }
@@ -381,23 +368,22 @@ final class Injector {
         if (fault == Fault.KILL_FOLLOWER) {
             // the follower serving the most clients, so that the kill reaches some (ties: the seed decides)
             List<Integer> followers = new ArrayList<>();
-            for (int i = 0; i < cluster.size(); i++) {
+            for (int i = 0; i < ensemble.size(); i++) {
                 if (i != leader[0]) {
                     followers.add(i);
                 }
             }
             java.util.Collections.shuffle(followers, random);
-            victim = followers.stream().max(java.util.Comparator.comparingInt(cluster::connections)).orElseThrow();
+            victim = followers.stream().max(java.util.Comparator.comparingInt(ensemble::connections)).orElseThrow();
         }
         Duration down = between(0.5, 2.0);
         String detail = "target=server" + victim + (fault == Fault.KILL_LEADER ? " (leader)" : " (follower)")
                 + " down=" + down.toMillis() + "ms" + busy(busy);
         start(fault, id, detail);
-        cluster.kill(victim);
+        ensemble.stop(victim);
         hold(down);
-        cluster.restart(victim);
-        int back = victim;
-        if (!await(() -> cluster.serving(back), Duration.ofSeconds(60))) {
+        ensemble.start(victim);
+        if (!ensemble.awaitServing(victim, Duration.ofSeconds(60))) {
             problems.add("fault#" + id + ": server" + victim + " did not rejoin");
         }
         end(fault, id, detail);

@@ -3,6 +3,7 @@ package dev.baton.safety;
 import dev.baton.lock.Lease;
 import dev.baton.lock.LockKey;
 import dev.baton.lock.memory.InMemoryLockService;
+import dev.baton.lock.test.EmbeddedEnsemble;
 import dev.baton.lock.zk.LossPolicy;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
@@ -143,8 +144,9 @@ final class SafetyRun {
         Workload workload = new Workload(config.workload(), config.keys(), st);
         InMemoryLockService memory = config.memory() ? new InMemoryLockService() : null;
         try (StoreServer store = new StoreServer(history, stores);
-             Ensemble ensemble = memory != null ? null
-                     : config.cluster() ? Ensemble.cluster(3, tickMs) : Ensemble.single(tickMs)) {
+             EmbeddedEnsemble ensemble = memory != null ? null
+                     : config.cluster() ? EmbeddedEnsemble.cluster(3, Duration.ofMillis(tickMs))
+                     : EmbeddedEnsemble.server(Duration.ofMillis(tickMs))) {
             List<Worker.Spec> specs = specs(config.clients(), config.children(), memory != null);
             try {
                 for (Worker.Spec spec : specs) {
@@ -203,7 +205,7 @@ final class SafetyRun {
                     left.isEmpty() ? null : "left: " + left.subList(0, Math.min(20, left.size())));
 
             header.add("run " + tag + ": " + config);
-            header.add("ensemble " + (memory != null ? "none (one InMemoryLockService)" : ensemble.describe())
+            header.add("ensemble " + (memory != null ? "none (one InMemoryLockService)" : ensemble)
                     + "; workload " + config.workload() + "; clients " + specs.stream()
                     .map(s -> s.id() + "(" + s.describe() + ")").toList());
             header.add("machine " + Runtime.getRuntime().availableProcessors() + " cores, Java "

@@ -1,16 +1,15 @@
 package dev.baton.examples.lockctl;
 
 import dev.baton.lock.Tries;
-import org.apache.curator.test.TestingServer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import dev.baton.lock.test.BatonZooKeeper;
+import dev.baton.lock.test.EmbeddedEnsemble;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -32,21 +31,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class LockCtlArgumentsPropertiesTest {
     private static final Pattern STACK_FRAME = Pattern.compile("^\\s+at [\\w.$/]+\\(.*\\)\\s*$");
 
-    private static TestingServer server;
-    private static String nobody;
-
-    @BeforeAll
-    static void startServer() throws Exception {
-        server = new TestingServer(true);
-        try (ServerSocket socket = new ServerSocket(0)) {
-            nobody = "127.0.0.1:" + socket.getLocalPort();
-        }
-    }
-
-    @AfterAll
-    static void stopServer() throws Exception {
-        server.close();
-    }
+    @RegisterExtension
+    static final BatonZooKeeper zk = BatonZooKeeper.server();
+    /** An address where nothing listens. */
+    private static final String NOBODY = "127.0.0.1:" + EmbeddedEnsemble.freePorts(1)[0];
 
     private record Result(int code, String out, String err) {
     }
@@ -117,9 +105,9 @@ class LockCtlArgumentsPropertiesTest {
     private static String[] anyArguments(Random r) {
         List<String> args = new ArrayList<>();
         if (r.nextInt(5) > 0) {
-            args.addAll(List.of("--connect", server.getConnectString(), "--namespace", "lockctl-properties", "--timeout", "3s"));
+            args.addAll(List.of("--connect", zk.connectString(), "--namespace", "lockctl-properties", "--timeout", "3s"));
         } else {
-            args.addAll(List.of("--connect", nobody, "--timeout", "200ms"));
+            args.addAll(List.of("--connect", NOBODY, "--timeout", "200ms"));
         }
         if (r.nextBoolean()) { // a command as documented, in any order with its options
             List<String> command = new ArrayList<>();
@@ -147,8 +135,8 @@ class LockCtlArgumentsPropertiesTest {
                 case 3 -> Tries.oneOf(r, "a", "billing/account/42", "@ops", "a//b", "_x", "bad name", ".x", "/",
                         "x".repeat(129), "a/".repeat(17) + "a", "\u00e9", "a\u001b[2Jb");
                 case 4 -> Tries.oneOf(r, "1", "5ms", "0", "soon", "200ms", "99999999999", "-1s", "2");
-                case 5 -> Tries.oneOf(r, nobody, "bad::::", "localhost:notaport", "", "a/b", "zookeeper", "/x",
-                        server.getConnectString() + "/chroot");
+                case 5 -> Tries.oneOf(r, NOBODY, "bad::::", "localhost:notaport", "", "a/b", "zookeeper", "/x",
+                        zk.connectString() + "/chroot");
                 default -> r.nextInt(5) == 0 ? "y".repeat(50_000) : Tries.anyText(r, 20);
             });
         }

@@ -6,26 +6,22 @@ import dev.baton.lock.LockLostException;
 import dev.baton.lock.LockMode;
 import dev.baton.lock.LockOptions;
 import dev.baton.lock.LossReason;
+import dev.baton.lock.test.BatonZooKeeper;
+import dev.baton.lock.test.EmbeddedEnsemble;
+import dev.baton.lock.test.ServiceOptions;
 import dev.baton.lock.zk.SecuredNamespace;
 import dev.baton.lock.zk.ZkLockService;
-import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.framework.CuratorFrameworkFactory;
-import org.apache.curator.retry.RetryOneTime;
-import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -34,7 +30,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
@@ -46,43 +41,28 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * lockctl in-process against a real ZooKeeper server (curator-test), with leases held by real
- * {@link ZkLockService}s on named threads; each test in its own namespace, so
- * {@code --namespace} is exercised by every command.
+ * lockctl in-process against a real ZooKeeper server (the test kit's), with leases held by real
+ * {@link ZkLockService}s on named threads; each test in its own namespace (the kit's fresh one),
+ * so {@code --namespace} is exercised by every command.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class LockCtlTest {
     private static final Duration WAIT = Duration.ofSeconds(30);
-    private static final AtomicInteger NAMESPACES = new AtomicInteger();
     private static final String HOST = hostName();
     /** How every holder id of this process begins: host:pid:random. */
     private static final String PREFIX = HOST + ":" + ProcessHandle.current().pid() + ":";
 
-    private static TestingServer server;
-    /** A plain client that plants what Baton did not write; its ephemeral nodes live as long as the tests. */
-    private static CuratorFramework planter;
+    /**
+     * The server, a fresh namespace per test, and the observer: a plain client that plants what
+     * Baton did not write; its ephemeral nodes live as long as the tests. A 1 s tick lets sessions
+     * last the 20 s that services and lockctl ask for, so the outage test's holder comes back on
+     * its session.
+     */
+    @RegisterExtension
+    static final BatonZooKeeper zk = BatonZooKeeper.server().tickTime(Duration.ofSeconds(1));
 
+    /** Leases (and services the kit did not make), closed after each test, the latest first. */
     private final List<AutoCloseable> closeAtEnd = new ArrayList<>();
-    private String namespace;
-
-    @BeforeAll
-    static void startServer() throws Exception {
-        server = new TestingServer(true);
-        planter = CuratorFrameworkFactory.newClient(server.getConnectString(), new RetryOneTime(100));
-        planter.start();
-        planter.blockUntilConnected();
-    }
-
-    @AfterAll
-    static void stopServer() throws Exception {
-        planter.close();
-        server.close();
-    }
-
-    @BeforeEach
-    void freshNamespace() {
-        namespace = "lockctl-test-" + NAMESPACES.incrementAndGet();
-    }
 
     @AfterEach
     void closeEverything() throws Exception {
@@ -273,7 +253,7 @@ class LockCtlTest {
         Result stopped = watch.stop();
         assertEquals(0, stopped.code, stopped.toString());
         assertEquals("", stopped.err);
-        assertTrue(stopped.out.startsWith("Watching jobs/report on " + server.getConnectString()), stopped.out);
+        assertTrue(stopped.out.startsWith("Watching jobs/report on " + zk.connectString()), stopped.out);
     }
 
     @Test
@@ -319,12 +299,12 @@ class LockCtlTest {
         Lease held = hold(service(), "jobs/outage", LockMode.EXCLUSIVE, "outage-holder");
         watch.await("\"event\":\"granted\"");
 
-        server.stop(); // the holder loses its lease at suspension; its node goes once it is back
+        zk.ensemble().stop(0); // the holder loses its lease at suspension; its node goes once it is back
         try {
             watch.await("\"event\":\"disconnected\"");
             await().atMost(WAIT).until(() -> !held.isValid());
         } finally {
-            server.restart();
+            zk.ensemble().start(0);
         }
         watch.await("\"event\":\"reconnected\"");
         watch.await("\"event\":\"released\"");
@@ -340,7 +320,7 @@ class LockCtlTest {
 
     @Test
     void foreignAndUnreadableDataIsSkippedOrShownWithWhatIsKnown() throws Exception {
-        String locks = "/" + namespace + "/locks";
+        String locks = "/" + zk.namespace() + "/locks";
         for (String name : List.of("bad name", ".hidden", "_x", "x".repeat(129))) {
             plant(locks + "/" + name, new byte[0], CreateMode.PERSISTENT);
             plant(locks + "/jobs/" + name, new byte[0], CreateMode.PERSISTENT);
@@ -412,7 +392,7 @@ class LockCtlTest {
     void anotherIdentityListsAndInspectsAndItsBreakIsRefusedInOneLineTheAdminsIsNot() throws Exception {
         SecuredNamespace secured = SecuredNamespace.lockUsers(SecuredNamespace.digestId("worker", "w-secret"))
                 .admins(SecuredNamespace.digestId("ops", "o-secret"));
-        ZkLockService worker = ZkLockService.builder().connectString(server.getConnectString()).namespace(namespace)
+        ZkLockService worker = ZkLockService.builder().connectString(zk.connectString()).namespace(zk.namespace())
                 .connectionTimeout(WAIT).digest("worker", "w-secret").securedNamespace(secured).build();
         closeAtEnd.add(worker);
         Lease held = hold(worker, "billing/account/42", LockMode.EXCLUSIVE, "secured-holder");
@@ -431,7 +411,7 @@ class LockCtlTest {
         assertEquals("", refused.out);
         assertEquals(1, refused.err.lines().count(), refused.err);
         assertTrue(refused.err.startsWith("lockctl: Could not break billing/account/42: ZooKeeper refused it (NoAuth for /"
-                + namespace + "/locks/billing/"), refused.err);
+                + zk.namespace() + "/locks/billing/"), refused.err);
         assertTrue(refused.err.contains("lock users and admins"), refused.err);
         assertTrue(held.isValid());
 
@@ -478,11 +458,7 @@ class LockCtlTest {
 
     @Test
     void anUnreachableEnsembleIsOneLineAndExitThreeWithinTheTimeout() throws Exception {
-        int port;
-        try (ServerSocket socket = new ServerSocket(0)) {
-            port = socket.getLocalPort();
-        }
-        String connect = "127.0.0.1:" + port;
+        String connect = "127.0.0.1:" + EmbeddedEnsemble.freePorts(1)[0];
         long start = System.nanoTime();
         Result r = run(false, "", "--connect", connect, "--timeout", "1s", "list");
         long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
@@ -518,7 +494,7 @@ class LockCtlTest {
     private static String plant(String path, byte[] data, CreateMode mode) throws Exception {
         for (int attempt = 0; ; attempt++) {
             try {
-                return planter.create().creatingParentContainersIfNeeded().withMode(mode).forPath(path, data);
+                return zk.observer().create().creatingParentContainersIfNeeded().withMode(mode).forPath(path, data);
             } catch (KeeperException.NoNodeException raced) {
                 assertTrue(attempt < 10, "cannot plant " + path);
             }
@@ -530,7 +506,7 @@ class LockCtlTest {
         String id = String.format("%016x", new java.util.Random().nextLong());
         String node = plant(keyPath + "/_q/X-" + id + "-", record, CreateMode.EPHEMERAL_SEQUENTIAL);
         plant(keyPath + "/_s/X-" + id + "-", new byte[0], CreateMode.EPHEMERAL_SEQUENTIAL);
-        return planter.checkExists().forPath(node).getCzxid();
+        return zk.observer().checkExists().forPath(node).getCzxid();
     }
 
 
@@ -583,7 +559,7 @@ class LockCtlTest {
     }
 
     private String[] withServer(String... args) {
-        return Stream.concat(Stream.of("--connect", server.getConnectString(), "--namespace", namespace),
+        return Stream.concat(Stream.of("--connect", zk.connectString(), "--namespace", zk.namespace()),
                 Stream.of(args)).toArray(String[]::new);
     }
 
@@ -598,11 +574,9 @@ class LockCtlTest {
         return r;
     }
 
+    /** A service of the kit's in the test's namespace, with its own session; the kit closes it after the test. */
     private ZkLockService service() {
-        ZkLockService s = ZkLockService.builder().connectString(server.getConnectString()).namespace(namespace)
-                .connectionTimeout(WAIT).build();
-        closeAtEnd.add(s);
-        return s;
+        return zk.newService(ServiceOptions.defaults().connectionTimeout(WAIT));
     }
 
     /** Acquires {@code key} on a new thread named {@code threadName} (the name its record carries). */
