@@ -1,5 +1,6 @@
 package dev.baton.lock.zk;
 
+import dev.baton.lock.test.EmbeddedEnsemble;
 import dev.baton.lock.LockKey;
 import dev.baton.lock.LockService;
 import org.apache.curator.framework.CuratorFramework;
@@ -45,6 +46,6 @@ final class Clients {
 
     /** Expires the service's session on the server, as a crash or a partition would. */
     static void loseSession(LockService service, String connectString) throws Exception {
-        ZkTesting.expireSession(((ZkLockService) service).client(), connectString);
+        EmbeddedEnsemble.expireSession(connectString, ((ZkLockService) service).client());
     }
 }

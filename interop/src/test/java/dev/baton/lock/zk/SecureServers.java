@@ -1,5 +1,6 @@
 package dev.baton.lock.zk;
 
+import dev.baton.lock.test.EmbeddedEnsemble;
 import javax.security.auth.login.AppConfigurationEntry;
 import javax.security.auth.login.Configuration;
 import java.io.IOException;
@@ -74,7 +75,7 @@ final class SecureServers {
 
     /** A 3.9 server with only a secure client port, requiring client certificates signed by (here: equal to) {@code trusted}. */
     static TlsServer tlsOnly(String version, Identity server, Path trusted, String password) throws IOException {
-        int port = ZkTesting.distinctPorts(1)[0];
+        int port = EmbeddedEnsemble.freePorts(1)[0];
         ServerProcess p = ServerProcess.start(version, "zk-" + version + "-tls-" + port, 1, null, Map.of(
                 "secureClientPort", Integer.toString(port),
                 "serverCnxnFactory", "org.apache.zookeeper.server.NettyServerCnxnFactory",
@@ -120,7 +121,7 @@ final class SecureServers {
         users.forEach((user, password) -> jaas.append("\n  user_").append(user).append("=\"").append(password).append('"'));
         jaas.append(";\n};\n");
         Path file = Files.writeString(dir.resolve("server-jaas.conf"), jaas);
-        int port = ZkTesting.distinctPorts(1)[0];
+        int port = EmbeddedEnsemble.freePorts(1)[0];
         return ServerProcess.start(version, "zk-" + version + "-sasl-" + port, 1, port, Map.of(), List.of(
                 "-Djava.security.auth.login.config=" + file,
                 "-Dzookeeper.authProvider.sasl=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",

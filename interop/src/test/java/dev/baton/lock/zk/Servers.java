@@ -1,5 +1,6 @@
 package dev.baton.lock.zk;
 
+import dev.baton.lock.test.EmbeddedEnsemble;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -42,7 +43,7 @@ final class Servers {
     static Ensemble start(String version, int size) {
         List<ServerProcess> servers = new ArrayList<>();
         try {
-            int[] ports = ZkTesting.distinctPorts(3 * size);
+            int[] ports = EmbeddedEnsemble.freePorts(3 * size);
             StringBuilder connect = new StringBuilder();
             Map<String, String> quorum = new LinkedHashMap<>();
             if (size > 1) {

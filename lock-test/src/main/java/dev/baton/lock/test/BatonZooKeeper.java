@@ -2,6 +2,7 @@ package dev.baton.lock.test;
 
 import dev.baton.lock.zk.LossPolicy;
 import dev.baton.lock.zk.ZkLockService;
+import dev.baton.lock.zk.ZkLockServiceBuilder;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.state.SessionConnectionStateErrorPolicy;
@@ -204,7 +205,7 @@ public final class BatonZooKeeper implements BeforeAllCallback, AfterAllCallback
         EmbeddedEnsemble servers = ensemble();
         KitClient client = KitClient.open(servers, options);
         try {
-            ZkLockService.Builder builder = ZkLockService.builder().client(client.curator).namespace(s.namespace)
+            ZkLockServiceBuilder builder = ZkLockService.builder().client(client.curator).namespace(s.namespace)
                     .lossPolicy(options.lossPolicy()).connectionTimeout(options.connectionTimeout());
             if (options.defaultLeaseTime() != null) {
                 builder.defaultLeaseTime(options.defaultLeaseTime());

@@ -333,6 +333,31 @@ public final class EmbeddedEnsemble implements Closeable {
      *     was already gone, or no server answered)
      */
     public void expireSession(long sessionId, byte[] password) throws InterruptedException {
+        expireSession(connectString(), sessionId, password, tickTime.multipliedBy(20));
+    }
+
+    /**
+     * Expires {@code client}'s current session on the ensemble at {@code connectString}, any
+     * ensemble (servers in child JVMs, say), as {@link #expireSession(CuratorFramework)} does on
+     * this one.
+     *
+     * @throws IllegalStateException if the client has no ZooKeeper handle, or the twin handle
+     *     could not attach within a minute
+     */
+    public static void expireSession(String connectString, CuratorFramework client) throws InterruptedException {
+        ZooKeeper zk;
+        try {
+            zk = client.getZookeeperClient().getZooKeeper();
+        } catch (InterruptedException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException("The client has no ZooKeeper handle to expire: " + e, e);
+        }
+        expireSession(connectString, zk.getSessionId(), zk.getSessionPasswd(), Duration.ofSeconds(20));
+    }
+
+    private static void expireSession(String connectString, long sessionId, byte[] password, Duration timeout)
+            throws InterruptedException {
         Objects.requireNonNull(password, "password must not be null");
         CountDownLatch attached = new CountDownLatch(1);
         Watcher watcher = e -> {
@@ -342,7 +367,7 @@ public final class EmbeddedEnsemble implements Closeable {
         };
         ZooKeeper twin;
         try {
-            twin = new ZooKeeper(connectString(), (int) Math.min(Integer.MAX_VALUE, tickTime.toMillis() * 20), watcher,
+            twin = new ZooKeeper(connectString, (int) Math.min(Integer.MAX_VALUE, timeout.toMillis()), watcher,
                     sessionId, password);
         } catch (IOException e) {
             throw new UncheckedIOException("Could not open a handle to expire session 0x" + Long.toHexString(sessionId), e);

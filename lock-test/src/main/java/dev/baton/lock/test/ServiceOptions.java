@@ -42,7 +42,7 @@ public final class ServiceOptions {
         return DEFAULTS;
     }
 
-    /** When leases are given up after connection trouble ({@code ZkLockService.Builder#lossPolicy}). */
+    /** When leases are given up after connection trouble ({@code ZkLockServiceBuilder#lossPolicy}). */
     public ServiceOptions lossPolicy(LossPolicy policy) {
         return new ServiceOptions(Objects.requireNonNull(policy, "lossPolicy must not be null"), sessionTimeout,
                 connectionTimeout, defaultLeaseTime, throughProxy);
@@ -71,7 +71,7 @@ public final class ServiceOptions {
 
     /**
      * The lease time of grants whose options ask for none: past it a lease is lost with
-     * {@link LossReason#LEASE_EXPIRED} ({@code ZkLockService.Builder#defaultLeaseTime}).
+     * {@link LossReason#LEASE_EXPIRED} ({@code ZkLockServiceBuilder#defaultLeaseTime}).
      *
      * @throws IllegalArgumentException if it is not positive
      */

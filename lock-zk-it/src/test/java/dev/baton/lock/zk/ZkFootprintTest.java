@@ -3,7 +3,7 @@ package dev.baton.lock.zk;
 import dev.baton.lock.Lease;
 import dev.baton.lock.LockKey;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.test.TestingServer;
+import dev.baton.lock.test.EmbeddedEnsemble;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * per key (at most 10,000 containers a minute), checking every 200 ms.
  */
 class ZkFootprintTest {
-    private static TestingServer server;
+    private static EmbeddedEnsemble server;
     private static CuratorFramework observer;
 
     @BeforeAll
@@ -34,12 +34,12 @@ class ZkFootprintTest {
         String interval = System.setProperty("znode.container.checkIntervalMs", "200");
         String max = System.setProperty("znode.container.maxPerMinute", "10000");
         try {
-            server = ZkTesting.server(500);
+            server = EmbeddedEnsemble.server(Duration.ofMillis(500));
         } finally {
             restore("znode.container.checkIntervalMs", interval);
             restore("znode.container.maxPerMinute", max);
         }
-        observer = ZkTesting.observer(server.getConnectString());
+        observer = ZkTesting.observer(server.connectString());
     }
 
     @AfterAll
@@ -53,7 +53,7 @@ class ZkFootprintTest {
         int keys = 2_000;
         int threads = 8;
         ExecutorService pool = Executors.newFixedThreadPool(threads);
-        try (ZkLockService s = ZkLockService.builder().connectString(server.getConnectString()).namespace("stream")
+        try (ZkLockService s = ZkLockService.builder().connectString(server.connectString()).namespace("stream")
                 .sessionTimeout(Duration.ofSeconds(10)).build()) {
             List<Future<Void>> futures = new ArrayList<>();
             for (int t = 0; t < threads; t++) {

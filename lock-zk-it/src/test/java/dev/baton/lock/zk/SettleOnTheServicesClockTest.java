@@ -3,7 +3,7 @@ package dev.baton.lock.zk;
 import dev.baton.lock.Lease;
 import dev.baton.lock.LockKey;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.test.TestingServer;
+import dev.baton.lock.test.EmbeddedEnsemble;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -21,13 +21,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * while the clock stands still.
  */
 class SettleOnTheServicesClockTest {
-    private static TestingServer server;
+    private static EmbeddedEnsemble server;
     private static CuratorFramework observer;
 
     @BeforeAll
     static void startServer() throws Exception {
-        server = ZkTesting.server(200);
-        observer = ZkTesting.observer(server.getConnectString());
+        server = EmbeddedEnsemble.server(Duration.ofMillis(200));
+        observer = ZkTesting.observer(server.connectString());
     }
 
     @AfterAll
@@ -44,8 +44,8 @@ class SettleOnTheServicesClockTest {
     void aGrantAfterWaitingIsStampedOnlyOnceTheSettleTimeHasPassedOnTheServicesClock() throws Exception {
         FakeTicker ticker = new FakeTicker();
         LockKey key = LockKey.of("settle", "k");
-        try (ZkLockService holder = ZkLockService.builder().connectString(server.getConnectString()).build();
-             ZkLockService waiter = ZkLockService.builder().connectString(server.getConnectString())
+        try (ZkLockService holder = ZkLockService.builder().connectString(server.connectString()).build();
+             ZkLockService waiter = ZkLockService.builder().connectString(server.connectString())
                      .ticker(ticker).build()) {
             Lease first = holder.acquire(key, Duration.ofSeconds(10));
             CompletableFuture<Lease> second = CompletableFuture.supplyAsync(() -> {

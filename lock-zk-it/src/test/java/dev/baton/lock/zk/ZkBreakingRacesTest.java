@@ -5,7 +5,7 @@ import dev.baton.lock.LockKey;
 import dev.baton.lock.LockMode;
 import dev.baton.lock.LockOptions;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.test.TestingServer;
+import dev.baton.lock.test.EmbeddedEnsemble;
 import org.apache.zookeeper.CreateMode;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -33,14 +33,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * keys; a lock delay holds off coarser and finer conflicting keys too, and ends.
  */
 class ZkBreakingRacesTest {
-    private static TestingServer server;
+    private static EmbeddedEnsemble server;
     private static CuratorFramework observer;
     private final List<ZkLockService> services = new ArrayList<>();
 
     @BeforeAll
     static void startServer() throws Exception {
-        server = ZkTesting.server(200);
-        observer = ZkTesting.observer(server.getConnectString());
+        server = EmbeddedEnsemble.server(Duration.ofMillis(200));
+        observer = ZkTesting.observer(server.connectString());
     }
 
     @AfterAll
@@ -55,7 +55,7 @@ class ZkBreakingRacesTest {
     }
 
     private ZkLockService service() {
-        ZkLockService s = ZkLockService.builder().connectString(server.getConnectString())
+        ZkLockService s = ZkLockService.builder().connectString(server.connectString())
                 .sessionTimeout(Duration.ofSeconds(4)).clock(Clock.systemUTC()).build();
         services.add(s);
         return s;
@@ -141,7 +141,7 @@ class ZkBreakingRacesTest {
         ZkLockService w = service();
         LockKey k = LockKey.of("rv2", "k");
         Lease lost = h.acquire(k, LockOptions.defaults().lockDelay(Duration.ofSeconds(8)));
-        ZkTesting.expireSession(h.client(), server.getConnectString());
+        server.expireSession(h.client());
         await().atMost(Duration.ofSeconds(20)).until(() -> !lost.isValid());
         await().atMost(Duration.ofSeconds(20)).until(() -> r.inspect(k).holders().isEmpty() && r.inspect(k).waiters().isEmpty());
         AtomicLong rAt = new AtomicLong();
@@ -163,7 +163,7 @@ class ZkBreakingRacesTest {
         LockKey p = LockKey.of("rv3", "p");
         LockKey k = p.child("k");
         Lease lost = h.acquire(k, LockOptions.defaults().lockDelay(Duration.ofSeconds(5)));
-        ZkTesting.expireSession(h.client(), server.getConnectString());
+        server.expireSession(h.client());
         await().atMost(Duration.ofSeconds(20)).until(() -> !lost.isValid());
         await().atMost(Duration.ofSeconds(20)).until(() -> o.inspect(k).holders().isEmpty());
         long start = System.nanoTime();
@@ -180,7 +180,7 @@ class ZkBreakingRacesTest {
         ZkLockService h = service();
         LockKey k = LockKey.of("rv4", "k");
         Lease lost = h.acquire(k, LockOptions.defaults().lockDelay(Duration.ofMillis(200)));
-        ZkTesting.expireSession(h.client(), server.getConnectString());
+        server.expireSession(h.client());
         await().atMost(Duration.ofSeconds(20)).until(() -> !lost.isValid());
         // the lost holder's own service ends the delay once it is past (containers then go too)
         await().atMost(Duration.ofSeconds(15)).until(() -> ZkTesting.descendants(observer, "/baton/locks/rv4").isEmpty());

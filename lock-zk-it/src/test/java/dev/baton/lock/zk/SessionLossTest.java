@@ -8,7 +8,7 @@ import dev.baton.lock.LockLostException;
 import dev.baton.lock.LockOptions;
 import dev.baton.lock.LossReason;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.test.TestingServer;
+import dev.baton.lock.test.EmbeddedEnsemble;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -42,15 +42,15 @@ class SessionLossTest {
     private static final Duration SESSION = Duration.ofSeconds(3);
     private static final Duration PATIENCE = Duration.ofSeconds(30);
 
-    private TestingServer server;
+    private EmbeddedEnsemble server;
     private CuratorFramework observer;
     private final List<ZkLockService> services = new ArrayList<>();
     private ExecutorService pool;
 
     @BeforeEach
     void start() throws Exception {
-        server = ZkTesting.server(500);
-        observer = ZkTesting.observer(server.getConnectString());
+        server = EmbeddedEnsemble.server(Duration.ofMillis(500));
+        observer = ZkTesting.observer(server.connectString());
         pool = Executors.newCachedThreadPool();
     }
 
@@ -63,7 +63,7 @@ class SessionLossTest {
     }
 
     private ZkLockService service(LossPolicy policy) {
-        ZkLockService s = ZkLockService.builder().connectString(server.getConnectString())
+        ZkLockService s = ZkLockService.builder().connectString(server.connectString())
                 .sessionTimeout(SESSION).connectionTimeout(Duration.ofSeconds(10)).lossPolicy(policy).build();
         services.add(s);
         return s;
@@ -103,7 +103,7 @@ class SessionLossTest {
         assertTrue(inside.await(PATIENCE.toSeconds(), SECONDS));
 
         long expiredAt = System.nanoTime();
-        ZkTesting.expireSession(holder.client(), server.getConnectString());
+        server.expireSession(holder.client());
 
         LockLostException aborted = assertInstanceOf(LockLostException.class,
                 body.get(PATIENCE.toSeconds(), SECONDS), "withLock was not aborted");
@@ -125,7 +125,7 @@ class SessionLossTest {
     @Test
     void stoppingTheServerLosesTheLeaseAtOnceAndItsNodeIsDeletedAfterReconnecting() throws Exception {
         // a session long enough to outlive the restart, so the client comes back on the same session
-        ZkLockService holder = ZkLockService.builder().connectString(server.getConnectString())
+        ZkLockService holder = ZkLockService.builder().connectString(server.connectString())
                 .sessionTimeout(Duration.ofSeconds(8)).build();
         services.add(holder);
         LockKey key = LockKey.of("stop", "default");
@@ -134,12 +134,12 @@ class SessionLossTest {
         AtomicReference<LockLostException> told = new AtomicReference<>();
         lease.onLost(told::set);
 
-        server.stop();
+        server.stop(0);
         await().atMost(PATIENCE).until(() -> told.get() != null);
         assertEquals(LossReason.CONNECTION_SUSPENDED, told.get().reason());
         assertFalse(lease.isValid());
 
-        server.restart();
+        server.start(0);
         await().atMost(PATIENCE).until(() -> holder.client().getZookeeperClient().isConnected());
         assertEquals(session, holder.client().getZookeeperClient().getZooKeeper().getSessionId(),
                 "the session did not survive the restart, so this test proves nothing about the cleanup");
@@ -157,19 +157,19 @@ class SessionLossTest {
         // the lost lease's delete fails on ZooKeeper's event thread and is sent again from there;
         // sending it must not block that thread (it did, for the connection timeout, until the
         // client's namespace node had been checked once), or the client cannot hear it is back
-        ZkLockService holder = ZkLockService.builder().connectString(server.getConnectString())
+        ZkLockService holder = ZkLockService.builder().connectString(server.connectString())
                 .sessionTimeout(Duration.ofSeconds(8)).connectionTimeout(Duration.ofSeconds(60)).build();
         services.add(holder);
         Lease lease = holder.acquire(LockKey.of("stop", "reconnect"), PATIENCE);
         AtomicReference<LockLostException> told = new AtomicReference<>();
         lease.onLost(told::set);
 
-        server.stop();
+        server.stop(0);
         await().atMost(PATIENCE).until(() -> told.get() != null);
         // down long enough for reconnection attempts to fail, which fails the delete sent at the loss
         await().during(Duration.ofSeconds(3)).atMost(PATIENCE)
                 .until(() -> !holder.client().getZookeeperClient().isConnected());
-        server.restart();
+        server.start(0);
         long restarted = System.nanoTime();
         await().atMost(PATIENCE).until(() -> holder.client().getZookeeperClient().isConnected());
         Duration back = Duration.ofNanos(System.nanoTime() - restarted);
@@ -179,7 +179,7 @@ class SessionLossTest {
 
     @Test
     void lostOnlyPolicyKeepsTheLeaseWhenTheServerComesBackWithinTheSessionTimeout() throws Exception {
-        ZkLockService holder = ZkLockService.builder().connectString(server.getConnectString())
+        ZkLockService holder = ZkLockService.builder().connectString(server.connectString())
                 .sessionTimeout(Duration.ofSeconds(8)).lossPolicy(LossPolicy.LOSE_AT_LOST).build();
         services.add(holder);
         LockKey key = LockKey.of("stop", "lostonly");
@@ -187,10 +187,10 @@ class SessionLossTest {
         AtomicReference<LockLostException> told = new AtomicReference<>();
         lease.onLost(told::set);
 
-        server.stop();
+        server.stop(0);
         await().atMost(PATIENCE).until(() -> !holder.client().getZookeeperClient().isConnected());
         assertTrue(lease.isValid(), "lost at suspension under LOSE_AT_LOST");
-        server.restart();
+        server.start(0);
         await().atMost(PATIENCE).until(() -> holder.client().getZookeeperClient().isConnected());
 
         assertTrue(lease.isValid(), "lost although the session survived: " + told.get());
@@ -206,7 +206,7 @@ class SessionLossTest {
 
     @Test
     void anExtendThatCannotBeRecordedLeavesTheLeaseEndingWhenItWouldHave() throws Exception {
-        ZkLockService holder = ZkLockService.builder().connectString(server.getConnectString())
+        ZkLockService holder = ZkLockService.builder().connectString(server.connectString())
                 .sessionTimeout(Duration.ofSeconds(10)).connectionTimeout(Duration.ofSeconds(1))
                 .lossPolicy(LossPolicy.LOSE_AT_LOST).build();
         services.add(holder);
@@ -220,7 +220,7 @@ class SessionLossTest {
             told.set(e);
         });
 
-        server.stop();
+        server.stop(0);
         await().atMost(PATIENCE).until(() -> !holder.client().getZookeeperClient().isConnected());
         LockException failed = assertThrows(LockException.class, () -> lease.extend(Duration.ofMinutes(1)));
         assertFalse(failed instanceof LockLostException, "the lease was lost before its end: " + failed);
@@ -236,11 +236,11 @@ class SessionLossTest {
     @Test
     void aTimedAcquireEndsSoonAfterItsWaitEvenWhenTheEnsembleIsUnreachable() throws Exception {
         Duration connectionTimeout = Duration.ofSeconds(2);
-        ZkLockService s = ZkLockService.builder().connectString(server.getConnectString())
+        ZkLockService s = ZkLockService.builder().connectString(server.connectString())
                 .sessionTimeout(Duration.ofSeconds(8)).connectionTimeout(connectionTimeout).build();
         services.add(s);
         LockKey key = LockKey.of("outage", "k");
-        server.stop();
+        server.stop(0);
         await().atMost(PATIENCE).until(() -> !s.client().getZookeeperClient().isConnected());
 
         long start = System.nanoTime();
@@ -253,7 +253,7 @@ class SessionLossTest {
         Duration bound = Duration.ofMillis(200).plus(connectionTimeout).plusSeconds(2);
         assertTrue(took.compareTo(bound) < 0, "acquire(200 ms) took " + took + " with the ensemble down");
 
-        server.restart();
+        server.start(0);
         await().atMost(PATIENCE).until(() -> s.client().getZookeeperClient().isConnected());
         await().atMost(PATIENCE).until(() -> ZkTesting.queueLength(observer, "baton", ZkLockService.queuePath(key)) == 0);
         try (Lease lease = s.acquire(key, PATIENCE)) {
@@ -264,7 +264,7 @@ class SessionLossTest {
     @Test
     void lostOnlyPolicyLosesTheLeaseOnItsOwnDeadlineWhenTheServerStaysAway() throws Exception {
         Duration session = Duration.ofSeconds(2);
-        ZkLockService holder = ZkLockService.builder().connectString(server.getConnectString())
+        ZkLockService holder = ZkLockService.builder().connectString(server.connectString())
                 .sessionTimeout(session).lossPolicy(LossPolicy.LOSE_AT_LOST).build();
         services.add(holder);
         Lease lease = holder.acquire(LockKey.of("stop", "away"), PATIENCE);
@@ -275,12 +275,12 @@ class SessionLossTest {
             told.set(e);
         });
         long stoppedAt = System.nanoTime();
-        server.stop();
+        server.stop(0);
         await().atMost(PATIENCE).until(() -> told.get() != null);
         assertEquals(LossReason.SESSION_EXPIRED, told.get().reason());
         Duration delay = Duration.ofNanos(toldAt.get() - stoppedAt);
         // suspension is seen at once (the socket closes); the deadline is one session timeout later
         assertTrue(delay.compareTo(session.multipliedBy(2)) < 0, "lost only after " + delay);
-        server.restart();
+        server.start(0);
     }
 }

@@ -8,7 +8,7 @@ import dev.baton.lock.LockLostException;
 import dev.baton.lock.LossReason;
 import dev.baton.lock.StaleTokenException;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.test.TestingServer;
+import dev.baton.lock.test.EmbeddedEnsemble;
 import org.apache.zookeeper.data.Stat;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -31,14 +31,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ZkLeaderElectionTest {
     private static final Duration PATIENCE = Duration.ofSeconds(30);
 
-    private TestingServer server;
+    private EmbeddedEnsemble server;
     private CuratorFramework observer;
     private final List<ZkLockService> services = new ArrayList<>();
 
     @BeforeEach
     void start() throws Exception {
-        server = ZkTesting.server(500);
-        observer = ZkTesting.observer(server.getConnectString());
+        server = EmbeddedEnsemble.server(Duration.ofMillis(500));
+        observer = ZkTesting.observer(server.connectString());
     }
 
     @AfterEach
@@ -49,7 +49,7 @@ class ZkLeaderElectionTest {
     }
 
     private ZkLockService service(LossPolicy policy, Duration session) {
-        ZkLockService s = ZkLockService.builder().connectString(server.getConnectString())
+        ZkLockService s = ZkLockService.builder().connectString(server.connectString())
                 .sessionTimeout(session).connectionTimeout(Duration.ofSeconds(10)).lossPolicy(policy).build();
         services.add(s);
         return s;
@@ -64,7 +64,7 @@ class ZkLeaderElectionTest {
         // Curator's latch only logs a failed creation of its node and then waits without one. It
         // fails when a parent container is removed under it (seen in CI); here, deterministically,
         // the election's node is an ephemeral of another session, which can have no children
-        CuratorFramework other = ZkTesting.observer(server.getConnectString());
+        CuratorFramework other = ZkTesting.observer(server.connectString());
         try {
             other.create().creatingParentContainersIfNeeded().withMode(org.apache.zookeeper.CreateMode.EPHEMERAL)
                     .forPath("/baton/elections/rejoin");
@@ -93,11 +93,11 @@ class ZkLeaderElectionTest {
         AtomicReference<LockLostException> told = new AtomicReference<>();
         first.onLost(told::set);
 
-        server.stop();
+        server.stop(0);
         await().atMost(PATIENCE).until(() -> told.get() != null);
         assertEquals(LossReason.CONNECTION_SUSPENDED, told.get().reason());
         assertFalse(election.isLeader());
-        server.restart();
+        server.start(0);
 
         Leadership second = election.awaitLeadership(PATIENCE);
         assertEquals(session, sessionOf(svc), "the session did not survive, so the node could not be reused");
@@ -124,10 +124,10 @@ class ZkLeaderElectionTest {
         AtomicReference<LockLostException> told = new AtomicReference<>();
         term.onLost(told::set);
 
-        server.stop();
+        server.stop(0);
         await().atMost(PATIENCE).until(() -> !leader.client().getZookeeperClient().isConnected());
         assertTrue(term.isValid(), "ended at suspension under LOSE_AT_LOST: " + told.get());
-        server.restart();
+        server.start(0);
         await().atMost(PATIENCE).until(() -> leader.client().getZookeeperClient().isConnected()
                 && otherSvc.client().getZookeeperClient().isConnected());
         await().atMost(PATIENCE).until(() -> other.currentLeader().isPresent());
@@ -148,7 +148,7 @@ class ZkLeaderElectionTest {
         term.onLost(told::set);
 
         long stopped = System.nanoTime();
-        server.stop();
+        server.stop(0);
         await().atMost(PATIENCE).until(() -> told.get() != null);
         long tookMs = (System.nanoTime() - stopped) / 1_000_000;
         assertEquals(LossReason.SESSION_EXPIRED, told.get().reason());
@@ -193,7 +193,7 @@ class ZkLeaderElectionTest {
         eb.schedule("job", Duration.ofHours(1), l -> runs.add("b"));
         await().atMost(PATIENCE).until(() -> runs.size() == 1);
 
-        ZkTesting.expireSession(a.client(), server.getConnectString());
+        server.expireSession(a.client());
         Leadership next = eb.awaitLeadership(PATIENCE);
         // b's scheduler probes the store's clock with a write after its term write: once that is
         // seen, it has read the record and decided

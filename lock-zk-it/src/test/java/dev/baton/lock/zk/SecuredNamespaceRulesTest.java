@@ -1,11 +1,13 @@
 package dev.baton.lock.zk;
 
+import dev.baton.lock.test.EmbeddedEnsemble;
 import org.apache.zookeeper.ZooDefs.Ids;
 import org.apache.zookeeper.ZooDefs.Perms;
 import org.apache.zookeeper.data.ACL;
 import org.apache.zookeeper.data.Id;
 import org.junit.jupiter.api.Test;
 
+import java.time.Duration;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -85,15 +87,15 @@ class SecuredNamespaceRulesTest {
 
     @Test
     void securityOptionsBelongToAnOwnedClient() throws Exception {
-        try (org.apache.curator.test.TestingServer zk = ZkTesting.server(500)) {
-            org.apache.curator.framework.CuratorFramework client = ZkTesting.observer(zk.getConnectString());
+        try (EmbeddedEnsemble zk = EmbeddedEnsemble.server(Duration.ofMillis(500))) {
+            org.apache.curator.framework.CuratorFramework client = ZkTesting.observer(zk.connectString());
             try (client) {
                 IllegalStateException digest = assertThrows(IllegalStateException.class,
                         () -> ZkLockService.builder().client(client).digest("worker", "pw").build());
                 assertEquals("tls(..), digest(..), sasl(..) and clientConfig(..) apply only with connectString(..): "
                         + "configure them on your CuratorFramework", digest.getMessage());
                 IllegalStateException both = assertThrows(IllegalStateException.class, () -> ZkLockService.builder()
-                        .connectString(zk.getConnectString()).sasl("Baton")
+                        .connectString(zk.connectString()).sasl("Baton")
                         .clientConfig(new org.apache.zookeeper.client.ZKClientConfig()).build());
                 assertTrue(both.getMessage().startsWith("clientConfig(..) cannot be combined with tls(..) or sasl(..)"),
                         both.getMessage());

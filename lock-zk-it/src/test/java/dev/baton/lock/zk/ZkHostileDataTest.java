@@ -9,7 +9,7 @@ import dev.baton.lock.LockOptions;
 import dev.baton.lock.LockState;
 import dev.baton.lock.LockTimeoutException;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.test.TestingServer;
+import dev.baton.lock.test.EmbeddedEnsemble;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
 import org.junit.jupiter.api.AfterAll;
@@ -50,15 +50,15 @@ class ZkHostileDataTest {
             "Y-0123456789abcdef-0000000001", "X-0123456789abcdef-9999999999", "-0123456789abcdef-0000000001",
             "delay.", "delay.X", "delay.X.junk", "delay.Q.0123456789abcdef", "delay.X.0123456789abcdef.extra");
 
-    private static TestingServer server;
+    private static EmbeddedEnsemble server;
     private static CuratorFramework observer;
     private final List<ZkLockService> services = new ArrayList<>();
     private final List<String> planted = new ArrayList<>();
 
     @BeforeAll
     static void startServer() throws Exception {
-        server = ZkTesting.server(200);
-        observer = ZkTesting.observer(server.getConnectString());
+        server = EmbeddedEnsemble.server(Duration.ofMillis(200));
+        observer = ZkTesting.observer(server.connectString());
     }
 
     @AfterAll
@@ -80,7 +80,7 @@ class ZkHostileDataTest {
     }
 
     private ZkLockService service(String namespace) {
-        ZkLockService s = ZkLockService.builder().connectString(server.getConnectString()).namespace(namespace)
+        ZkLockService s = ZkLockService.builder().connectString(server.connectString()).namespace(namespace)
                 .sessionTimeout(Duration.ofSeconds(10)).build();
         services.add(s);
         return s;

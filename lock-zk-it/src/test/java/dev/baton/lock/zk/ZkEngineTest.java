@@ -6,7 +6,7 @@ import dev.baton.lock.LockMode;
 import dev.baton.lock.LockOptions;
 import dev.baton.lock.LockTimeoutException;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.test.TestingServer;
+import dev.baton.lock.test.EmbeddedEnsemble;
 import org.apache.zookeeper.data.Stat;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -32,7 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The ZooKeeper engine's own promises: one transaction per request, recovery of a lost answer, a small strong index. */
 class ZkEngineTest {
     private static final Duration PATIENCE = Duration.ofSeconds(30);
-    private static TestingServer server;
+    private static EmbeddedEnsemble server;
     private static CuratorFramework observer;
     private final List<ZkLockService> services = new ArrayList<>();
     private final LostAnswers lostAnswers = new LostAnswers();
@@ -40,8 +40,8 @@ class ZkEngineTest {
 
     @BeforeAll
     static void startServer() throws Exception {
-        server = ZkTesting.server(500);
-        observer = ZkTesting.observer(server.getConnectString());
+        server = EmbeddedEnsemble.server(Duration.ofMillis(500));
+        observer = ZkTesting.observer(server.connectString());
     }
 
     @AfterAll
@@ -57,7 +57,7 @@ class ZkEngineTest {
     }
 
     private ZkLockService service() {
-        ZkLockService s = ZkLockService.builder().connectString(server.getConnectString())
+        ZkLockService s = ZkLockService.builder().connectString(server.connectString())
                 .sessionTimeout(Duration.ofSeconds(10)).sending(lostAnswers).build();
         services.add(s);
         return s;

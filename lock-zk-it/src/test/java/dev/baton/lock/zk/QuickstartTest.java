@@ -10,7 +10,7 @@ import dev.baton.lock.LockKey;
 import dev.baton.lock.LockMode;
 import dev.baton.lock.LockOptions;
 import dev.baton.lock.LockState;
-import org.apache.curator.test.TestingServer;
+import dev.baton.lock.test.EmbeddedEnsemble;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -35,8 +35,8 @@ class QuickstartTest {
 
     @Test
     void theReadmeExampleRuns() throws Exception {
-        try (TestingServer zk = ZkTesting.server(500)) {
-            String connectString = zk.getConnectString();
+        try (EmbeddedEnsemble zk = EmbeddedEnsemble.server(Duration.ofMillis(500))) {
+            String connectString = zk.connectString();
             Ledger ledger = new Ledger();
 
             // --- README quickstart begins
@@ -60,9 +60,9 @@ class QuickstartTest {
 
     @Test
     void theReadmeHierarchyExampleRuns() throws Exception {
-        try (TestingServer zk = ZkTesting.server(500);
-             ZkLockService locks = ZkLockService.builder().connectString(zk.getConnectString()).build();
-             ZkLockService others = ZkLockService.builder().connectString(zk.getConnectString()).build()) {
+        try (EmbeddedEnsemble zk = EmbeddedEnsemble.server(Duration.ofMillis(500));
+             ZkLockService locks = ZkLockService.builder().connectString(zk.connectString()).build();
+             ZkLockService others = ZkLockService.builder().connectString(zk.connectString()).build()) {
             Ledger ledger = new Ledger();
             // a worker of another process is in the middle of account 43 when the batch asks
             Lease worker43 = others.acquire(LockKey.parse("billing/account/43"), Duration.ofSeconds(5));
@@ -106,8 +106,8 @@ class QuickstartTest {
 
     @Test
     void theReadmeLeaseExampleRuns() throws Exception {
-        try (TestingServer zk = ZkTesting.server(500);
-             ZkLockService locks = ZkLockService.builder().connectString(zk.getConnectString()).build()) {
+        try (EmbeddedEnsemble zk = EmbeddedEnsemble.server(Duration.ofMillis(500));
+             ZkLockService locks = ZkLockService.builder().connectString(zk.connectString()).build()) {
             Ledger ledger = new Ledger();
             LockKey account = LockKey.of("billing", "account", "42");
             java.util.List<Long> batches = java.util.List.of(5L, 7L, 11L);
@@ -128,9 +128,9 @@ class QuickstartTest {
 
     @Test
     void theReadmeInspectionExampleRuns() throws Exception {
-        try (TestingServer zk = ZkTesting.server(500);
-             ZkLockService locks = ZkLockService.builder().connectString(zk.getConnectString()).build();
-             ZkLockService elsewhere = ZkLockService.builder().connectString(zk.getConnectString()).build()) {
+        try (EmbeddedEnsemble zk = EmbeddedEnsemble.server(Duration.ofMillis(500));
+             ZkLockService locks = ZkLockService.builder().connectString(zk.connectString()).build();
+             ZkLockService elsewhere = ZkLockService.builder().connectString(zk.connectString()).build()) {
             Ledger ledger = new Ledger();
             LockKey account = LockKey.of("billing", "account", "42");
             // a cooperative holder elsewhere: lets go when asked
@@ -164,8 +164,8 @@ class QuickstartTest {
 
     @Test
     void theReadmeSecurityExampleRuns() throws Exception {
-        try (TestingServer zk = ZkTesting.server(500)) {
-            String connectString = zk.getConnectString();
+        try (EmbeddedEnsemble zk = EmbeddedEnsemble.server(Duration.ofMillis(500))) {
+            String connectString = zk.connectString();
             String billingPassword = java.util.UUID.randomUUID().toString();
             String opsPassword = java.util.UUID.randomUUID().toString();
             Ledger ledger = new Ledger();
@@ -217,8 +217,8 @@ class QuickstartTest {
 
     @Test
     void theReadmeElectionExampleRuns() throws Exception {
-        try (TestingServer zk = ZkTesting.server(500)) {
-            String connectString = zk.getConnectString();
+        try (EmbeddedEnsemble zk = EmbeddedEnsemble.server(Duration.ofMillis(500))) {
+            String connectString = zk.connectString();
             Ledger ledger = new Ledger();
             Invoices invoices = new Invoices();
             java.util.concurrent.atomic.AtomicLong batches = new java.util.concurrent.atomic.AtomicLong();

@@ -14,7 +14,7 @@ import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.imps.CuratorFrameworkState;
 import org.apache.curator.retry.RetryOneTime;
-import org.apache.curator.test.TestingServer;
+import dev.baton.lock.test.EmbeddedEnsemble;
 import org.apache.zookeeper.ZooDefs;
 import org.apache.zookeeper.data.ACL;
 import org.apache.zookeeper.data.Stat;
@@ -52,15 +52,15 @@ import static org.junit.jupiter.api.Assertions.fail;
 class ZkLockServiceTest {
     private static final Duration PATIENCE = Duration.ofSeconds(30);
 
-    private static TestingServer server;
+    private static EmbeddedEnsemble server;
     private static CuratorFramework observer;
     private final List<ZkLockService> services = new ArrayList<>();
     private ExecutorService pool;
 
     @BeforeAll
     static void startServer() throws Exception {
-        server = ZkTesting.server(500);
-        observer = ZkTesting.observer(server.getConnectString());
+        server = EmbeddedEnsemble.server(Duration.ofMillis(500));
+        observer = ZkTesting.observer(server.connectString());
     }
 
     @AfterAll
@@ -81,7 +81,7 @@ class ZkLockServiceTest {
     }
 
     private ZkLockService service(String namespace, Duration session) {
-        ZkLockService s = ZkLockService.builder().connectString(server.getConnectString()).namespace(namespace)
+        ZkLockService s = ZkLockService.builder().connectString(server.connectString()).namespace(namespace)
                 .sessionTimeout(session).build();
         services.add(s);
         return s;
@@ -176,7 +176,7 @@ class ZkLockServiceTest {
         });
 
         // Cut off long enough for its session to expire
-        ZkTesting.expireSession(a.client(), server.getConnectString());
+        server.expireSession(a.client());
         try (Lease leaseB = b.acquire(key, PATIENCE)) {
             assertTrue(leaseB.token().isNewerThan(leaseA.token()));
             fence.guard("account-7", leaseB.token(), () -> store.put("account-7", "written by B"));
@@ -390,7 +390,7 @@ class ZkLockServiceTest {
     @Test
     void overACallersClientItStaysInItsNamespaceUsesItsAclsAndLeavesItOpen() throws Exception {
         ACL acl = new ACL(ZooDefs.Perms.ALL & ~ZooDefs.Perms.ADMIN, ZooDefs.Ids.ANYONE_ID_UNSAFE);
-        CuratorFramework app = CuratorFrameworkFactory.builder().connectString(server.getConnectString())
+        CuratorFramework app = CuratorFrameworkFactory.builder().connectString(server.connectString())
                 .namespace("app").retryPolicy(new RetryOneTime(100))
                 .aclProvider(new org.apache.curator.framework.api.ACLProvider() {
                     @Override
@@ -449,7 +449,7 @@ class ZkLockServiceTest {
                 () -> ZkLockService.builder().connectionTimeout(Duration.ofMillis(-5)));
         assertMessage(IllegalStateException.class, "sessionTimeout", () -> ZkLockService.builder()
                 .client(observer).sessionTimeout(Duration.ofSeconds(5)).build());
-        CuratorFramework unstarted = CuratorFrameworkFactory.newClient(server.getConnectString(), new RetryOneTime(1));
+        CuratorFramework unstarted = CuratorFrameworkFactory.newClient(server.connectString(), new RetryOneTime(1));
         assertMessage(IllegalStateException.class, "started", () -> ZkLockService.builder().client(unstarted).build());
         ZkLockServiceBuilder once = ZkLockService.builder().client(observer);
         services.add(once.build());

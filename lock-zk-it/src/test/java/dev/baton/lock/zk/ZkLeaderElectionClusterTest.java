@@ -4,9 +4,7 @@ import dev.baton.lock.Fence;
 import dev.baton.lock.FencingToken;
 import dev.baton.lock.LeaderElection;
 import dev.baton.lock.StaleTokenException;
-import org.apache.curator.test.InstanceSpec;
-import org.apache.curator.test.TestingCluster;
-import org.apache.zookeeper.client.FourLetterWordMain;
+import dev.baton.lock.test.EmbeddedEnsemble;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -29,15 +27,12 @@ class ZkLeaderElectionClusterTest {
     private static final Duration PATIENCE = Duration.ofSeconds(60);
     private static final Duration SESSION = Duration.ofSeconds(4);
 
-    private TestingCluster cluster;
-    private List<InstanceSpec> specs;
+    private EmbeddedEnsemble cluster;
     private final List<ZkLockService> services = new ArrayList<>();
 
     @BeforeEach
     void start() throws Exception {
-        specs = ZkTesting.clusterSpecs(3, 500);
-        cluster = new TestingCluster(specs);
-        cluster.start();
+        cluster = EmbeddedEnsemble.cluster(3, Duration.ofMillis(500));
     }
 
     @AfterEach
@@ -86,20 +81,6 @@ class ZkLeaderElectionClusterTest {
         }
     }
 
-    private int leaderServer() {
-        for (int i = 0; i < specs.size(); i++) {
-            try {
-                String srvr = FourLetterWordMain.send4LetterWord("127.0.0.1", specs.get(i).getPort(), "srvr", false, 2_000);
-                if (srvr.contains("Mode: leader")) {
-                    return i;
-                }
-            } catch (Exception e) {
-                // not answering
-            }
-        }
-        return -1;
-    }
-
     @Test
     void killingTheEnsembleLeaderNeverRunsTwoJobsAtOnceAndTheJobRunsAgainAfterRecovery() throws Exception {
         Ledger ledger = new Ledger();
@@ -107,7 +88,7 @@ class ZkLeaderElectionClusterTest {
         AtomicInteger maxRunning = new AtomicInteger();
         List<LeaderElection> elections = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
-            ZkLockService s = ZkLockService.builder().connectString(cluster.getConnectString())
+            ZkLockService s = ZkLockService.builder().connectString(cluster.connectString())
                     .sessionTimeout(SESSION).connectionTimeout(Duration.ofSeconds(10)).build();
             services.add(s);
             LeaderElection e = s.election("billing-run", "p" + i);
@@ -128,14 +109,12 @@ class ZkLeaderElectionClusterTest {
         await().atMost(PATIENCE).until(() -> ledger.lastCommitted() != null);
         FencingToken before = ledger.lastCommitted();
 
-        int victim = leaderServer();
-        assertTrue(victim >= 0, "no ZooKeeper server says it leads");
         long killed = System.nanoTime();
-        cluster.killServer(specs.get(victim));
+        int victim = cluster.killLeader();
         // the job runs again under a term of the new ZooKeeper epoch (the high 32 bits of a zxid)
         await().atMost(PATIENCE).until(() -> ledger.lastCommitted().value() >>> 32 > before.value() >>> 32);
         long resumedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killed);
-        cluster.restartServer(specs.get(victim));
+        cluster.start(victim);
         int commitsAfterRestart = ledger.commits;
         await().atMost(PATIENCE).until(() -> {
             synchronized (ledger) {

@@ -9,7 +9,7 @@ import dev.baton.lock.LockState;
 import dev.baton.lock.LossReason;
 import dev.baton.lock.StaleTokenException;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.test.TestingServer;
+import dev.baton.lock.test.EmbeddedEnsemble;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.data.Stat;
 import org.junit.jupiter.api.AfterAll;
@@ -37,14 +37,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * in the holder's nodes, whatever the hosts' clocks say.
  */
 class ZkBreakingTest {
-    private static TestingServer server;
+    private static EmbeddedEnsemble server;
     private static CuratorFramework observer;
     private final List<ZkLockService> services = new ArrayList<>();
 
     @BeforeAll
     static void startServer() throws Exception {
-        server = ZkTesting.server(200);
-        observer = ZkTesting.observer(server.getConnectString());
+        server = EmbeddedEnsemble.server(Duration.ofMillis(200));
+        observer = ZkTesting.observer(server.connectString());
     }
 
     @AfterAll
@@ -59,7 +59,7 @@ class ZkBreakingTest {
     }
 
     private ZkLockService service(Clock clock) {
-        ZkLockService s = ZkLockService.builder().connectString(server.getConnectString())
+        ZkLockService s = ZkLockService.builder().connectString(server.connectString())
                 .sessionTimeout(Duration.ofSeconds(4)).clock(clock).build();
         services.add(s);
         return s;
@@ -102,7 +102,7 @@ class ZkBreakingTest {
 
     @Test
     void closingTheServiceFromABrokenLeasesListenerDoesNotStallIt() throws Exception {
-        ZkLockService holder = ZkLockService.builder().connectString(server.getConnectString())
+        ZkLockService holder = ZkLockService.builder().connectString(server.connectString())
                 .sessionTimeout(Duration.ofSeconds(4)).connectionTimeout(Duration.ofSeconds(15)).build();
         services.add(holder);
         ZkLockService other = service(Clock.systemUTC());
@@ -266,7 +266,7 @@ class ZkBreakingTest {
         Lease lost = holderSide.acquire(key, delayed);
         CompletableFuture<LockLostException> told = new CompletableFuture<>();
         lost.onLost(told::complete);
-        ZkTesting.expireSession(holderSide.client(), server.getConnectString());
+        server.expireSession(holderSide.client());
         LossReason reason = told.get(20, TimeUnit.SECONDS).reason(); // suspended first, by default
         assertTrue(reason == LossReason.SESSION_EXPIRED || reason == LossReason.CONNECTION_SUSPENDED, reason.name());
         await().atMost(Duration.ofSeconds(10)).until(() -> other.inspect(key).holders().isEmpty());
