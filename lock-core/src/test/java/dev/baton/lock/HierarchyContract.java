@@ -1,10 +1,7 @@
 package dev.baton.lock;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInfo;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -27,8 +24,6 @@ import java.util.TreeSet;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeoutException;
@@ -63,26 +58,14 @@ import static org.junit.jupiter.api.Assertions.fail;
  * already waiting, it probes with {@code tryAcquire} until the lock store shows it; a short
  * bounded wait is used only to give a wrong implementation the chance to do the wrong thing.
  */
-public abstract class HierarchyContract {
+public abstract class HierarchyContract extends ContractBase {
     /** For subclasses, one per implementation under test. */
     protected HierarchyContract() {
     }
 
     /** Upper bound for anything that should happen "soon" on a loaded machine. */
-    protected static final Duration PATIENCE = Duration.ofSeconds(20);
     /** How long {@link #laterRequestsDoNotOvertakeAnEarlierConflictingOne} probes before giving up. */
     private static final Duration PROBING = Duration.ofSeconds(10);
-
-    private final List<LockService> services = Collections.synchronizedList(new ArrayList<>());
-    private ExecutorService pool;
-    private String rootPrefix;
-
-    /**
-     * A new client of the lock store under test; closed by the suite after the test. Every call
-     * during one test must reach the same store (for ZooKeeper, a new session on the same
-     * ensemble); an implementation without separate clients may return the same service each time.
-     */
-    protected abstract LockService newService() throws Exception;
 
     /**
      * How many requests currently hold or wait at {@code key}'s level of the lock store: requests
@@ -100,30 +83,6 @@ public abstract class HierarchyContract {
         return Duration.ofSeconds(3);
     }
 
-    @BeforeEach
-    void setUpHierarchyContract(TestInfo info) {
-        pool = Executors.newCachedThreadPool();
-        rootPrefix = info.getTestMethod().orElseThrow().getName() + "-"
-                + Long.toHexString(ThreadLocalRandom.current().nextLong() & 0xffffffffL);
-    }
-
-    @AfterEach
-    void tearDownHierarchyContract() throws InterruptedException {
-        pool.shutdownNow();
-        assertTrue(pool.awaitTermination(PATIENCE.toSeconds(), SECONDS), "test threads did not stop");
-        synchronized (services) {
-            services.forEach(LockService::close);
-            services.clear();
-        }
-    }
-
-    /** A service that the suite closes after the test. */
-    protected final LockService service() throws Exception {
-        LockService s = newService();
-        services.add(s);
-        return s;
-    }
-
     /**
      * The key at {@code path}, a {@code /}-separated path whose first segment names a root of
      * this test run's own: {@code key("r")} has depth 1, {@code key("r/a/b")} depth 3, and
@@ -131,12 +90,8 @@ public abstract class HierarchyContract {
      */
     protected final LockKey key(String path) {
         List<String> segments = new ArrayList<>(List.of(path.split("/")));
-        segments.set(0, rootPrefix + "-" + segments.get(0));
+        segments.set(0, prefix() + "-" + segments.get(0));
         return LockKey.of(segments);
-    }
-
-    private <T> Future<T> async(Callable<T> task) {
-        return pool.submit(task);
     }
 
     private static LockOptions in(LockMode mode) {

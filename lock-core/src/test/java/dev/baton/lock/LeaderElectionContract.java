@@ -1,11 +1,8 @@
 package dev.baton.lock;
 
 import org.awaitility.core.ConditionFactory;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInfo;
 import org.junit.jupiter.api.function.Executable;
 
 import java.time.Duration;
@@ -21,10 +18,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -61,13 +55,12 @@ import static org.junit.jupiter.api.Assertions.fail;
  * synchronise. The slowest test (scheduled jobs across a failover) takes about one
  * {@link #SCHEDULE_PERIOD}.
  */
-public abstract class LeaderElectionContract {
+public abstract class LeaderElectionContract extends ContractBase {
     /** For subclasses, one per implementation under test. */
     protected LeaderElectionContract() {
     }
 
     /** Upper bound for anything that should happen "soon" on a loaded machine. */
-    protected static final Duration PATIENCE = Duration.ofSeconds(20);
     /** The period of the scheduled job in {@link #scheduledJobRunsAtMostOncePerPeriodAcrossAFailover}. */
     protected static final Duration SCHEDULE_PERIOD = Duration.ofSeconds(2);
     /**
@@ -78,17 +71,6 @@ public abstract class LeaderElectionContract {
     /** How long a "nothing more happens" check watches. */
     private static final Duration QUIET = Duration.ofMillis(300);
 
-    private final List<LockService> services = Collections.synchronizedList(new ArrayList<>());
-    private ExecutorService pool;
-    private String namePrefix;
-
-    /**
-     * A new service over the lock store under test, with its own session: participants of the
-     * same election name joined through different services from this method form one group.
-     * Closed by the suite after each test.
-     */
-    protected abstract LockService newService() throws Exception;
-
     /**
      * Makes {@code service} lose its session (or connection) as a fault would: for ZooKeeper, the
      * server expires the session. Its leader, if it has one, loses its term; afterwards the service
@@ -97,33 +79,9 @@ public abstract class LeaderElectionContract {
      */
     protected abstract void loseSession(LockService service) throws Exception;
 
-    @BeforeEach
-    void setUpElectionContract(TestInfo info) {
-        pool = Executors.newCachedThreadPool();
-        namePrefix = "contract-" + info.getTestMethod().orElseThrow().getName() + "-"
-                + Long.toHexString(ThreadLocalRandom.current().nextLong() & 0xffffffffL);
-    }
-
-    @AfterEach
-    void tearDownElectionContract() throws InterruptedException {
-        pool.shutdownNow();
-        assertTrue(pool.awaitTermination(PATIENCE.toSeconds(), SECONDS), "test threads did not stop");
-        synchronized (services) {
-            services.forEach(LockService::close);
-            services.clear();
-        }
-    }
-
-    /** A service that the suite closes after the test. */
-    protected final LockService service() throws Exception {
-        LockService s = newService();
-        services.add(s);
-        return s;
-    }
-
     /** An election name (one key segment) unique to this test run. */
     protected final String name(String suffix) {
-        return namePrefix + "-" + suffix;
+        return "contract-" + prefix() + "-" + suffix;
     }
 
     // ------------------------------------------------------------------------------ helpers
@@ -198,10 +156,6 @@ public abstract class LeaderElectionContract {
             return false;
         });
         return term.get();
-    }
-
-    private <T> Future<T> async(Callable<T> task) {
-        return pool.submit(task);
     }
 
     private static void assertMessage(Class<? extends Throwable> type, String fragment, Executable call) {
@@ -623,7 +577,7 @@ public abstract class LeaderElectionContract {
         List<LockLostException> lost = Collections.synchronizedList(new ArrayList<>());
         List<LockLostException> lostOnExecutor = Collections.synchronizedList(new ArrayList<>());
         term.onLost(lost::add);
-        term.onLost(lostOnExecutor::add, pool);
+        term.onLost(lostOnExecutor::add, pool());
         m.election.close();
         m.election.close();
 
@@ -744,7 +698,7 @@ public abstract class LeaderElectionContract {
 
     @Test
     void defaultSingletonWorksForAHierarchicalElectionName() throws Exception {
-        String name = "contract/" + namePrefix + "/eu/run";
+        String name = "contract/contract-" + prefix() + "/eu/run";
         Member m = join(name, "only", null);
         Leadership term = m.election.awaitLeadership(PATIENCE);
         assertEquals(name, term.election());
@@ -943,7 +897,7 @@ public abstract class LeaderElectionContract {
         assertSame(aTerm, ra.gained.get(0));
         assertTrue(ra.threads.get(0).startsWith("baton-election-listeners-"), ra.threads.toString());
         Recorder raExec = new Recorder();
-        a.election.addListener(raExec, pool);
+        a.election.addListener(raExec, pool());
         soon().until(() -> raExec.gained.size() == 1);
         assertSame(aTerm, raExec.gained.get(0));
         assertNotEquals(Thread.currentThread().getName(), raExec.threads.get(0), "the executor was not used");
@@ -982,7 +936,7 @@ public abstract class LeaderElectionContract {
         CountDownLatch letGo = new CountDownLatch(1);
         List<String> heard = Collections.synchronizedList(new ArrayList<>());
         // added from another thread, so that this one is free even if a listener is told on the adding thread
-        pool.submit(() -> a.election.addListener(new LeadershipListener() {
+        pool().submit(() -> a.election.addListener(new LeadershipListener() {
             @Override
             public void gained(Leadership leadership) {
                 heard.add("gained");
@@ -1003,7 +957,7 @@ public abstract class LeaderElectionContract {
         assertTrue(inGained.await(PATIENCE.toSeconds(), SECONDS), "the listener was not told of the term");
 
         // while the listener is busy, the term still ends and close() returns
-        Future<?> closing = pool.submit(() -> a.election.close());
+        Future<?> closing = pool().submit(() -> a.election.close());
         closing.get(10, SECONDS); // the listener stays busy for PATIENCE
         assertFalse(term.isValid());
         assertFalse(a.election.isLeader());

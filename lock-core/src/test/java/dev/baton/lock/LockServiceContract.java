@@ -1,10 +1,7 @@
 package dev.baton.lock;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInfo;
 
 import java.io.IOException;
 import java.time.Duration;
@@ -15,10 +12,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -43,20 +37,12 @@ import static org.junit.jupiter.api.Assertions.fail;
  *
  * <p>Waits are bounded (Awaitility, latches with timeouts); nothing here sleeps to synchronise.
  */
-public abstract class LockServiceContract {
+public abstract class LockServiceContract extends ContractBase {
     /** For subclasses, one per implementation under test. */
     protected LockServiceContract() {
     }
 
     /** Upper bound for anything that should happen "soon" on a loaded machine. */
-    protected static final Duration PATIENCE = Duration.ofSeconds(20);
-
-    private final List<LockService> services = Collections.synchronizedList(new ArrayList<>());
-    private ExecutorService pool;
-    private String keyPrefix;
-
-    /** A new service over the lock store under test. Closed by the suite after each test. */
-    protected abstract LockService newService() throws Exception;
 
     /**
      * How many requests currently hold or wait for {@code key} in the lock store (for ZooKeeper,
@@ -64,37 +50,9 @@ public abstract class LockServiceContract {
      */
     protected abstract int queueLength(LockService service, LockKey key) throws Exception;
 
-    @BeforeEach
-    void setUpContract(TestInfo info) {
-        pool = Executors.newCachedThreadPool();
-        keyPrefix = info.getTestMethod().orElseThrow().getName() + "-"
-                + Long.toHexString(ThreadLocalRandom.current().nextLong() & 0xffffffffL);
-    }
-
-    @AfterEach
-    void tearDownContract() throws InterruptedException {
-        pool.shutdownNow();
-        assertTrue(pool.awaitTermination(PATIENCE.toSeconds(), SECONDS), "test threads did not stop");
-        synchronized (services) {
-            services.forEach(LockService::close);
-            services.clear();
-        }
-    }
-
-    /** A service that the suite closes after the test. */
-    protected final LockService service() throws Exception {
-        LockService s = newService();
-        services.add(s);
-        return s;
-    }
-
     /** A key unique to this test run. */
     protected final LockKey key(String name) {
-        return LockKey.of("contract", keyPrefix, name);
-    }
-
-    private <T> Future<T> async(java.util.concurrent.Callable<T> task) {
-        return pool.submit(task);
+        return LockKey.of("contract", prefix(), name);
     }
 
     private void awaitQueueLength(LockService s, LockKey key, int expected) {
@@ -343,7 +301,7 @@ public abstract class LockServiceContract {
         Lease next = waiter.get(PATIENCE.toSeconds(), SECONDS);
         assertTrue(next.isValid());
         assertTrue(next.token().isNewerThan(lease.token()));
-        CompletableFuture.runAsync(next::close, pool).get(PATIENCE.toSeconds(), SECONDS);
+        CompletableFuture.runAsync(next::close, pool()).get(PATIENCE.toSeconds(), SECONDS);
         awaitQueueLength(s, key, 0);
     }
 

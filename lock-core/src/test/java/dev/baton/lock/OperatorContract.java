@@ -1,10 +1,8 @@
 package dev.baton.lock;
 
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInfo;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -14,14 +12,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Collectors;
@@ -54,29 +48,18 @@ import static org.junit.jupiter.api.Assertions.fail;
  * to another client at once: tests wait until it is. Timing assertions only bound how
  * <em>early</em> something may happen, with margins for a loaded machine.
  */
-public abstract class OperatorContract {
+public abstract class OperatorContract extends ContractBase {
     /** For subclasses, one per implementation under test. */
     protected OperatorContract() {
     }
 
     /** Upper bound for anything that should happen "soon" on a loaded machine. */
-    protected static final Duration PATIENCE = Duration.ofSeconds(20);
     /** The staleAfter of the tests that wait for a holder to turn stale. */
     private static final Duration STALE = Duration.ofSeconds(2);
     /** The lock delay of the tests that time one. */
     private static final Duration DELAY = Duration.ofMillis(1500);
 
-    private final List<LockService> services = Collections.synchronizedList(new ArrayList<>());
     private final List<Hung> hung = Collections.synchronizedList(new ArrayList<>());
-    private ExecutorService pool;
-    private String rootPrefix;
-
-    /**
-     * A new client of the lock store under test; closed by the suite after the test. Every call
-     * during one test must reach the same store (for ZooKeeper, a new session on the same
-     * ensemble); an implementation without separate clients may return the same service each time.
-     */
-    protected abstract LockService newService() throws Exception;
 
     /**
      * Ends {@code service}'s session as a crash or a partition would (for ZooKeeper, expires it on
@@ -86,29 +69,9 @@ public abstract class OperatorContract {
      */
     protected abstract void loseSession(LockService service) throws Exception;
 
-    @BeforeEach
-    void setUpOperatorContract(TestInfo info) {
-        pool = Executors.newCachedThreadPool();
-        rootPrefix = info.getTestMethod().orElseThrow().getName() + "-"
-                + Long.toHexString(ThreadLocalRandom.current().nextLong() & 0xffffffffL);
-    }
-
     @AfterEach
-    void tearDownOperatorContract() throws InterruptedException {
+    void letHungHoldersGo() {
         hung.forEach(h -> h.letGo.countDown());
-        pool.shutdownNow();
-        assertTrue(pool.awaitTermination(PATIENCE.toSeconds(), SECONDS), "test threads did not stop");
-        synchronized (services) {
-            services.forEach(LockService::close);
-            services.clear();
-        }
-    }
-
-    /** A service that the suite closes after the test. */
-    protected final LockService service() throws Exception {
-        LockService s = newService();
-        services.add(s);
-        return s;
     }
 
     /**
@@ -118,12 +81,8 @@ public abstract class OperatorContract {
      */
     protected final LockKey key(String path) {
         List<String> segments = new ArrayList<>(List.of(path.split("/")));
-        segments.set(0, rootPrefix + "-" + segments.get(0));
+        segments.set(0, prefix() + "-" + segments.get(0));
         return LockKey.of(segments);
-    }
-
-    private <T> Future<T> async(Callable<T> task) {
-        return pool.submit(task);
     }
 
     private static LockOptions patiently() {

@@ -2,11 +2,9 @@ package dev.baton.lock.zk;
 
 import dev.baton.lock.Lease;
 import dev.baton.lock.LockKey;
-import org.apache.curator.framework.CuratorFramework;
-import dev.baton.lock.test.EmbeddedEnsemble;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import dev.baton.lock.test.BatonZooKeeper;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
@@ -21,31 +19,20 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * while the clock stands still.
  */
 class SettleOnTheServicesClockTest {
-    private static EmbeddedEnsemble server;
-    private static CuratorFramework observer;
 
-    @BeforeAll
-    static void startServer() throws Exception {
-        server = EmbeddedEnsemble.server(Duration.ofMillis(200));
-        observer = ZkTesting.observer(server.connectString());
-    }
-
-    @AfterAll
-    static void stopServer() throws Exception {
-        observer.close();
-        server.close();
-    }
+    @RegisterExtension
+    static final BatonZooKeeper zk = BatonZooKeeper.server().tickTime(Duration.ofMillis(200));
 
     private static HolderRecord record(Lease lease) throws Exception {
-        return HolderRecord.parse(observer.getData().forPath("/baton" + ZkLockService.nodeOf(lease)));
+        return HolderRecord.parse(zk.observer().getData().forPath("/" + zk.namespace() + ZkLockService.nodeOf(lease)));
     }
 
     @Test
     void aGrantAfterWaitingIsStampedOnlyOnceTheSettleTimeHasPassedOnTheServicesClock() throws Exception {
         FakeTicker ticker = new FakeTicker();
         LockKey key = LockKey.of("settle", "k");
-        try (ZkLockService holder = ZkLockService.builder().connectString(server.connectString()).build();
-             ZkLockService waiter = ZkLockService.builder().connectString(server.connectString())
+        try (ZkLockService holder = ZkLockService.builder().connectString(zk.connectString()).namespace(zk.namespace()).build();
+             ZkLockService waiter = ZkLockService.builder().connectString(zk.connectString()).namespace(zk.namespace())
                      .ticker(ticker).build()) {
             Lease first = holder.acquire(key, Duration.ofSeconds(10));
             CompletableFuture<Lease> second = CompletableFuture.supplyAsync(() -> {

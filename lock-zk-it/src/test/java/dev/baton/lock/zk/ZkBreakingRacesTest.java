@@ -4,13 +4,11 @@ import dev.baton.lock.Lease;
 import dev.baton.lock.LockKey;
 import dev.baton.lock.LockMode;
 import dev.baton.lock.LockOptions;
-import org.apache.curator.framework.CuratorFramework;
-import dev.baton.lock.test.EmbeddedEnsemble;
+import dev.baton.lock.test.BatonZooKeeper;
 import org.apache.zookeeper.CreateMode;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -33,21 +31,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * keys; a lock delay holds off coarser and finer conflicting keys too, and ends.
  */
 class ZkBreakingRacesTest {
-    private static EmbeddedEnsemble server;
-    private static CuratorFramework observer;
     private final List<ZkLockService> services = new ArrayList<>();
 
-    @BeforeAll
-    static void startServer() throws Exception {
-        server = EmbeddedEnsemble.server(Duration.ofMillis(200));
-        observer = ZkTesting.observer(server.connectString());
-    }
-
-    @AfterAll
-    static void stopServer() throws Exception {
-        observer.close();
-        server.close();
-    }
+    @RegisterExtension
+    static final BatonZooKeeper zk = BatonZooKeeper.server().tickTime(Duration.ofMillis(200));
 
     @AfterEach
     void closeServices() {
@@ -55,7 +42,7 @@ class ZkBreakingRacesTest {
     }
 
     private ZkLockService service() {
-        ZkLockService s = ZkLockService.builder().connectString(server.connectString())
+        ZkLockService s = ZkLockService.builder().connectString(zk.connectString()).namespace(zk.namespace())
                 .sessionTimeout(Duration.ofSeconds(4)).clock(Clock.systemUTC()).build();
         services.add(s);
         return s;
@@ -116,13 +103,13 @@ class ZkBreakingRacesTest {
         CompletableFuture<Lease> rf = async(r, k, LockOptions.defaults().leaseTime(Duration.ofSeconds(1))
                 .waitAtMost(Duration.ofSeconds(30)), rAt);
         await().atMost(Duration.ofSeconds(10)).until(() -> a.inspect(k).waiters().size() + a.inspect(k).holders().size() == 1);
-        String rNode = observer.getChildren().forPath("/baton" + Layout.queuePath(k)).get(0);
+        String rNode = zk.observer().getChildren().forPath("/" + zk.namespace() + Layout.queuePath(k)).get(0);
         CompletableFuture<Lease> wf = async(w, k, LockOptions.defaults().mode(LockMode.SHARED)
                 .waitAtMost(Duration.ofSeconds(30)), wAt);
         // R's limit is 1 s lease + 2 s grace; A still holds p: for 6 s R's node stays and W waits
         await().during(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(10)).until(() ->
-                observer.checkExists().forPath("/baton" + Layout.queuePath(k) + "/" + rNode) != null && !wf.isDone());
-        boolean rNodeAlive = observer.checkExists().forPath("/baton" + Layout.queuePath(k) + "/" + rNode) != null;
+                zk.observer().checkExists().forPath("/" + zk.namespace() + Layout.queuePath(k) + "/" + rNode) != null && !wf.isDone());
+        boolean rNodeAlive = zk.observer().checkExists().forPath("/" + zk.namespace() + Layout.queuePath(k) + "/" + rNode) != null;
         boolean wGrantedFirst = wf.isDone() && !rf.isDone();
         coarse.close();
         rf.get(30, TimeUnit.SECONDS);
@@ -141,7 +128,7 @@ class ZkBreakingRacesTest {
         ZkLockService w = service();
         LockKey k = LockKey.of("rv2", "k");
         Lease lost = h.acquire(k, LockOptions.defaults().lockDelay(Duration.ofSeconds(8)));
-        server.expireSession(h.client());
+        zk.ensemble().expireSession(h.client());
         await().atMost(Duration.ofSeconds(20)).until(() -> !lost.isValid());
         await().atMost(Duration.ofSeconds(20)).until(() -> r.inspect(k).holders().isEmpty() && r.inspect(k).waiters().isEmpty());
         AtomicLong rAt = new AtomicLong();
@@ -163,7 +150,7 @@ class ZkBreakingRacesTest {
         LockKey p = LockKey.of("rv3", "p");
         LockKey k = p.child("k");
         Lease lost = h.acquire(k, LockOptions.defaults().lockDelay(Duration.ofSeconds(5)));
-        server.expireSession(h.client());
+        zk.ensemble().expireSession(h.client());
         await().atMost(Duration.ofSeconds(20)).until(() -> !lost.isValid());
         await().atMost(Duration.ofSeconds(20)).until(() -> o.inspect(k).holders().isEmpty());
         long start = System.nanoTime();
@@ -180,11 +167,11 @@ class ZkBreakingRacesTest {
         ZkLockService h = service();
         LockKey k = LockKey.of("rv4", "k");
         Lease lost = h.acquire(k, LockOptions.defaults().lockDelay(Duration.ofMillis(200)));
-        server.expireSession(h.client());
+        zk.ensemble().expireSession(h.client());
         await().atMost(Duration.ofSeconds(20)).until(() -> !lost.isValid());
         // the lost holder's own service ends the delay once it is past (containers then go too)
-        await().atMost(Duration.ofSeconds(15)).until(() -> ZkTesting.descendants(observer, "/baton/locks/rv4").isEmpty());
-        assertEquals(List.of(), ZkTesting.descendants(observer, "/baton/locks/rv4"));
+        await().atMost(Duration.ofSeconds(15)).until(() -> ZkTesting.descendants(zk.observer(), "/" + zk.namespace() + "/locks/rv4").isEmpty());
+        assertEquals(List.of(), ZkTesting.descendants(zk.observer(), "/" + zk.namespace() + "/locks/rv4"));
     }
 
     /**
@@ -198,12 +185,12 @@ class ZkBreakingRacesTest {
         ZkLockService r = service();
         ZkLockService w = service();
         LockKey k = LockKey.of("rv5", "k");
-        // P: a fake holder made by the observer, no lease (never judged)
+        // P: a fake holder made by the zk.observer(), no lease (never judged)
         byte[] data = new HolderRecord("p:1:1", "p", 1, "t", null, 1, null, 0, false, 0).encode();
-        String pq = observer.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
-                .forPath("/baton" + Layout.queuePath(k) + "/X-0123456789abcdef-", data);
-        String ps = observer.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
-                .forPath("/baton" + Layout.strongPath(k) + "/X-0123456789abcdef-");
+        String pq = zk.observer().create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
+                .forPath("/" + zk.namespace() + Layout.queuePath(k) + "/X-0123456789abcdef-", data);
+        String ps = zk.observer().create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
+                .forPath("/" + zk.namespace() + Layout.strongPath(k) + "/X-0123456789abcdef-");
         AtomicLong rAt = new AtomicLong();
         CompletableFuture<Lease> rf = async(r, k, LockOptions.defaults().leaseTime(Duration.ofSeconds(1))
                 .waitAtMost(Duration.ofSeconds(30)), rAt);
@@ -211,8 +198,8 @@ class ZkBreakingRacesTest {
         // R waits 5 s: longer than its lease time + grace
         await().during(Duration.ofSeconds(5)).atMost(Duration.ofSeconds(8)).until(() -> !rf.isDone());
         stall(r, new CountDownLatch(1), Duration.ofMillis(2_500)); // R's process stalls as P goes
-        observer.delete().forPath(ps);
-        observer.delete().forPath(pq);
+        zk.observer().delete().forPath(ps);
+        zk.observer().delete().forPath(pq);
         AtomicLong wAt = new AtomicLong();
         CompletableFuture<Lease> wf = async(w, k, LockOptions.defaults().waitAtMost(Duration.ofSeconds(30)), wAt);
         rf.get(30, TimeUnit.SECONDS);
@@ -236,13 +223,13 @@ class ZkBreakingRacesTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> op.inspect(a.child("b")).holders().size() == 1
                 && op.inspect(a.child("b")).holders().get(0).heldFor().isPresent()
                 && op.inspect(a.child("c")).isHeld());
-        await().atMost(Duration.ofSeconds(10)).until(() -> HolderRecord.parse(observer.getData()
-                .forPath("/baton" + ZkLockService.nodesOf(both).stream()
+        await().atMost(Duration.ofSeconds(10)).until(() -> HolderRecord.parse(zk.observer().getData()
+                .forPath("/" + zk.namespace() + ZkLockService.nodesOf(both).stream()
                         .filter(n -> n.startsWith(Layout.queuePath(a.child("b")))).findFirst().orElseThrow())).granted());
         CountDownLatch resume = new CountDownLatch(1);
         stall(r, resume, Duration.ofSeconds(4)); // R's process is slow to hear (GC pause, busy event thread)
         assertEquals(1, op.breakLock(a.child("b")));
-        boolean acStillHeld = !observer.getChildren().forPath("/baton" + Layout.strongPath(a.child("c"))).isEmpty();
+        boolean acStillHeld = !zk.observer().getChildren().forPath("/" + zk.namespace() + Layout.strongPath(a.child("c"))).isEmpty();
         java.util.Optional<Lease> coarse = c.tryAcquire(a);
         coarse.ifPresent(Lease::close);
         assertTrue(acStillHeld);

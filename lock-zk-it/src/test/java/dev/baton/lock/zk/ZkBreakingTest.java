@@ -8,14 +8,12 @@ import dev.baton.lock.LockOptions;
 import dev.baton.lock.LockState;
 import dev.baton.lock.LossReason;
 import dev.baton.lock.StaleTokenException;
-import org.apache.curator.framework.CuratorFramework;
-import dev.baton.lock.test.EmbeddedEnsemble;
+import dev.baton.lock.test.BatonZooKeeper;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.data.Stat;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
@@ -37,21 +35,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * in the holder's nodes, whatever the hosts' clocks say.
  */
 class ZkBreakingTest {
-    private static EmbeddedEnsemble server;
-    private static CuratorFramework observer;
     private final List<ZkLockService> services = new ArrayList<>();
 
-    @BeforeAll
-    static void startServer() throws Exception {
-        server = EmbeddedEnsemble.server(Duration.ofMillis(200));
-        observer = ZkTesting.observer(server.connectString());
-    }
-
-    @AfterAll
-    static void stopServer() throws Exception {
-        observer.close();
-        server.close();
-    }
+    @RegisterExtension
+    static final BatonZooKeeper zk = BatonZooKeeper.server().tickTime(Duration.ofMillis(200));
 
     @AfterEach
     void closeServices() {
@@ -59,14 +46,14 @@ class ZkBreakingTest {
     }
 
     private ZkLockService service(Clock clock) {
-        ZkLockService s = ZkLockService.builder().connectString(server.connectString())
+        ZkLockService s = ZkLockService.builder().connectString(zk.connectString()).namespace(zk.namespace())
                 .sessionTimeout(Duration.ofSeconds(4)).clock(clock).build();
         services.add(s);
         return s;
     }
 
     private static HolderRecord record(Lease lease) throws Exception {
-        return HolderRecord.parse(observer.getData().forPath("/baton" + ZkLockService.nodeOf(lease)));
+        return HolderRecord.parse(zk.observer().getData().forPath("/" + zk.namespace() + ZkLockService.nodeOf(lease)));
     }
 
     @Test
@@ -102,7 +89,7 @@ class ZkBreakingTest {
 
     @Test
     void closingTheServiceFromABrokenLeasesListenerDoesNotStallIt() throws Exception {
-        ZkLockService holder = ZkLockService.builder().connectString(server.connectString())
+        ZkLockService holder = ZkLockService.builder().connectString(zk.connectString()).namespace(zk.namespace())
                 .sessionTimeout(Duration.ofSeconds(4)).connectionTimeout(Duration.ofSeconds(15)).build();
         services.add(holder);
         ZkLockService other = service(Clock.systemUTC());
@@ -162,13 +149,13 @@ class ZkBreakingTest {
         String node = null;
         for (int attempt = 0; node == null; attempt++) {
             try { // the server may remove a container we just made before its child lands: again
-                node = observer.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
-                        .forPath("/baton" + Layout.queuePath(key) + "/X-" + id + "-", data);
-                observer.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
-                        .forPath("/baton" + Layout.strongPath(key) + "/X-" + id + "-");
+                node = zk.observer().create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
+                        .forPath("/" + zk.namespace() + Layout.queuePath(key) + "/X-" + id + "-", data);
+                zk.observer().create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
+                        .forPath("/" + zk.namespace() + Layout.strongPath(key) + "/X-" + id + "-");
             } catch (org.apache.zookeeper.KeeperException.NoNodeException raced) {
                 if (node != null) {
-                    observer.delete().forPath(node);
+                    zk.observer().delete().forPath(node);
                     node = null;
                 }
                 assertTrue(attempt < 10, "cannot make the stuck holder's nodes");
@@ -181,7 +168,7 @@ class ZkBreakingTest {
             long waitedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - created);
             assertTrue(waitedMs >= 300 + Breaker.LEASE_GRACE_MS - 300,
                     "broken " + waitedMs + " ms after the grant, before its lease time and grace ran out");
-            assertTrue(observer.checkExists().forPath(node) == null, "the stuck holder's node was deleted");
+            assertTrue(zk.observer().checkExists().forPath(node) == null, "the stuck holder's node was deleted");
             assertTrue(lease.isValid());
         }
     }
@@ -191,12 +178,12 @@ class ZkBreakingTest {
         ZkLockService s = service(Clock.systemUTC());
         try (Lease lease = s.acquire(LockKey.of("stale", "extended"), LockOptions.defaults()
                 .leaseTime(Duration.ofSeconds(5)).waitAtMost(Duration.ofSeconds(10)))) {
-            String node = "/baton" + ZkLockService.nodeOf(lease);
-            Stat before = observer.checkExists().forPath(node);
+            String node = "/" + zk.namespace() + ZkLockService.nodeOf(lease);
+            Stat before = zk.observer().checkExists().forPath(node);
             assertEquals(0, before.getVersion(), "granted on its first look: no stamp, the ctime is the grant");
             lease.extend(Duration.ofSeconds(10));
             Stat after = new Stat();
-            HolderRecord record = HolderRecord.parse(observer.getData().storingStatIn(after).forPath(node));
+            HolderRecord record = HolderRecord.parse(zk.observer().getData().storingStatIn(after).forPath(node));
             assertEquals(1, after.getVersion());
             assertTrue(after.getMtime() >= before.getCtime());
             assertEquals(Duration.ofSeconds(10), record.leaseTime());
@@ -266,7 +253,7 @@ class ZkBreakingTest {
         Lease lost = holderSide.acquire(key, delayed);
         CompletableFuture<LockLostException> told = new CompletableFuture<>();
         lost.onLost(told::complete);
-        server.expireSession(holderSide.client());
+        zk.ensemble().expireSession(holderSide.client());
         LossReason reason = told.get(20, TimeUnit.SECONDS).reason(); // suspended first, by default
         assertTrue(reason == LossReason.SESSION_EXPIRED || reason == LossReason.CONNECTION_SUSPENDED, reason.name());
         await().atMost(Duration.ofSeconds(10)).until(() -> other.inspect(key).holders().isEmpty());
@@ -282,7 +269,7 @@ class ZkBreakingTest {
 
     private static int markers(LockKey key) throws Exception {
         int n = 0;
-        for (String path : ZkTesting.descendants(observer, "/baton" + Layout.queuePath(key))) {
+        for (String path : ZkTesting.descendants(zk.observer(), "/" + zk.namespace() + Layout.queuePath(key))) {
             if (path.contains("/" + NodeNames.MARKER)) {
                 n++;
             }

@@ -5,13 +5,11 @@ import dev.baton.lock.LockKey;
 import dev.baton.lock.LockMode;
 import dev.baton.lock.LockOptions;
 import dev.baton.lock.LockTimeoutException;
-import org.apache.curator.framework.CuratorFramework;
-import dev.baton.lock.test.EmbeddedEnsemble;
+import dev.baton.lock.test.BatonZooKeeper;
 import org.apache.zookeeper.data.Stat;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -32,23 +30,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The ZooKeeper engine's own promises: one transaction per request, recovery of a lost answer, a small strong index. */
 class ZkEngineTest {
     private static final Duration PATIENCE = Duration.ofSeconds(30);
-    private static EmbeddedEnsemble server;
-    private static CuratorFramework observer;
     private final List<ZkLockService> services = new ArrayList<>();
     private final LostAnswers lostAnswers = new LostAnswers();
     private final ExecutorService pool = Executors.newCachedThreadPool();
 
-    @BeforeAll
-    static void startServer() throws Exception {
-        server = EmbeddedEnsemble.server(Duration.ofMillis(500));
-        observer = ZkTesting.observer(server.connectString());
-    }
-
-    @AfterAll
-    static void stopServer() throws Exception {
-        observer.close();
-        server.close();
-    }
+    @RegisterExtension
+    static final BatonZooKeeper zk = BatonZooKeeper.server().tickTime(Duration.ofMillis(500));
 
     @AfterEach
     void closeAll() {
@@ -57,18 +44,18 @@ class ZkEngineTest {
     }
 
     private ZkLockService service() {
-        ZkLockService s = ZkLockService.builder().connectString(server.connectString())
+        ZkLockService s = ZkLockService.builder().connectString(zk.connectString()).namespace(zk.namespace())
                 .sessionTimeout(Duration.ofSeconds(10)).sending(lostAnswers).build();
         services.add(s);
         return s;
     }
 
     private static List<String> queue(LockKey key) throws Exception {
-        return ZkTesting.descendants(observer, "/baton" + Layout.queuePath(key));
+        return ZkTesting.descendants(zk.observer(), "/" + zk.namespace() + Layout.queuePath(key));
     }
 
     private static int children(String relative) throws Exception {
-        Stat stat = observer.checkExists().forPath("/baton" + relative);
+        Stat stat = zk.observer().checkExists().forPath("/" + zk.namespace() + relative);
         return stat == null ? 0 : stat.getNumChildren();
     }
 
@@ -84,7 +71,7 @@ class ZkEngineTest {
             // levels one (S+IX = SIX, strong: 2 nodes), one/a (IX), one/a/x (X: 2), one/b (S: 2)
             assertEquals(7, nodes.size(), nodes.toString());
             for (String node : nodes) {
-                Stat stat = observer.checkExists().forPath("/baton" + node);
+                Stat stat = zk.observer().checkExists().forPath("/" + zk.namespace() + node);
                 assertEquals(lease.token().value(), stat.getCzxid(), node);
             }
             assertTrue(nodes.stream().anyMatch(n -> n.startsWith("/locks/one/_q/SIX-")), nodes.toString());
@@ -122,15 +109,15 @@ class ZkEngineTest {
         LockKey key = LockKey.parse("lost/answer/k");
         LockOptions shared = LockOptions.defaults().mode(LockMode.SHARED).waitAtMost(Duration.ofSeconds(20));
         try (Lease keepsTheQueue = other.acquire(key, shared)) { // so no container is missing or removed meanwhile
-            int createdBefore = observer.checkExists().forPath("/baton" + Layout.queuePath(key)).getCversion();
+            int createdBefore = zk.observer().checkExists().forPath("/" + zk.namespace() + Layout.queuePath(key)).getCversion();
             lostAnswers.lose(1);
             try (Lease lease = s.acquire(key, shared)) {
                 assertEquals(0, lostAnswers.left(), "the answer was not lost: the test proves nothing");
                 assertEquals(2, queue(key).size(), "nodes created twice: " + queue(key));
-                int changes = observer.checkExists().forPath("/baton" + Layout.queuePath(key)).getCversion()
+                int changes = zk.observer().checkExists().forPath("/" + zk.namespace() + Layout.queuePath(key)).getCversion()
                         - createdBefore;
                 assertEquals(1, changes, "the queue changed more than once: enqueued again, not adopted");
-                Stat stat = observer.checkExists().forPath("/baton" + ZkLockService.nodeOf(lease));
+                Stat stat = zk.observer().checkExists().forPath("/" + zk.namespace() + ZkLockService.nodeOf(lease));
                 assertEquals(lease.token().value(), stat.getCzxid());
                 assertTrue(keepsTheQueue.isValid() && lease.isValid());
             }
@@ -179,7 +166,7 @@ class ZkEngineTest {
         Lease holder = holderService.acquire(key, Duration.ofSeconds(5));
         Future<Lease> waiter = pool.submit(() -> waiterService.acquire(key, Duration.ofSeconds(60)));
         await().atMost(PATIENCE).until(() -> queue(key).size() == 2);
-        String waiterNode = queue(key).stream().filter(n -> !n.equals("/baton" + ZkLockService.nodeOf(holder)))
+        String waiterNode = queue(key).stream().filter(n -> !n.equals("/" + zk.namespace() + ZkLockService.nodeOf(holder)))
                 .findFirst().orElseThrow();
         for (int i = 0; i < 5; i++) {
             waiterService.client().getZookeeperClient().getZooKeeper().getTestable().closeSocket();
@@ -191,7 +178,7 @@ class ZkEngineTest {
         holder.close();
         try (Lease lease = waiter.get(PATIENCE.toSeconds(), SECONDS)) {
             assertTrue(lease.token().isNewerThan(holder.token()));
-            assertEquals(waiterNode, "/baton" + ZkLockService.nodeOf(lease), "granted on another node than it queued with");
+            assertEquals(waiterNode, "/" + zk.namespace() + ZkLockService.nodeOf(lease), "granted on another node than it queued with");
         }
     }
 
@@ -226,7 +213,7 @@ class ZkEngineTest {
         worker.start();
         worker.join(PATIENCE.toMillis());
         try (Lease lease = held.get()) {
-            byte[] data = observer.getData().forPath("/baton" + ZkLockService.nodeOf(lease));
+            byte[] data = zk.observer().getData().forPath("/" + zk.namespace() + ZkLockService.nodeOf(lease));
             HolderRecord record = HolderRecord.parse(data);
             assertTrue(new String(data, java.nio.charset.StandardCharsets.UTF_8).startsWith("baton-lock/1\n"));
             assertEquals(ProcessHandle.current().pid(), record.pid());
@@ -236,15 +223,15 @@ class ZkEngineTest {
             assertFalse(record.host().isBlank());
             for (String node : ZkLockService.nodesOf(lease)) {
                 if (node.contains("/_s/")) { // the _s twin: empty (release requests write there)
-                    assertEquals(0, observer.getData().forPath("/baton" + node).length, node);
+                    assertEquals(0, zk.observer().getData().forPath("/" + zk.namespace() + node).length, node);
                 } else if (!node.equals(ZkLockService.nodeOf(lease))) { // intentions name the key asked for
-                    assertEquals("recorded/account/42", new String(observer.getData().forPath("/baton" + node),
+                    assertEquals("recorded/account/42", new String(zk.observer().getData().forPath("/" + zk.namespace() + node),
                             java.nio.charset.StandardCharsets.UTF_8), node);
                 }
             }
         }
         try (Lease plain = s.acquire(key, Duration.ofSeconds(5))) {
-            assertEquals(null, HolderRecord.parse(observer.getData().forPath("/baton" + ZkLockService.nodeOf(plain))).leaseTime());
+            assertEquals(null, HolderRecord.parse(zk.observer().getData().forPath("/" + zk.namespace() + ZkLockService.nodeOf(plain))).leaseTime());
         }
         assertEquals(HolderRecord.UNKNOWN, HolderRecord.parse("something else".getBytes()));
     }

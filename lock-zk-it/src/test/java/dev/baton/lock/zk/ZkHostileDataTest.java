@@ -8,14 +8,12 @@ import dev.baton.lock.LockMode;
 import dev.baton.lock.LockOptions;
 import dev.baton.lock.LockState;
 import dev.baton.lock.LockTimeoutException;
-import org.apache.curator.framework.CuratorFramework;
-import dev.baton.lock.test.EmbeddedEnsemble;
+import dev.baton.lock.test.BatonZooKeeper;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.Timeout;
 
 import java.nio.charset.StandardCharsets;
@@ -50,37 +48,26 @@ class ZkHostileDataTest {
             "Y-0123456789abcdef-0000000001", "X-0123456789abcdef-9999999999", "-0123456789abcdef-0000000001",
             "delay.", "delay.X", "delay.X.junk", "delay.Q.0123456789abcdef", "delay.X.0123456789abcdef.extra");
 
-    private static EmbeddedEnsemble server;
-    private static CuratorFramework observer;
     private final List<ZkLockService> services = new ArrayList<>();
     private final List<String> planted = new ArrayList<>();
 
-    @BeforeAll
-    static void startServer() throws Exception {
-        server = EmbeddedEnsemble.server(Duration.ofMillis(200));
-        observer = ZkTesting.observer(server.connectString());
-    }
-
-    @AfterAll
-    static void stopServer() throws Exception {
-        observer.close();
-        server.close();
-    }
+    @RegisterExtension
+    static final BatonZooKeeper zk = BatonZooKeeper.server().tickTime(Duration.ofMillis(200));
 
     @AfterEach
     void cleanUp() throws Exception {
         services.forEach(ZkLockService::close);
         for (String path : planted) {
-            observer.delete().quietly().deletingChildrenIfNeeded().forPath(path);
+            zk.observer().delete().quietly().deletingChildrenIfNeeded().forPath(path);
         }
     }
 
     private ZkLockService service() {
-        return service("baton");
+        return service(zk.namespace());
     }
 
     private ZkLockService service(String namespace) {
-        ZkLockService s = ZkLockService.builder().connectString(server.connectString()).namespace(namespace)
+        ZkLockService s = ZkLockService.builder().connectString(zk.connectString()).namespace(namespace)
                 .sessionTimeout(Duration.ofSeconds(10)).build();
         services.add(s);
         return s;
@@ -95,8 +82,8 @@ class ZkHostileDataTest {
         for (LockKey k : List.of(parent, key)) {
             for (String name : FOREIGN_NAMES) {
                 byte[] junk = ("junk " + name).getBytes(StandardCharsets.UTF_8);
-                plant("/baton" + Layout.queuePath(k) + "/" + name, junk, CreateMode.EPHEMERAL);
-                plant("/baton" + Layout.strongPath(k) + "/" + name, junk, CreateMode.PERSISTENT);
+                plant("/" + zk.namespace() + Layout.queuePath(k) + "/" + name, junk, CreateMode.EPHEMERAL);
+                plant("/" + zk.namespace() + Layout.strongPath(k) + "/" + name, junk, CreateMode.PERSISTENT);
             }
         }
         ZkLockService a = service();
@@ -120,7 +107,7 @@ class ZkHostileDataTest {
             assertEquals(coarse.token(), a.inspect(parent).holders().get(0).token());
         }
         for (String name : FOREIGN_NAMES) {
-            assertNotNull(observer.checkExists().forPath("/baton" + Layout.queuePath(key) + "/" + name),
+            assertNotNull(zk.observer().checkExists().forPath("/" + zk.namespace() + Layout.queuePath(key) + "/" + name),
                     name + " was left alone");
         }
     }
@@ -133,12 +120,12 @@ class ZkHostileDataTest {
         // as a copy tool restoring a backup would leave them: a holder on the key, a coarse one and
         // an intention on the parent
         String id = "0123456789abcdef";
-        plant("/baton" + Layout.queuePath(parent) + "/IX-" + id + "-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
-        plant("/baton" + Layout.queuePath(key) + "/X-" + id + "-", record, CreateMode.PERSISTENT_SEQUENTIAL);
-        plant("/baton" + Layout.strongPath(key) + "/X-" + id + "-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/" + zk.namespace() + Layout.queuePath(parent) + "/IX-" + id + "-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/" + zk.namespace() + Layout.queuePath(key) + "/X-" + id + "-", record, CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/" + zk.namespace() + Layout.strongPath(key) + "/X-" + id + "-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
         String other = "fedcba9876543210";
-        plant("/baton" + Layout.queuePath(parent) + "/S-" + other + "-", record, CreateMode.PERSISTENT_SEQUENTIAL);
-        plant("/baton" + Layout.strongPath(parent) + "/S-" + other + "-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/" + zk.namespace() + Layout.queuePath(parent) + "/S-" + other + "-", record, CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/" + zk.namespace() + Layout.strongPath(parent) + "/S-" + other + "-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
         ZkLockService a = service();
         ZkLockService b = service();
 
@@ -156,7 +143,7 @@ class ZkHostileDataTest {
         }
         assertEquals(5, planted.size());
         for (String path : planted) {
-            assertNotNull(observer.checkExists().forPath(path), path + " was left alone");
+            assertNotNull(zk.observer().checkExists().forPath(path), path + " was left alone");
         }
     }
 
@@ -164,8 +151,8 @@ class ZkHostileDataTest {
     void aPersistentNodeNamedLikeAnEarlierRequestDoesNotShieldAHungHolderFromStaleAfter() throws Exception {
         LockKey key = LockKey.of("hostile", "shield");
         byte[] record = new HolderRecord("ghost:1:1", "ghost", 1, "restored", null, 1, null, 0, true, 0).encode();
-        plant("/baton" + Layout.queuePath(key) + "/X-0123456789abcdef-", record, CreateMode.PERSISTENT_SEQUENTIAL);
-        plant("/baton" + Layout.strongPath(key) + "/X-0123456789abcdef-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/" + zk.namespace() + Layout.queuePath(key) + "/X-0123456789abcdef-", record, CreateMode.PERSISTENT_SEQUENTIAL);
+        plant("/" + zk.namespace() + Layout.strongPath(key) + "/X-0123456789abcdef-", new byte[0], CreateMode.PERSISTENT_SEQUENTIAL);
         ZkLockService a = service();
         ZkLockService b = service();
         Lease hung = a.acquire(key, WAIT);
@@ -174,7 +161,7 @@ class ZkHostileDataTest {
             assertTrue(next.token().isNewerThan(hung.token()));
             await().atMost(WAIT).until(() -> !hung.isValid());
         }
-        assertNotNull(observer.checkExists().forPath(planted.get(0)), "the foreign node was left alone");
+        assertNotNull(zk.observer().checkExists().forPath(planted.get(0)), "the foreign node was left alone");
     }
 
     // ---------------------------------------------------------------------------- records
@@ -200,7 +187,7 @@ class ZkHostileDataTest {
         for (Map.Entry<String, byte[]> e : unreadableRecords().entrySet()) {
             LockKey key = LockKey.of("hostile", "unreadable", Integer.toString(n++));
             String node = plantRequest(key, "X", e.getValue());
-            long czxid = observer.checkExists().forPath(node).getCzxid();
+            long czxid = zk.observer().checkExists().forPath(node).getCzxid();
 
             assertTrue(a.tryAcquire(key).isEmpty(), e.getKey() + ": the planted request holds the key");
             LockState state = a.inspect(key);
@@ -279,7 +266,7 @@ class ZkHostileDataTest {
         assertEquals(Duration.ofMillis(HolderRecord.MAX_MILLIS), a.inspect(key).holders().get(0).leaseTime().orElseThrow());
         // a plain waiter judges lease times after a second; the lease plus its grace must not overflow into the past
         assertThrows(LockTimeoutException.class, () -> a.acquire(key, Duration.ofMillis(2_500)));
-        assertNotNull(observer.checkExists().forPath(node), "not broken");
+        assertNotNull(zk.observer().checkExists().forPath(node), "not broken");
     }
 
     @Test
@@ -299,18 +286,18 @@ class ZkHostileDataTest {
     void aMarkerWhoseDelayCannotBeReadHoldsNoDelayAndOneThatCanIsShown() throws Exception {
         ZkLockService a = service();
         LockKey junk = LockKey.of("hostile", "marker", "junk");
-        String junkMarker = plant("/baton" + Layout.queuePath(junk) + "/" + Layout.markerName(
+        String junkMarker = plant("/" + zk.namespace() + Layout.queuePath(junk) + "/" + Layout.markerName(
                 dev.baton.lock.internal.Granule.X, "0123456789abcdef"), "soon".getBytes(StandardCharsets.UTF_8),
                 CreateMode.PERSISTENT);
         assertTrue(a.inspect(junk).lockDelayLeft().isEmpty());
         a.acquire(junk, WAIT).close();
         org.awaitility.Awaitility.await().atMost(WAIT).until(() -> {
             a.tryAcquire(junk).ifPresent(Lease::close); // a later look deletes a marker whose delay has passed
-            return observer.checkExists().forPath(junkMarker) == null;
+            return zk.observer().checkExists().forPath(junkMarker) == null;
         });
 
         LockKey held = LockKey.of("hostile", "marker", "long");
-        plant("/baton" + Layout.queuePath(held) + "/" + Layout.markerName(dev.baton.lock.internal.Granule.X,
+        plant("/" + zk.namespace() + Layout.queuePath(held) + "/" + Layout.markerName(dev.baton.lock.internal.Granule.X,
                 "fedcba9876543210"), "99999999999999999999".getBytes(StandardCharsets.UTF_8), CreateMode.PERSISTENT);
         assertEquals(Duration.ofMillis(HolderRecord.MAX_MILLIS), a.inspect(held).lockDelayLeft().orElseThrow(),
                 "a delay Baton's form can hold is kept, and shown");
@@ -333,15 +320,15 @@ class ZkHostileDataTest {
         List<byte[]> pointers = List.of("elsewhere/victim".getBytes(StandardCharsets.UTF_8),
                 "not a key!!".getBytes(StandardCharsets.UTF_8), new byte[] {(byte) 0xFF, 0, 1}, new byte[0]);
         for (byte[] pointer : pointers) { // ephemeral, with the victim's request id: indistinguishable from a request
-            plant("/baton" + Layout.queuePath(coarse.child("f")) + "/X-" + victimId + "-", new byte[0],
+            plant("/" + zk.namespace() + Layout.queuePath(coarse.child("f")) + "/X-" + victimId + "-", new byte[0],
                     CreateMode.EPHEMERAL_SEQUENTIAL);
-            plant("/baton" + Layout.queuePath(coarse) + "/IX-" + victimId + "-", pointer, CreateMode.EPHEMERAL_SEQUENTIAL);
+            plant("/" + zk.namespace() + Layout.queuePath(coarse) + "/IX-" + victimId + "-", pointer, CreateMode.EPHEMERAL_SEQUENTIAL);
         }
         ZkLockService waiter = service();
         assertThrows(LockTimeoutException.class, () -> waiter.acquire(coarse,
                 LockOptions.defaults().staleAfter(Duration.ofMillis(200)).waitAtMost(Duration.ofMillis(2_500))));
         assertTrue(victim.isValid(), "a pointer to a key outside the coarse one broke its holder: " + lost.get());
-        assertNotNull(observer.checkExists().forPath("/baton" + victimNode));
+        assertNotNull(zk.observer().checkExists().forPath("/" + zk.namespace() + victimNode));
         assertFalse(waiter.inspect(coarse).isHeld());
         victim.close();
     }
@@ -350,11 +337,11 @@ class ZkHostileDataTest {
     void childrenOfTheKeyTreeThatAreNotKeysAreSkippedByList() throws Exception {
         String[] strange = {".hidden", "_x", "bad name", "a%b", "x".repeat(129), "é"};
         for (String name : strange) {
-            plant("/baton/locks/" + name, new byte[0], CreateMode.PERSISTENT);
-            plant("/baton/locks/tree/" + name, new byte[0], CreateMode.PERSISTENT);
+            plant("/" + zk.namespace() + "/locks/" + name, new byte[0], CreateMode.PERSISTENT);
+            plant("/" + zk.namespace() + "/locks/tree/" + name, new byte[0], CreateMode.PERSISTENT);
         }
-        plant("/baton/locks/_t/foreign", "x".getBytes(StandardCharsets.UTF_8), CreateMode.PERSISTENT);
-        plant("/baton/locks/_t/foreign/deeper", new byte[0], CreateMode.EPHEMERAL);
+        plant("/" + zk.namespace() + "/locks/_t/foreign", "x".getBytes(StandardCharsets.UTF_8), CreateMode.PERSISTENT);
+        plant("/" + zk.namespace() + "/locks/_t/foreign/deeper", new byte[0], CreateMode.EPHEMERAL);
         ZkLockService a = service();
         LockKey key = LockKey.of("tree", "held");
         try (Lease lease = a.acquire(key, WAIT)) {
@@ -385,14 +372,14 @@ class ZkHostileDataTest {
     }
 
     /**
-     * Plants a request's two nodes on {@code key} (ephemeral, on the observer's session, named as
+     * Plants a request's two nodes on {@code key} (ephemeral, on the zk.observer()'s session, named as
      * Baton names them, with a fresh id), its queue node carrying {@code data}; returns its path.
      */
     private String plantRequest(LockKey key, String granule, byte[] data) throws Exception {
         String id = String.format("%016x", new Random().nextLong());
-        String node = plant("/baton" + Layout.queuePath(key) + "/" + granule + "-" + id + "-", data,
+        String node = plant("/" + zk.namespace() + Layout.queuePath(key) + "/" + granule + "-" + id + "-", data,
                 CreateMode.EPHEMERAL_SEQUENTIAL);
-        plant("/baton" + Layout.strongPath(key) + "/" + granule + "-" + id + "-", new byte[0],
+        plant("/" + zk.namespace() + Layout.strongPath(key) + "/" + granule + "-" + id + "-", new byte[0],
                 CreateMode.EPHEMERAL_SEQUENTIAL);
         return node;
     }
@@ -401,7 +388,7 @@ class ZkHostileDataTest {
     private String plant(String path, byte[] data, CreateMode mode) throws Exception {
         for (int attempt = 0; ; attempt++) {
             try {
-                String made = observer.create().creatingParentContainersIfNeeded().withMode(mode).forPath(path, data);
+                String made = zk.observer().create().creatingParentContainersIfNeeded().withMode(mode).forPath(path, data);
                 planted.add(made);
                 return made;
             } catch (KeeperException.NoNodeException raced) {

@@ -14,15 +14,14 @@ import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.imps.CuratorFrameworkState;
 import org.apache.curator.retry.RetryOneTime;
-import dev.baton.lock.test.EmbeddedEnsemble;
+import dev.baton.lock.test.BatonZooKeeper;
 import org.apache.zookeeper.ZooDefs;
 import org.apache.zookeeper.data.ACL;
 import org.apache.zookeeper.data.Stat;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.function.Executable;
 
 import java.time.Duration;
@@ -52,22 +51,11 @@ import static org.junit.jupiter.api.Assertions.fail;
 class ZkLockServiceTest {
     private static final Duration PATIENCE = Duration.ofSeconds(30);
 
-    private static EmbeddedEnsemble server;
-    private static CuratorFramework observer;
     private final List<ZkLockService> services = new ArrayList<>();
     private ExecutorService pool;
 
-    @BeforeAll
-    static void startServer() throws Exception {
-        server = EmbeddedEnsemble.server(Duration.ofMillis(500));
-        observer = ZkTesting.observer(server.connectString());
-    }
-
-    @AfterAll
-    static void stopServer() throws Exception {
-        observer.close();
-        server.close();
-    }
+    @RegisterExtension
+    static final BatonZooKeeper zk = BatonZooKeeper.server().tickTime(Duration.ofMillis(500));
 
     @BeforeEach
     void startPool() {
@@ -81,14 +69,14 @@ class ZkLockServiceTest {
     }
 
     private ZkLockService service(String namespace, Duration session) {
-        ZkLockService s = ZkLockService.builder().connectString(server.connectString()).namespace(namespace)
+        ZkLockService s = ZkLockService.builder().connectString(zk.connectString()).namespace(namespace)
                 .sessionTimeout(session).build();
         services.add(s);
         return s;
     }
 
     private ZkLockService service() {
-        return service("baton", Duration.ofSeconds(10)); // no spurious expiry on a loaded machine
+        return service(zk.namespace(), Duration.ofSeconds(10)); // no spurious expiry on a loaded machine
     }
 
     private static long sessionOf(ZkLockService s) throws Exception {
@@ -155,7 +143,7 @@ class ZkLockServiceTest {
 
     @Test
     void aPausedHolderWhoseSessionExpiredCannotWriteThroughTheFence() throws Exception {
-        ZkLockService a = service("baton", Duration.ofSeconds(2));
+        ZkLockService a = service(zk.namespace(), Duration.ofSeconds(2));
         ZkLockService b = service();
         LockKey key = LockKey.of("billing", "account", "7");
         Fence fence = new Fence();
@@ -176,7 +164,7 @@ class ZkLockServiceTest {
         });
 
         // Cut off long enough for its session to expire
-        server.expireSession(a.client());
+        zk.ensemble().expireSession(a.client());
         try (Lease leaseB = b.acquire(key, PATIENCE)) {
             assertTrue(leaseB.token().isNewerThan(leaseA.token()));
             fence.guard("account-7", leaseB.token(), () -> store.put("account-7", "written by B"));
@@ -219,7 +207,7 @@ class ZkLockServiceTest {
     @Test
     void aGrantOnANodeOfAnEarlierSessionIsRefused() throws Exception {
         ZkLockService holderSide = service();
-        ZkLockService waiterSide = service("baton", Duration.ofSeconds(4));
+        ZkLockService waiterSide = service(zk.namespace(), Duration.ofSeconds(4));
         LockKey key = LockKey.of("phantom", "k");
         Lease holder = holderSide.acquire(key, PATIENCE);
         Future<Lease> waiting = pool.submit(() -> waiterSide.acquire(key, PATIENCE));
@@ -232,7 +220,7 @@ class ZkLockServiceTest {
         holder.close();
 
         Lease lease = waiting.get(PATIENCE.toSeconds(), SECONDS);
-        Stat stat = observer.checkExists().forPath("/baton" + ZkLockService.nodeOf(lease));
+        Stat stat = zk.observer().checkExists().forPath("/" + zk.namespace() + ZkLockService.nodeOf(lease));
         assertNotNull(stat, "granted on a node that does not exist");
         assertEquals(sessionOf(waiterSide), stat.getEphemeralOwner(),
                 "granted on a node owned by session 0x" + Long.toHexString(stat.getEphemeralOwner())
@@ -284,11 +272,11 @@ class ZkLockServiceTest {
             f.get(PATIENCE.toSeconds(), SECONDS);
         }
         assertTrue(granted.get() > 0 && interrupted.get() > 0 && timedOut.get() > 0,
-                "granted " + granted + ", interrupted " + interrupted + ", timed out " + timedOut + " " + ZkTesting.dump(observer, "/baton/locks"));
+                "granted " + granted + ", interrupted " + interrupted + ", timed out " + timedOut + " " + ZkTesting.dump(zk.observer(), "/" + zk.namespace() + "/locks"));
         try {
             await().atMost(PATIENCE).until(() -> queueLength(key) == 0);
         } catch (org.awaitility.core.ConditionTimeoutException e) {
-            throw new AssertionError("left behind: " + observer.getChildren().forPath("/baton" + ZkLockService.queuePath(key)), e);
+            throw new AssertionError("left behind: " + zk.observer().getChildren().forPath("/" + zk.namespace() + ZkLockService.queuePath(key)), e);
         }
         try (Lease lease = s.acquire(key, Duration.ZERO)) {
             assertTrue(lease.isValid(), "the key is still blocked after the storm");
@@ -358,7 +346,7 @@ class ZkLockServiceTest {
         }
         assertTrue(interruptedCount.get() > 50, "only " + interruptedCount + " acquires were interrupted");
         await().atMost(Duration.ofMinutes(1)).pollInterval(Duration.ofMillis(250))
-                .until(() -> ZkTesting.descendants(observer, "/interrupted").isEmpty());
+                .until(() -> ZkTesting.descendants(zk.observer(), "/interrupted").isEmpty());
     }
 
     @Test
@@ -383,14 +371,14 @@ class ZkLockServiceTest {
         }
         // the server's container cleanup (every 100 ms in tests) removes one level per pass
         await().atMost(Duration.ofMinutes(2)).pollInterval(Duration.ofMillis(250))
-                .until(() -> ZkTesting.descendants(observer, "/bulk").isEmpty());
-        assertEquals(null, observer.checkExists().forPath("/bulk/locks"));
+                .until(() -> ZkTesting.descendants(zk.observer(), "/bulk").isEmpty());
+        assertEquals(null, zk.observer().checkExists().forPath("/bulk/locks"));
     }
 
     @Test
     void overACallersClientItStaysInItsNamespaceUsesItsAclsAndLeavesItOpen() throws Exception {
         ACL acl = new ACL(ZooDefs.Perms.ALL & ~ZooDefs.Perms.ADMIN, ZooDefs.Ids.ANYONE_ID_UNSAFE);
-        CuratorFramework app = CuratorFrameworkFactory.builder().connectString(server.connectString())
+        CuratorFramework app = CuratorFrameworkFactory.builder().connectString(zk.connectString()).namespace(zk.namespace())
                 .namespace("app").retryPolicy(new RetryOneTime(100))
                 .aclProvider(new org.apache.curator.framework.api.ACLProvider() {
                     @Override
@@ -410,15 +398,15 @@ class ZkLockServiceTest {
             Lease lease = s.acquire(LockKey.of("jobs", "nightly"), PATIENCE);
             String node = "/app/baton" + ZkLockService.nodeOf(lease);
             assertTrue(node.startsWith("/app/baton/locks/jobs/nightly/_q/"), node);
-            assertNotNull(observer.checkExists().forPath(node));
-            assertEquals(List.of(acl), observer.getACL().forPath(node));
-            assertEquals(List.of(acl), observer.getACL().forPath("/app/baton/locks/jobs/nightly/_q"));
+            assertNotNull(zk.observer().checkExists().forPath(node));
+            assertEquals(List.of(acl), zk.observer().getACL().forPath(node));
+            assertEquals(List.of(acl), zk.observer().getACL().forPath("/app/baton/locks/jobs/nightly/_q"));
             List<LockLostException> lost = new ArrayList<>();
             lease.onLost(lost::add);
             s.close();
             assertEquals(1, lost.size());
             assertEquals(CuratorFrameworkState.STARTED, app.getState(), "Baton closed the caller's client");
-            await().atMost(PATIENCE).until(() -> observer.checkExists().forPath(node) == null);
+            await().atMost(PATIENCE).until(() -> zk.observer().checkExists().forPath(node) == null);
         } finally {
             app.close();
         }
@@ -434,10 +422,10 @@ class ZkLockServiceTest {
         assertMessage(IllegalArgumentException.class, "at least one key", () -> s.acquireAll(Set.of(), LockOptions.defaults()));
         assertMessage(IllegalArgumentException.class, "transaction", () -> s.acquireAll(tooLong(), LockOptions.defaults()));
         assertMessage(IllegalArgumentException.class, "a b", () -> s.acquire(LockKey.parse("a b")));
-        assertEquals(null, observer.checkExists().forPath("/untouched"), "a rejected request wrote to ZooKeeper");
+        assertEquals(null, zk.observer().checkExists().forPath("/untouched"), "a rejected request wrote to ZooKeeper");
         s.close();
         assertMessage(IllegalStateException.class, "closed", () -> s.acquire(key));
-        assertEquals(null, observer.checkExists().forPath("/untouched"));
+        assertEquals(null, zk.observer().checkExists().forPath("/untouched"));
 
         assertMessage(IllegalStateException.class, "exactly one", () -> ZkLockService.builder().build());
         assertMessage(IllegalArgumentException.class, "blank", () -> ZkLockService.builder().connectString(" "));
@@ -448,10 +436,10 @@ class ZkLockServiceTest {
         assertMessage(IllegalArgumentException.class, "connectionTimeout",
                 () -> ZkLockService.builder().connectionTimeout(Duration.ofMillis(-5)));
         assertMessage(IllegalStateException.class, "sessionTimeout", () -> ZkLockService.builder()
-                .client(observer).sessionTimeout(Duration.ofSeconds(5)).build());
-        CuratorFramework unstarted = CuratorFrameworkFactory.newClient(server.connectString(), new RetryOneTime(1));
+                .client(zk.observer()).sessionTimeout(Duration.ofSeconds(5)).build());
+        CuratorFramework unstarted = CuratorFrameworkFactory.newClient(zk.connectString(), new RetryOneTime(1));
         assertMessage(IllegalStateException.class, "started", () -> ZkLockService.builder().client(unstarted).build());
-        ZkLockServiceBuilder once = ZkLockService.builder().client(observer);
+        ZkLockServiceBuilder once = ZkLockService.builder().client(zk.observer());
         services.add(once.build());
         assertMessage(IllegalStateException.class, "single-use", once::build);
     }
@@ -466,7 +454,7 @@ class ZkLockServiceTest {
     }
 
     private static int queueLength(LockKey key) throws Exception {
-        return ZkTesting.queueLength(observer, "baton", ZkLockService.queuePath(key));
+        return ZkTesting.queueLength(zk.observer(), zk.namespace(), ZkLockService.queuePath(key));
     }
 
     /** 128 keys of depth 16 with 100-character segments: far too big for one ZooKeeper transaction. */
