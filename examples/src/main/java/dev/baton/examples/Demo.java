@@ -300,7 +300,7 @@ public final class Demo {
             say("%s locks %s (%s), reads balance %d and starts a long job", victim.name(), key(account),
                     job.token, job.before);
             long t0 = System.nanoTime();
-            victim.expireSession(connectString, bound());
+            victim.expireSession(connectString);
             say("%s's session is expired on the server (as after a crash or a network partition)", victim.name());
             await(running, bound(), victim.name() + "'s job");
             if (job.lost != null) {
@@ -393,7 +393,7 @@ public final class Demo {
                 return;
             }
             billing.failedOverAt = System.nanoTime();
-            leader.expireSession(connectString, bound());
+            leader.expireSession(connectString);
             say("%s's session is expired on the server, as if it crashed after %d batches", leader.name(),
                     first.batches.get());
             // a later leader runs three batches (on a loaded machine the first to take over may

@@ -1,15 +1,14 @@
 package dev.baton.examples;
 
+import dev.baton.lock.test.EmbeddedEnsemble;
 import dev.baton.lock.zk.ZkLockService;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.retry.ExponentialBackoffRetry;
-import org.apache.zookeeper.Watcher;
 import org.apache.zookeeper.ZooKeeper;
 
 import java.time.Duration;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -94,24 +93,11 @@ final class Worker implements AutoCloseable {
     }
 
     /**
-     * Expires this worker's session on the server, as a crash or a partition would: a second
-     * handle attaches to the same session (id and password) and closes it.
+     * Expires this worker's session on the server, as a crash or a partition would (the test kit's
+     * server-side expiry: a second handle attaches to the same session and closes it).
      */
-    void expireSession(String connectString, Duration max) throws Exception {
-        ZooKeeper zk = curator.getZookeeperClient().getZooKeeper();
-        CountDownLatch attached = new CountDownLatch(1);
-        ZooKeeper other = new ZooKeeper(connectString, zk.getSessionTimeout(), event -> {
-            if (event.getState() == Watcher.Event.KeeperState.SyncConnected) {
-                attached.countDown();
-            }
-        }, zk.getSessionId(), zk.getSessionPasswd());
-        try {
-            if (!attached.await(max.toMillis(), TimeUnit.MILLISECONDS)) {
-                throw new IllegalStateException("could not attach to " + name + "'s session");
-            }
-        } finally {
-            other.close();
-        }
+    void expireSession(String connectString) throws InterruptedException {
+        EmbeddedEnsemble.expireSession(connectString, curator);
     }
 
     /** Closes the lock service (losing any lease left), the client, and stops the thread. */
