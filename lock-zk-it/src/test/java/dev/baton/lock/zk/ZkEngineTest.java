@@ -144,6 +144,19 @@ class ZkEngineTest {
     }
 
     @Test
+    void aListingLostBehindTheMultiIsSentAgainNotAwaitedForever() throws Exception {
+        ZkLockService s = service();
+        LockKey key = LockKey.parse("lost/listing");
+        lostAnswers.loseListings(1);
+        try (Lease lease = s.acquire(key, Duration.ofSeconds(20))) {
+            assertEquals(0, lostAnswers.listingsLeft(), "the listing's answer was not lost: the test proves nothing");
+            assertTrue(lease.isValid());
+            assertEquals(1, queue(key).size(), queue(key).toString());
+        }
+        await().atMost(PATIENCE).until(() -> queue(key).isEmpty());
+    }
+
+    @Test
     void aRequestThatTimesOutAfterALostAnswerLeavesNoNodeBehind() throws Exception {
         ZkLockService holderService = service();
         ZkLockService waiterService = service();

@@ -153,15 +153,16 @@ final class Acquirer {
         idleKeys.begin(keys.keySet());
         Duration leaseTime = options.leaseTime().orElse(defaultLeaseTime);
         Duration delay = options.lockDelay().orElse(null);
-        HolderRecord holder = new HolderRecord(holderId, HOST, PID, me.getName(), leaseTime, keys.size(), delay,
-                clock.millis(), false, 0);
-        Request request = Request.of(keys, label, holder, leaseTime, delay, options.staleAfter().orElse(null));
         boolean granted = false;
         try {
             while (true) {
                 if (Thread.interrupted()) {
                     throw new InterruptedException("Interrupted while acquiring " + label);
                 }
+                // each attempt writes its own record: hostTime is when it was written
+                HolderRecord holder = new HolderRecord(holderId, HOST, PID, me.getName(), leaseTime, keys.size(), delay,
+                        clock.millis(), false, 0);
+                Request request = Request.of(keys, label, holder, leaseTime, delay, options.staleAfter().orElse(null));
                 ZkLease lease = attempt(request, options, deadline);
                 if (lease != null) {
                     granted = true;
@@ -311,14 +312,15 @@ final class Acquirer {
             try {
                 List<String> kids;
                 if (sent != null) {
-                    kids = SessionGone.await(sent);
+                    CompletableFuture<List<String>> pending = sent;
+                    sent = null; // used once: after connection trouble the level is listed again
+                    kids = SessionGone.await(pending);
                 } else {
                     first = false;
                     a.epoch = session.epoch();
                     a.waited = true; // decided by a later look: its grant is stamped
                     kids = SessionGone.await(Store.children(zk, store.full(r.listed(i))));
                 }
-                sent = null;
                 Grants.Verdict verdict = verdict(zk, a, i, kids);
                 if (verdict instanceof Grants.Missing) {
                     throw new SessionGone(); // our node is gone: only the end of our session deletes it
@@ -442,7 +444,7 @@ final class Acquirer {
             a.multi = store.multi(zk, ops);
             List<CompletableFuture<List<String>>> listings = new ArrayList<>(r.levels().size());
             for (int i = 0; i < r.levels().size(); i++) {
-                listings.add(Store.children(zk, store.full(r.listed(i))));
+                listings.add(store.listing(zk, store.full(r.listed(i))));
             }
             try {
                 created(zk, a, a.multi.get(), options, deadline);

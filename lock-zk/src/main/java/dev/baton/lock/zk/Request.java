@@ -15,9 +15,9 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * What one acquire asks for, fixed for all its attempts: the keys and modes, every level it
- * touches with its granule there (coarse first), the holder record its queue nodes carry, and
- * its options. Immutable.
+ * What one acquire asks for, made for each of its attempts (whose record carries the time it was
+ * written): the keys and modes, every level it touches with its granule there (coarse first), the
+ * holder record its queue nodes carry, and its options. Immutable.
  *
  * @param keys the keys asked for, with their modes
  * @param label the key that names the request in messages

@@ -275,9 +275,13 @@ final class Store {
      * How this store sends a {@code multi}: {@code ZooKeeper::multi}, or in tests one that loses
      * answers (a package-private seam; production code never changes it).
      */
-    @FunctionalInterface
     interface Sending {
         void multi(ZooKeeper zk, List<Op> ops, AsyncCallback.MultiCallback callback);
+
+        /** Sends the listing of a level behind an enqueue's multi. */
+        default void listing(ZooKeeper zk, String fullPath, AsyncCallback.ChildrenCallback callback) {
+            zk.getChildren(fullPath, false, callback, null);
+        }
 
         /** Sends it as it is. */
         Sending DIRECT = (zk, ops, callback) -> zk.multi(ops, callback, null);
@@ -327,6 +331,21 @@ final class Store {
                 f.completeExceptionally(KeeperException.create(KeeperException.Code.get(rc), path));
             }
         }, null);
+        return f;
+    }
+
+    /** {@link #children}, sent as the listing of a level behind an enqueue's multi (through {@link Sending}). */
+    CompletableFuture<List<String>> listing(ZooKeeper zk, String fullPath) {
+        CompletableFuture<List<String>> f = new CompletableFuture<>();
+        sending.listing(zk, fullPath, (rc, path, ctx, kids) -> {
+            if (rc == KeeperException.Code.OK.intValue()) {
+                f.complete(kids);
+            } else if (rc == KeeperException.Code.NONODE.intValue()) {
+                f.complete(List.of());
+            } else {
+                f.completeExceptionally(KeeperException.create(KeeperException.Code.get(rc), path));
+            }
+        });
         return f;
     }
 

@@ -289,14 +289,14 @@ final class ZkLeaderElection extends AbstractElection implements Session.Subscri
     }
 
     @Override
-    public void reconnected(long session) {
-        if (session == -1) {
+    public void reconnected(long sessionId) {
+        if (sessionId == -1) {
             endTerm(LossReason.SESSION_EXPIRED);
             return;
         }
         boolean otherSession;
         synchronized (this) {
-            otherSession = termSession != session;
+            otherSession = termSession != sessionId;
         }
         if (otherSession && currentTerm().isPresent()) {
             endTerm(LossReason.SESSION_EXPIRED);
