@@ -109,14 +109,26 @@ final class HeapBench {
         return Math.round((after - before) / (double) count);
     }
 
-    /** The heap in use after full collections (the least of three). */
+    /**
+     * The heap in use once full collections stop freeing anything: collections are repeated until
+     * two in a row free less than {@link #SETTLED_BYTES} (at most {@link #MAX_COLLECTIONS}), so
+     * garbage and soft references left by earlier measures do not count on one side only.
+     */
     private static long usedHeapAfterGc() {
         MemoryMXBean memory = ManagementFactory.getMemoryMXBean();
-        long least = Long.MAX_VALUE;
-        for (int i = 0; i < 3; i++) {
+        memory.gc();
+        long previous = memory.getHeapMemoryUsage().getUsed();
+        for (int i = 1; i < MAX_COLLECTIONS; i++) {
             memory.gc();
-            least = Math.min(least, memory.getHeapMemoryUsage().getUsed());
+            long used = memory.getHeapMemoryUsage().getUsed();
+            if (previous - used < SETTLED_BYTES) {
+                return Math.min(previous, used);
+            }
+            previous = used;
         }
-        return least;
+        return previous;
     }
+
+    private static final long SETTLED_BYTES = 16 * 1024;
+    private static final int MAX_COLLECTIONS = 10;
 }
