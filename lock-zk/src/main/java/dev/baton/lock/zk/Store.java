@@ -322,22 +322,20 @@ final class Store {
     /** Lists a znode's children; a missing znode lists as empty. */
     static CompletableFuture<List<String>> children(ZooKeeper zk, String fullPath) {
         CompletableFuture<List<String>> f = new CompletableFuture<>();
-        zk.getChildren(fullPath, false, (rc, path, ctx, kids) -> {
-            if (rc == KeeperException.Code.OK.intValue()) {
-                f.complete(kids);
-            } else if (rc == KeeperException.Code.NONODE.intValue()) {
-                f.complete(List.of());
-            } else {
-                f.completeExceptionally(KeeperException.create(KeeperException.Code.get(rc), path));
-            }
-        }, null);
+        zk.getChildren(fullPath, false, childrenInto(f), null);
         return f;
     }
 
     /** {@link #children}, sent as the listing of a level behind an enqueue's multi (through {@link Sending}). */
     CompletableFuture<List<String>> listing(ZooKeeper zk, String fullPath) {
         CompletableFuture<List<String>> f = new CompletableFuture<>();
-        sending.listing(zk, fullPath, (rc, path, ctx, kids) -> {
+        sending.listing(zk, fullPath, childrenInto(f));
+        return f;
+    }
+
+    /** Completes {@code f} with a listing's answer: the children, empty for a missing znode, or the KeeperException. */
+    private static AsyncCallback.ChildrenCallback childrenInto(CompletableFuture<List<String>> f) {
+        return (rc, path, ctx, kids) -> {
             if (rc == KeeperException.Code.OK.intValue()) {
                 f.complete(kids);
             } else if (rc == KeeperException.Code.NONODE.intValue()) {
@@ -345,8 +343,7 @@ final class Store {
             } else {
                 f.completeExceptionally(KeeperException.create(KeeperException.Code.get(rc), path));
             }
-        });
-        return f;
+        };
     }
 
     /** A znode's stat, or null if it does not exist; no watch. */
