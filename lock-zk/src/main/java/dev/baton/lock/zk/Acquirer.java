@@ -44,9 +44,6 @@ import java.util.concurrent.TimeUnit;
 final class Acquirer {
     private static final Logger LOG = LoggerFactory.getLogger(Acquirer.class);
 
-    /** Well under ZooKeeper's default 1 MB packet limit (jute.maxbuffer). */
-    static final int MAX_REQUEST_BYTES = 256 * 1024;
-
     /** Checks the server an attempt is about to use ({@link ServerCheck}). */
     @FunctionalInterface
     interface ServerGate {
@@ -105,26 +102,6 @@ final class Acquirer {
         this.clock = clock;
         this.holderId = holderId;
         this.defaultLeaseTime = defaultLeaseTime;
-    }
-
-    /** Refuses an {@code acquireAll} too large for one transaction, before anything is sent. */
-    static void checkSize(Map<LockKey, LockMode> ordered) {
-        Map<LockKey, Granule> plan = Granule.plan(ordered);
-        int bytes = 0;
-        for (LockKey level : plan.keySet()) {
-            bytes += 2 * (Layout.queuePath(level).length() + 40);
-        }
-        bytes += 512 * ordered.size(); // holder records
-        int longest = 0;
-        for (LockKey key : ordered.keySet()) {
-            longest = Math.max(longest, key.toString().length());
-        }
-        bytes += longest * plan.size(); // intention nodes name a key under them
-        if (bytes > MAX_REQUEST_BYTES) {
-            throw new IllegalArgumentException("acquireAll of " + ordered.size() + " keys needs about " + bytes
-                    + " bytes of paths in one ZooKeeper transaction, more than the " + MAX_REQUEST_BYTES
-                    + " allowed: ask for fewer or shorter keys");
-        }
     }
 
     /**
@@ -327,7 +304,9 @@ final class Acquirer {
                 }
                 long left;
                 if (!(verdict instanceof Grants.WaitFor wait)) {
-                    long delay = lockDelay.remaining(zk, a, i, kids);
+                    List<String> markers = verdict instanceof Grants.Granted g ? g.left()
+                            : ((Grants.HeldBack) verdict).left();
+                    long delay = markers.isEmpty() ? 0 : lockDelay.remaining(zk, a, i, markers);
                     if (delay == 0) {
                         return first;
                     }

@@ -77,10 +77,11 @@ final class Breaker {
         queue.removeAll(a.judging.foreign);
         List<Target> targets = new ArrayList<>();
         List<String> finer = new ArrayList<>();
+        int own = a.created.ownSequence(i);
         for (String name : queue) {
             Granule g = NodeNames.granule(name);
             if (g == null || mine.compatibleWith(g) || NodeNames.ofRequest(name, a.id)
-                    || (mine.isStrong() && !Layout.before(NodeNames.sequence(name), a.created.ownSequence(i)))) {
+                    || (mine.isStrong() && !Layout.before(NodeNames.sequence(name), own))) {
                 continue;
             }
             if (!(Grants.inQueue(g, name, queue, Set.of()) instanceof Grants.Granted)) {
@@ -243,9 +244,10 @@ final class Breaker {
         Request.Judging j = a.judging;
         List<String> names = new ArrayList<>();
         List<CompletableFuture<Stat>> stats = new ArrayList<>();
+        int own = a.created.ownSequence(i);
         for (String name : queue) {
             if (NodeNames.granule(name) != null && !j.ephemeral.contains(name) && !j.foreign.contains(name)
-                    && Layout.before(NodeNames.sequence(name), a.created.ownSequence(i))) {
+                    && Layout.before(NodeNames.sequence(name), own)) {
                 names.add(name);
                 stats.add(Store.stat(zk, store.full(Layout.queuePath(key) + "/" + name)));
             }

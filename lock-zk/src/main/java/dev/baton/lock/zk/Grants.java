@@ -27,7 +27,8 @@ import java.util.Set;
  * </ul>
  * With no blocker, a lock-delay marker at the level whose request has left (lost or broken) and
  * whose granule is incompatible may still hold the node back: {@link HeldBack} names them, and
- * {@link LockDelay} decides on their stats whether their delay still runs.
+ * {@link LockDelay} decides on their stats whether their delay still runs. Both verdicts list
+ * every marker of a request that left, so the caller reads the listing for markers once.
  *
  * <p>Nodes named like requests' that are not ephemeral are foreign ({@link NodeNames}): the
  * caller passes those it found, and they never block.
@@ -39,14 +40,21 @@ final class Grants {
     /** What the rule says about a node at one level. */
     sealed interface Verdict permits Granted, WaitFor, HeldBack, Missing, NeedZxids { }
 
-    /** Nothing earlier and incompatible is at the level, and no marker of a request that left conflicts. */
-    record Granted() implements Verdict { }
+    /**
+     * Nothing earlier and incompatible is at the level, and no marker of a request that left
+     * conflicts; {@code left} lists the level's markers of requests that left (compatible ones,
+     * still to be retired once their delay ends), usually none.
+     */
+    record Granted(List<String> left) implements Verdict { }
 
     /** The node must wait for {@code name} (in the listing) to go. */
     record WaitFor(String name) implements Verdict { }
 
-    /** Nothing earlier blocks, but these markers of requests that left conflict: their delay may still run. */
-    record HeldBack(List<String> markers) implements Verdict { }
+    /**
+     * Nothing earlier blocks, but {@code markers} of requests that left conflict: their delay may
+     * still run. {@code left} lists every marker of a request that left the level, these included.
+     */
+    record HeldBack(List<String> markers, List<String> left) implements Verdict { }
 
     /** The node is not in its own queue: only its session's end deletes it. */
     record Missing() implements Verdict { }
@@ -54,7 +62,7 @@ final class Grants {
     /** At an intention level: the creation zxids of these index nodes are needed first. */
     record NeedZxids(List<String> names) implements Verdict { }
 
-    private static final Granted GRANTED = new Granted();
+    private static final Granted GRANTED = new Granted(List.of());
     private static final Missing MISSING = new Missing();
 
     /** What the caller read of an index node: gone since the listing, or its creation zxid and whether it is ephemeral. */
@@ -139,16 +147,18 @@ final class Grants {
 
     /** Granted, or held back by conflicting markers of requests that left the level. */
     private static Verdict afterBlockers(Granule mine, List<String> listing) {
-        List<String> conflicting = null;
-        for (String marker : leftMarkers(listing)) {
+        List<String> left = leftMarkers(listing);
+        if (left.isEmpty()) {
+            return GRANTED;
+        }
+        List<String> conflicting = new ArrayList<>(left.size());
+        for (String marker : left) {
             if (!mine.compatibleWith(NodeNames.markerGranule(marker))) {
-                if (conflicting == null) {
-                    conflicting = new ArrayList<>(1);
-                }
                 conflicting.add(marker);
             }
         }
-        return conflicting == null ? GRANTED : new HeldBack(List.copyOf(conflicting));
+        return conflicting.isEmpty() ? new Granted(List.copyOf(left))
+                : new HeldBack(List.copyOf(conflicting), List.copyOf(left));
     }
 
     /** The lock-delay markers in a listing whose request has no node in it any more (lost or broken). */

@@ -65,17 +65,13 @@ final class LockDelay {
     record Verdict(Action action, long leftMs) { }
 
     /**
-     * The lock delay running at a level for an attempt, in nanoseconds (0: none): the markers in
-     * the level's listing whose request has left, made before the attempt, of a granule
-     * incompatible with the attempt's there. Markers of compatible requests are stamped and
+     * The lock delay running at a level for an attempt, in nanoseconds (0: none): of the markers
+     * {@code left} in the level's listing by requests that left ({@link Grants}), those made
+     * before the attempt, of a granule incompatible with the attempt's there. Markers of compatible requests are stamped and
      * deleted the same way, so they do not stay forever.
      */
-    long remaining(ZooKeeper zk, Request.Attempt a, int level, List<String> kids)
+    long remaining(ZooKeeper zk, Request.Attempt a, int level, List<String> left)
             throws KeeperException, InterruptedException, SessionGone {
-        List<String> left = Grants.leftMarkers(kids);
-        if (left.isEmpty()) {
-            return 0;
-        }
         Granule mine = a.request.granule(level);
         String parent = a.request.listed(level);
         List<CompletableFuture<Store.Data>> data = new ArrayList<>();

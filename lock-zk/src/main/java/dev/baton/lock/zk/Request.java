@@ -32,6 +32,29 @@ record Request(Map<LockKey, LockMode> keys, LockKey label, Map<LockKey, Granule>
                List<Map.Entry<LockKey, Granule>> levels, HolderRecord holder, byte[] record, Duration leaseTime,
                Duration lockDelay, Duration staleAfter) {
 
+    /** Well under ZooKeeper's default 1 MB packet limit (jute.maxbuffer). */
+    static final int MAX_REQUEST_BYTES = 256 * 1024;
+
+    /** Refuses an {@code acquireAll} too large for one transaction, before anything is sent. */
+    static void checkSize(Map<LockKey, LockMode> ordered) {
+        Map<LockKey, Granule> plan = Granule.plan(ordered);
+        int bytes = 0;
+        for (LockKey level : plan.keySet()) {
+            bytes += 2 * (Layout.queuePath(level).length() + 40);
+        }
+        bytes += 512 * ordered.size(); // holder records
+        int longest = 0;
+        for (LockKey key : ordered.keySet()) {
+            longest = Math.max(longest, key.toString().length());
+        }
+        bytes += longest * plan.size(); // intention nodes name a key under them
+        if (bytes > MAX_REQUEST_BYTES) {
+            throw new IllegalArgumentException("acquireAll of " + ordered.size() + " keys needs about " + bytes
+                    + " bytes of paths in one ZooKeeper transaction, more than the " + MAX_REQUEST_BYTES
+                    + " allowed: ask for fewer or shorter keys");
+        }
+    }
+
     static Request of(Map<LockKey, LockMode> keys, LockKey label, HolderRecord holder, Duration leaseTime,
                       Duration lockDelay, Duration staleAfter) {
         Map<LockKey, Granule> plan = Granule.plan(keys);

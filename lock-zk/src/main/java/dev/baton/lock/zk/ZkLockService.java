@@ -183,7 +183,7 @@ public final class ZkLockService implements LockService {
     @Override
     public Lease acquireAll(Map<LockKey, LockMode> keys, LockOptions options) throws InterruptedException {
         Map<LockKey, LockMode> ordered = Requests.checkAll(keys, options);
-        Acquirer.checkSize(ordered);
+        Request.checkSize(ordered);
         long deadline = Requests.beginAll(ordered, options, ticker);
         return acquirer.acquire(ordered, ordered.keySet().iterator().next(), options, deadline);
     }

@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 
 /** The grant rule on its own, without a server: every cell of the table, and the ordering edge cases. */
 class GrantsTest {
-    private static final Grants.Verdict GRANTED = new Grants.Granted();
+    private static final Grants.Verdict GRANTED = new Grants.Granted(List.of());
 
     /** A queue node's name as ZooKeeper makes it: {@code %010d} of the parent's cversion. */
     private static String node(Granule g, long id, int sequence) {
@@ -107,11 +107,12 @@ class GrantsTest {
     void aMarkerOfARequestThatLeftHoldsBackOnlyIncompatibleGranules() {
         String own = node(X, 1, 5);
         String left = marker(X, 7);
-        assertEquals(new Grants.HeldBack(List.of(left)), Grants.inQueue(X, own, List.of(own, left), Set.of()));
+        assertEquals(new Grants.HeldBack(List.of(left), List.of(left)), Grants.inQueue(X, own, List.of(own, left), Set.of()));
         String sharedLeft = marker(S, 8);
         String ownS = node(S, 1, 5);
-        assertEquals(GRANTED, Grants.inQueue(S, ownS, List.of(ownS, sharedLeft), Set.of()), "S after an S that left");
-        assertEquals(new Grants.HeldBack(List.of(left)), Grants.inIndex(IX, 100, List.of(left), Map.of()));
+        assertEquals(new Grants.Granted(List.of(sharedLeft)), Grants.inQueue(S, ownS, List.of(ownS, sharedLeft), Set.of()),
+                "S after an S that left: granted, its marker to retire");
+        assertEquals(new Grants.HeldBack(List.of(left), List.of(left)), Grants.inIndex(IX, 100, List.of(left), Map.of()));
     }
 
     @Test
